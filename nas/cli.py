@@ -1,0 +1,382 @@
+"""`nas` command line: one subcommand per pipeline stage.
+
+Each subcommand is thin: parse arguments, load params.yaml, call the library, write the stage's
+artifacts (atomically) and print what it wrote. Only this module knows file paths and stages, so
+notebooks and tests can call the library functions directly. Every user mistake becomes one line on
+stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from nas import config as config_mod
+from nas import io
+from nas.io import UserError
+
+# Artifact paths (relative to the project root; users and tests rely on these names).
+PREPARED = Path("data/prepared")
+SPLITS = ("train", "valid", "test")
+RESULTS = Path("results")
+ARCHS = RESULTS / "archs.parquet"
+STANDALONE = RESULTS / "standalone.parquet"
+CORRELATION = RESULTS / "correlation.parquet"
+SELECTION = RESULTS / "selection.parquet"
+REPORT = RESULTS / "report"
+METRICS = Path("metrics")
+PLOTS = Path("plots")
+PROGRESS = RESULTS / ".progress"  # resumable partial work; not a DVC output, so DVC never deletes it
+
+
+def split_path(name: str) -> Path:
+    return PREPARED / f"{name}.parquet"
+
+
+def supernet_dir(variant: str) -> Path:
+    return RESULTS / "supernet" / variant
+
+
+def shard_path(k: int) -> Path:
+    return RESULTS / "standalone" / f"shard-{k}.parquet"
+
+
+def wrote(*paths):
+    for p in paths:
+        print(f"wrote {p}")
+
+
+def data_fingerprint(names=SPLITS) -> str:
+    h = hashlib.sha256()
+    for name in names:
+        path = split_path(name)
+        if not path.is_file():
+            raise UserError(f"{path}: file not found (run `nas prepare` first)")
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+# --- stages ---------------------------------------------------------------------------------------
+
+def cmd_prepare(cfg, args):
+    from nas import data
+
+    d = cfg.data
+    splits = data.prepare(d.dataset, d.root, d.valid_fraction, d.seed, num_samples=d.num_samples,
+                          iid_noise_scale=d.iid_noise_scale, corr_noise_scale=d.corr_noise_scale)
+    for name in SPLITS:
+        data.write_split(splits[name], split_path(name), d.dataset, data.NUM_CLASSES[d.dataset])
+    wrote(*(split_path(n) for n in SPLITS))
+
+
+def cmd_sample(cfg, args):
+    from nas.spaces import get_space
+
+    space = get_space(cfg.space.name)
+    meta = io.read_parquet_metadata(split_path("train"))
+    shape, classes = tuple(meta["shape"]), meta["num_classes"]
+    rows = []
+    for arch_id, arch in enumerate(space.sample(cfg.sample.archs, cfg.seed)):
+        params, flops = space.count_params_flops(arch, cfg.space.channels, cfg.space.cells, shape, classes)
+        rows.append({"arch_id": arch_id, "arch": space.format(arch), "canonical": space.canonical(arch),
+                     "params": params, "flops": flops})
+    df = pd.DataFrame(rows).astype({"arch_id": "int64", "params": "int64", "flops": "int64"})
+    io.write_parquet(df, ARCHS, metadata={"space": cfg.space.name})
+    wrote(ARCHS)
+
+
+def cmd_train_supernet(cfg, args):
+    from nas import data, supernet
+    from nas.spaces import get_space
+    from nas.train import resolve_device, seed_everything
+
+    hp = cfg.variant(args.variant)
+    space = get_space(cfg.space.name)
+    device = resolve_device(cfg.device)
+    train = data.load_split(split_path("train"))
+    seed_everything(cfg.seed)
+    net = supernet.build(space, hp, cfg.space.channels, cfg.space.cells, train)
+    out = supernet_dir(args.variant)
+    ckpt_dir = out / "checkpoints"
+    key = config_mod.fingerprint(hp, cfg.space, cfg.seed, cfg.data.augment, data_fingerprint(["train"]), device.type)
+    state = PROGRESS / "supernet" / f"{args.variant}-{key}.pt"
+    meta = {"space": cfg.space.name, "channels": hp.channels or cfg.space.channels,
+            "cells": hp.cells or cfg.space.cells, "input_shape": list(train.shape),
+            "num_classes": train.num_classes, "bn_affine": hp.bn_affine, "bn_track": hp.bn_track,
+            "variant": args.variant}
+    epoch_seconds, last = [], [time.perf_counter()]
+
+    def on_epoch(epoch, model):
+        now = time.perf_counter()
+        epoch_seconds.append(now - last[0])
+        last[0] = now
+        if epoch in hp.save_epochs:
+            io.save_checkpoint({**meta, "epoch": epoch, "model": supernet.weights(model)},
+                               ckpt_dir / f"epoch-{epoch:04d}.pt")
+
+    augment = data.random_crop_flip if cfg.data.augment and len(train.shape) == 3 else None
+    history = supernet.train(net, hp, space, train, cfg.seed, device, state, augment, on_epoch)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    stale = [p for p in ckpt_dir.glob("epoch-*.pt") if int(p.stem.split("-")[1]) not in hp.save_epochs]
+    for p in stale:
+        p.unlink()
+    io.save_checkpoint({**meta, "epoch": hp.epochs, "model": supernet.weights(net)}, out / "weights.pt")
+    io.write_parquet(history, out / "history.parquet")
+    # Wall time is a measurement of the machine, not a function of the inputs: it lives in a JSON
+    # metrics file so every Parquet artifact stays byte-identical between runs.
+    io.write_json({"seconds": round(sum(epoch_seconds), 3), "epochs_timed": len(epoch_seconds),
+                   "epoch_seconds": [round(s, 3) for s in epoch_seconds]}, out / "timing.json")
+    state.unlink(missing_ok=True)
+    wrote(out / "weights.pt", out / "history.parquet", out / "timing.json", ckpt_dir)
+
+
+def load_supernet(path: Path, space_name: str):
+    from nas.spaces import get_space
+
+    ckpt = io.load_checkpoint(path)
+    try:
+        if ckpt["space"] != space_name:
+            raise UserError(f"{path}: super-net of space {ckpt['space']!r}, but space.name is {space_name!r}")
+        net = get_space(space_name).build_supernet(ckpt["channels"], ckpt["cells"], tuple(ckpt["input_shape"]),
+                                                   ckpt["num_classes"], affine=ckpt["bn_affine"],
+                                                   track=ckpt["bn_track"])
+        net.load_state_dict(ckpt["model"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise UserError(f"{path}: not a super-net checkpoint of this project ({io._first_line(exc)})") from None
+    return net
+
+
+def cmd_eval_supernet(cfg, args):
+    from nas import data, evaluate
+    from nas.spaces import get_space
+    from nas.train import resolve_device
+
+    cfg.variant(args.variant)  # checks the name
+    out = supernet_dir(args.variant)
+    net = load_supernet(out / "weights.pt", cfg.space.name)
+    archs = io.read_parquet(ARCHS, ["arch_id", "arch"])
+    e = cfg.eval
+    scores = evaluate.score_archs(net, archs, get_space(cfg.space.name), data.load_split(split_path("valid")),
+                                  data.load_split(split_path("train")), e.bn, e.recalibrate_batches,
+                                  e.batch_size, cfg.seed, resolve_device(cfg.device))
+    io.write_parquet(scores, out / "scores.parquet")
+    wrote(out / "scores.parquet")
+
+
+def cmd_train_standalone(cfg, args):
+    from nas import standalone
+
+    k, n = standalone.parse_shard(args.shard)
+    sc = cfg.standalone
+    if sc.source != "train":
+        raise UserError("standalone.source is 'table': there is nothing to train (merge-standalone reads the table)")
+    if n != sc.shards:
+        raise UserError(f"--shard {args.shard}: N must equal standalone.shards ({sc.shards})")
+    archs = standalone.shard(io.read_parquet(ARCHS, ["arch_id", "arch"]), k, n)
+    hp_key = {f: getattr(sc, f) for f in ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay")}
+    key = config_mod.fingerprint(hp_key, cfg.space, cfg.data.augment, data_fingerprint(), cfg.device)
+    workers = args.workers or standalone.default_workers()
+    results = standalone.run_shard(archs, sc.seeds, sc, cfg.space.name, cfg.space.channels, cfg.space.cells,
+                                   {s: str(split_path(s)) for s in SPLITS}, PROGRESS / "standalone" / key,
+                                   cfg.device, cfg.data.augment, workers)
+    io.write_parquet(results, shard_path(k))
+    wrote(shard_path(k))
+
+
+def cmd_merge_standalone(cfg, args):
+    from nas import standalone
+    from nas.spaces import get_space
+
+    sc = cfg.standalone
+    archs = io.read_parquet(ARCHS, ["arch_id", "arch", "canonical"])
+    if sc.source == "table":
+        merged = standalone.from_table(archs, sc.table, sc.arch_column, sc.accuracy_column, get_space(cfg.space.name))
+    else:
+        merged = standalone.merge([io.read_parquet(shard_path(k)) for k in range(1, sc.shards + 1)])
+        expected = {(int(a), s) for a in archs["arch_id"] for s in sc.seeds}
+        got = set(zip(merged["arch_id"].astype(int), merged["seed"].astype(int)))
+        if got != expected:
+            missing = sorted(expected - got)
+            raise UserError(f"merge-standalone: shards do not match results/archs.parquet and standalone.seeds "
+                            f"({len(missing)} (arch, seed) missing, {len(got - expected)} extra); rerun train-standalone")
+    io.write_parquet(merged, STANDALONE)
+    wrote(STANDALONE)
+
+
+def _truth(split: str) -> pd.DataFrame:
+    from nas import standalone
+
+    return standalone.mean_over_seeds(io.read_parquet(STANDALONE), split)
+
+
+def _scores(cfg) -> dict[str, pd.DataFrame]:
+    out = {}
+    for v in cfg.variants:
+        path = supernet_dir(v) / "scores.parquet"
+        if not path.is_file():
+            raise UserError(f"{path}: not found for variant {v!r} (if you added the variant to params.yaml, "
+                            "run `nas dag` to update dvc.yaml, then `dvc repro`)")
+        out[v] = io.read_parquet(path, ["arch_id", "accuracy", "loss"])
+    return out
+
+
+def _aligned(truth: pd.DataFrame, scores: pd.DataFrame, variant: str) -> pd.DataFrame:
+    both = truth.merge(scores, on="arch_id", suffixes=("_truth", "_score"), validate="one_to_one")
+    if len(both) != len(truth) or len(both) != len(scores):
+        raise UserError(f"scores of variant {variant!r} and results/standalone.parquet cover different "
+                        "architectures; rerun the pipeline from sample")
+    return both.sort_values("arch_id")
+
+
+def cmd_correlate(cfg, args):
+    from nas import metrics
+
+    c = cfg.correlate
+    truth = _truth(c.truth)
+    tables = []
+    for v, scores in _scores(cfg).items():
+        both = _aligned(truth, scores, v)
+        t = metrics.correlation_table(both["accuracy_truth"], both["accuracy_score"], c.topk,
+                                      c.sparse_threshold, c.bootstrap, cfg.seed)
+        tables.append(t.assign(variant=v))
+    results = io.read_parquet(STANDALONE)
+    by_seed = results.pivot(index="arch_id", columns="seed", values=f"{c.truth}_accuracy")
+    if by_seed.shape[1] >= 2:
+        lo, hi = metrics.seed_to_seed_ci(by_seed, c.bootstrap, cfg.seed)
+        tables.append(pd.DataFrame([{"variant": "standalone", "metric": "seed_to_seed_kendall_tau",
+                                     "k": pd.NA, "value": metrics.seed_to_seed_tau(by_seed),
+                                     "ci_low": lo, "ci_high": hi}]))
+    table = pd.concat(tables, ignore_index=True)[["variant", "metric", "k", "value", "ci_low", "ci_high"]]
+    table = table.astype({"k": "Int64", "value": "float64", "ci_low": "float64", "ci_high": "float64"})
+    io.write_parquet(table, CORRELATION)
+    io.write_json(_metrics_json(table), METRICS / "correlation.json")
+    wrote(CORRELATION, METRICS / "correlation.json")
+
+
+def _metrics_json(table: pd.DataFrame) -> dict:
+    """{variant: {metric[_k]: value, metric[_k]_ci: [lo, hi]}}; nan becomes null."""
+    def num(x):
+        return None if pd.isna(x) else round(float(x), 6)
+    out: dict = {}
+    for row in table.itertuples(index=False):
+        name = row.metric if pd.isna(row.k) else f"{row.metric}@{int(row.k)}"
+        out.setdefault(row.variant, {})[name] = num(row.value)
+        out[row.variant][f"{name}_ci"] = [num(row.ci_low), num(row.ci_high)]
+    return out
+
+
+def cmd_select(cfg, args):
+    from nas import select
+
+    truth = _truth(cfg.select.truth)
+    keep = list(cfg.select.methods) + list(select.BASELINES)
+    tables = []
+    for v, scores in _scores(cfg).items():
+        t = select.selection_table(v, scores, truth)
+        tables.append(t[t["method"].isin(keep)])
+    table = pd.concat(tables, ignore_index=True)
+    io.write_parquet(table, SELECTION)
+    summary = {}
+    for row in table.itertuples(index=False):
+        for col in ("accuracy", "percentile", "regret"):
+            summary.setdefault(row.variant, {})[f"{row.method}_{col}"] = round(float(row[table.columns.get_loc(col)]), 6)
+    io.write_json(summary, METRICS / "selection.json")
+    wrote(SELECTION, METRICS / "selection.json")
+
+
+def cmd_report(cfg, args):
+    import json
+
+    from nas import report
+
+    scores = _scores(cfg)
+    histories = {v: io.read_parquet(supernet_dir(v) / "history.parquet") for v in cfg.variants}
+    timings = {}
+    for v in cfg.variants:
+        p = supernet_dir(v) / "timing.json"
+        timings[v] = json.loads(p.read_text()) if p.is_file() else {}
+    paths = report.write_report(
+        REPORT, archs=io.read_parquet(ARCHS), truth=_truth(cfg.correlate.truth),
+        standalone=io.read_parquet(STANDALONE), scores=scores, histories=histories, timings=timings,
+        correlation=io.read_parquet(CORRELATION), selection=io.read_parquet(SELECTION),
+        params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth)
+    # One CSV per variant, so `dvc plots show` draws each variant as its own series.
+    scatter = report.scatter_frame(_truth(cfg.correlate.truth), scores)
+    curves = report.curves_frame(histories)
+    for v in cfg.variants:
+        for name, frame in (("scatter", scatter), ("curves", curves)):
+            path = PLOTS / name / f"{v}.csv"
+            io.write_text(frame[frame["variant"] == v].to_csv(index=False, float_format="%.6g"), path)
+            paths.append(path)
+    wrote(*paths)
+
+
+def cmd_dag(cfg, args):
+    from nas import dag
+
+    text = dag.dvc_yaml(cfg)
+    if args.check:
+        current = Path(args.output).read_text() if Path(args.output).is_file() else ""
+        if current != text:
+            raise UserError(f"{args.output} is out of date with params.yaml; run `nas dag`")
+        print(f"{args.output} is up to date")
+        return
+    io.write_text(text, args.output)
+    wrote(args.output)
+
+
+# --- entry point ----------------------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, like every other user error
+        print(f"nas: error: {message} (see nas --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nas", description=__doc__.splitlines()[0])
+    p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    stages = [
+        ("prepare", cmd_prepare, "generate or read the dataset; write train/valid/test splits"),
+        ("sample", cmd_sample, "sample distinct architectures of the search space"),
+        ("train-supernet", cmd_train_supernet, "train the weight-sharing super-net of one variant"),
+        ("eval-supernet", cmd_eval_supernet, "score every sampled architecture with shared weights"),
+        ("train-standalone", cmd_train_standalone, "train one shard of architectures from scratch"),
+        ("merge-standalone", cmd_merge_standalone, "join the shards (or read a ground-truth table)"),
+        ("correlate", cmd_correlate, "rank correlations between super-net and stand-alone"),
+        ("select", cmd_select, "the architecture each selection method picks, and its regret"),
+        ("report", cmd_report, "HTML report with figures and DVC plot CSVs"),
+        ("dag", cmd_dag, "write dvc.yaml from params.yaml (variants and shards)"),
+    ]
+    for name, fn, help_text in stages:
+        s = sub.add_parser(name, help=help_text, description=help_text)
+        s.set_defaults(func=fn)
+        if name in ("train-supernet", "eval-supernet"):
+            s.add_argument("--variant", default="baseline", help="a name in supernet.variants")
+        if name == "train-standalone":
+            s.add_argument("--shard", default="1/1", help="K/N: train the K-th of N shards")
+            s.add_argument("--workers", type=int, default=0, help="processes (default: CPU count, up to 8)")
+        if name == "dag":
+            s.add_argument("--output", default="dvc.yaml")
+            s.add_argument("--check", action="store_true", help="fail if the file differs")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = config_mod.load(args.params)
+        args.func(cfg, args)
+    except UserError as exc:
+        print(f"nas {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nas {args.command}: interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,294 @@
+"""params.yaml -> typed, validated, frozen dataclasses.
+
+Every section is a dataclass; each field's metadata says what values are allowed. Loading checks
+every key: an unknown key names its section and the closest valid key, a wrong type or out-of-range
+value names the key, the value and what is allowed. Errors are `UserError`s (one line, exit 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from nas.io import UserError
+
+
+def opt(default, *, min=None, max=None, choices=None, above=None, below=None, doc=""):
+    """A config field with its constraints (min/max inclusive, above/below exclusive)."""
+    meta = {"min": min, "max": max, "choices": choices, "above": above, "below": below, "doc": doc}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: json.loads(json.dumps(default)), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = opt("mnist1d", choices=("mnist1d", "cifar10", "cifar100"))
+    root: str | None = opt(None, doc="directory of the CIFAR python-pickle batches")
+    num_samples: int = opt(5000, min=100, doc="MNIST-1D: samples generated (train part + test)")
+    iid_noise_scale: float = opt(0.02, min=0.0)
+    corr_noise_scale: float = opt(0.25, min=0.0)
+    valid_fraction: float = opt(0.5, above=0.0, below=1.0, doc="share of the training part held out as valid")
+    augment: bool = opt(True, doc="random crop + flip for 2-D images during training")
+    seed: int = opt(0, min=0)
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    name: str = opt("nb201", doc="a module of nas/spaces")
+    channels: int = opt(16, min=1, doc="C of the stand-alone network (stages have C, 2C, 4C)")
+    cells: int = opt(1, min=1, doc="N, cells per stage of the stand-alone network")
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    archs: int = opt(64, min=2)
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    epochs: int = opt(20, min=1)
+    batch_size: int = opt(128, min=2)
+    lr: float = opt(0.05, above=0.0)
+    momentum: float = opt(0.9, min=0.0, below=1.0)
+    nesterov: bool = opt(True)
+    weight_decay: float = opt(5e-4, min=0.0)
+    channels: int | None = opt(None, min=1, doc="C of the super-net; null = space.channels")
+    cells: int | None = opt(None, min=1, doc="N of the super-net; null = space.cells")
+    bn_track: bool = opt(False, doc="batch norm keeps running statistics")
+    bn_affine: bool = opt(False, doc="batch norm has a learnable scale and shift")
+    save_epochs: list[int] = opt([], doc="epochs whose weights are kept besides the last")
+    variants: dict = opt({"baseline": {}}, doc="name -> overrides of the keys above")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    bn: str = opt("recalibrate", choices=("recalibrate", "batch", "stored"))
+    recalibrate_batches: int = opt(10, min=1)
+    batch_size: int = opt(512, min=2)
+
+
+@dataclass(frozen=True)
+class StandaloneConfig:
+    source: str = opt("train", choices=("train", "table"))
+    table: str | None = opt(None, doc="Parquet or CSV with ground-truth accuracies (source: table)")
+    arch_column: str = opt("arch")
+    accuracy_column: str = opt("accuracy", doc="percent, 0-100")
+    seeds: list[int] = opt([0, 1])
+    shards: int = opt(2, min=1)
+    epochs: int = opt(20, min=1)
+    batch_size: int = opt(128, min=2)
+    lr: float = opt(0.05, above=0.0)
+    momentum: float = opt(0.9, min=0.0, below=1.0)
+    nesterov: bool = opt(True)
+    weight_decay: float = opt(5e-4, min=0.0)
+
+
+@dataclass(frozen=True)
+class CorrelateConfig:
+    truth: str = opt("test", choices=("test", "valid"), doc="stand-alone split ranked against")
+    topk: list[int] = opt([1, 5, 10])
+    sparse_threshold: float = opt(0.1, above=0.0, doc="percentage points")
+    bootstrap: int = opt(1000, min=10)
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    methods: list[str] = opt(["supernet"])
+    truth: str = opt("test", choices=("test", "valid"))
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = opt(0, min=0)
+    device: str = opt("auto", doc="auto | cpu | cuda | cuda:N")
+    data: DataConfig = field(default_factory=DataConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    standalone: StandaloneConfig = field(default_factory=StandaloneConfig)
+    correlate: CorrelateConfig = field(default_factory=CorrelateConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+
+    @property
+    def variants(self) -> list[str]:
+        return list(self.supernet.variants)
+
+    def variant(self, name: str) -> SupernetConfig:
+        """The supernet section with variant `name`'s overrides applied (and validated)."""
+        if name not in self.supernet.variants:
+            raise UserError(f"--variant {name!r}: not in supernet.variants; expected one of "
+                            f"{', '.join(self.supernet.variants)}")
+        overrides = self.supernet.variants[name] or {}
+        base = {f.name: getattr(self.supernet, f.name) for f in dataclasses.fields(SupernetConfig)
+                if f.name != "variants"}
+        base.update(overrides)
+        resolved = _build(SupernetConfig, base, f"supernet.variants.{name}", allow_variants=False)
+        return dataclasses.replace(resolved, variants={})
+
+
+def load(path: str | Path = "params.yaml") -> Config:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return from_dict(raw or {})
+
+
+def from_dict(raw: dict) -> Config:
+    if not isinstance(raw, dict):
+        raise UserError(f"params: expected a mapping of sections, got {type(raw).__name__}")
+    cfg = _build(Config, raw, "")
+    _check(cfg)
+    return cfg
+
+
+def to_dict(obj) -> dict:
+    return dataclasses.asdict(obj)
+
+
+def fingerprint(*parts) -> str:
+    """A short stable hash of config pieces (dataclasses, dicts, strings): names resumable work so that
+    changed params never reuse stale partial results."""
+    def plain(p):
+        return dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p
+    text = json.dumps([plain(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+def _build(cls, raw, section: str, allow_variants: bool = True):
+    where = section or "params"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: expected a mapping, got {_show(raw)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if not allow_variants:
+        fields.pop("variants")
+    for key in raw:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(fields)}"
+            raise UserError(f"{where}: unknown key {key!r}{hint}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, f in fields.items():
+        key = f"{section}.{name}" if section else name
+        if dataclasses.is_dataclass(hints[name]):
+            values[name] = _build(hints[name], raw.get(name), key)
+        elif name in raw:
+            values[name] = _value(key, raw[name], hints[name], f.metadata)
+    return cls(**values)
+
+
+def _value(key, value, hint, meta):
+    allowed = _allowed(hint, meta)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):  # X | None
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list:
+        if not isinstance(value, list):
+            raise UserError(f"{key}: {_show(value)} is not allowed; expected {allowed}")
+        return [_value(f"{key}[{i}]", v, args[0], meta) for i, v in enumerate(value)]
+    if hint is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"{key}: {_show(value)} is not allowed; expected {allowed}")
+        return value
+    ok = (isinstance(value, bool) if hint is bool else
+          isinstance(value, int) and not isinstance(value, bool) if hint is int else
+          isinstance(value, (int, float)) and not isinstance(value, bool) if hint is float else
+          isinstance(value, str))
+    if not ok:
+        raise UserError(f"{key}: {_show(value)} is not allowed; expected {allowed}")
+    value = float(value) if hint is float else value
+    m = meta
+    if ((m.get("choices") and value not in m["choices"]) or
+            (m.get("min") is not None and value < m["min"]) or (m.get("max") is not None and value > m["max"]) or
+            (m.get("above") is not None and value <= m["above"]) or
+            (m.get("below") is not None and value >= m["below"])):
+        raise UserError(f"{key}: {_show(value)} is not allowed; expected {allowed}")
+    return value
+
+
+def _allowed(hint, meta) -> str:
+    if meta.get("choices"):
+        return "one of " + ", ".join(meta["choices"])
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    nullable = origin in (types.UnionType, typing.Union)
+    if nullable:
+        hint = next(a for a in args if a is not type(None))
+    if typing.get_origin(hint) is list:
+        inner = typing.get_args(hint)[0].__name__
+        return f"a list of {inner}s" + _range(meta)
+    name = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+            dict: "a mapping"}.get(hint, str(hint))
+    return name + _range(meta) + (" or null" if nullable else "")
+
+
+def _range(meta) -> str:
+    parts = []
+    for k, op in (("min", ">="), ("above", ">"), ("max", "<="), ("below", "<")):
+        if meta.get(k) is not None:
+            parts.append(f"{op} {meta[k]}")
+    return (" " + " and ".join(parts)) if parts else ""
+
+
+def _show(value) -> str:
+    return repr(value) if not isinstance(value, str) else f"'{value}'"
+
+
+def _check(cfg: Config):
+    """Checks that span keys."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", cfg.device):
+        raise UserError(f"device: '{cfg.device}' is not allowed; expected auto, cpu, cuda or cuda:N")
+    from nas.spaces import get_space
+    get_space(cfg.space.name)
+    if cfg.data.dataset != "mnist1d" and not cfg.data.root:
+        raise UserError(f"data.root: required for dataset {cfg.data.dataset} (a directory with its "
+                        "python-pickle batches)")
+    if not cfg.supernet.variants:
+        raise UserError("supernet.variants: needs at least one variant (e.g. baseline: {})")
+    for name in cfg.supernet.variants:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(name)):
+            raise UserError(f"supernet.variants: name {name!r} must be letters, digits, '_', '-' or '.'")
+        sn = cfg.variant(name)
+        if cfg.eval.bn == "stored" and not sn.bn_track:
+            raise UserError(f"eval.bn: 'stored' needs running statistics, but variant {name!r} has "
+                            "supernet.bn_track false; use recalibrate or batch")
+        bad = [e for e in sn.save_epochs if not 1 <= e <= sn.epochs]
+        if bad:
+            raise UserError(f"supernet.save_epochs: {bad[0]} is not allowed; expected epochs in 1..{sn.epochs}")
+    sc = cfg.standalone
+    if sc.source == "table" and not sc.table:
+        raise UserError("standalone.table: required when standalone.source is table")
+    if sc.source == "train" and not sc.seeds:
+        raise UserError("standalone.seeds: needs at least one seed")
+    if len(set(sc.seeds)) != len(sc.seeds):
+        raise UserError(f"standalone.seeds: {sc.seeds} has duplicates")
+    if sc.shards > cfg.sample.archs:
+        raise UserError(f"standalone.shards: {sc.shards} is more than sample.archs ({cfg.sample.archs})")
+    bad = [k for k in cfg.correlate.topk if k < 1 or k > cfg.sample.archs]
+    if bad:
+        raise UserError(f"correlate.topk: {bad[0]} is not allowed; expected integers in 1..{cfg.sample.archs}")
+    from nas.select import SELECTORS
+    for m in cfg.select.methods:
+        if m not in SELECTORS:
+            raise UserError(f"select.methods: unknown method {m!r}; expected one of {', '.join(SELECTORS)}")

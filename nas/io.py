@@ -1,0 +1,135 @@
+"""Artifact files: Parquet with explicit schemas, JSON metrics, torch checkpoints.
+
+Every write goes to a temporary file in the target directory and is renamed into place, so a killed
+stage never leaves a half-written artifact. Every read turns a missing, truncated or corrupted file
+into a `UserError` that names the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+class UserError(Exception):
+    """A mistake the user can fix (bad params, missing or corrupt input). The CLI prints it as one
+    line on stderr and exits with status 2."""
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_parquet(df: pd.DataFrame, path, schema: pa.Schema | None = None, metadata: dict | None = None):
+    """Write `df` atomically. Bytes depend only on the data: no pandas index, no timestamps."""
+    table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+    meta = {k: v for k, v in (table.schema.metadata or {}).items() if k != b"pandas"}
+    for key, value in (metadata or {}).items():
+        meta[key.encode()] = json.dumps(value, sort_keys=True).encode()
+    table = table.replace_schema_metadata(meta or None)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def read_parquet(path, columns: list[str] | None = None) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: file not found (run the stage that writes it first)")
+    try:
+        df = pq.read_table(path).to_pandas()
+    except Exception as exc:  # pyarrow raises several types for truncated/corrupt files
+        raise UserError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
+    if columns:
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
+            raise UserError(f"{path}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, df.columns))}")
+    return df
+
+
+def read_parquet_metadata(path) -> dict:
+    """The JSON metadata written by `write_parquet(..., metadata=...)`."""
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except Exception as exc:
+        raise UserError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
+    return {k.decode(): json.loads(v) for k, v in meta.items() if k != b"pandas"}
+
+
+def write_json(obj, path):
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def write_text(text: str, path):
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def save_checkpoint(obj: dict, path):
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_checkpoint(path) -> dict:
+    """Load a checkpoint written by `save_checkpoint`; never unpickles arbitrary objects."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found (run the stage that writes it first)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class Progress:
+    """A tqdm bar on a terminal; otherwise one log line per step on stderr (for CI and cluster logs)."""
+
+    def __init__(self, total: int, desc: str):
+        import sys
+
+        from tqdm import tqdm
+
+        self.total, self.desc, self.done = total, desc, 0
+        self.bar = tqdm(total=total, desc=desc, leave=False) if sys.stderr.isatty() else None
+
+    def update(self, **stats):
+        import sys
+
+        self.done += 1
+        text = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items())
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(1)
+        else:
+            print(f"{self.desc} {self.done}/{self.total} {text}".rstrip(), file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,241 @@
+"""How well a super-net ranking agrees with the stand-alone ranking.
+
+`truth` is each architecture's stand-alone accuracy (percent, 0-100) and `score` its super-net score
+(higher = better). The correlations and the top-k statistics follow Yu et al., "How to train your
+super-net" (2020/2021); every statistic comes with a percentile bootstrap interval over architectures.
+
+Undefined values are nan, never an exception: a correlation with a constant input (e.g. every truth
+in one sparse-tau bin, or a bootstrap resample that drew one architecture n times) is nan, and
+bootstrap intervals skip such resamples. Inputs that are simply wrong (length mismatch, fewer than
+two architectures, NaN or inf values) raise `UserError`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from itertools import combinations
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from nas.io import UserError
+
+ArrayLike = Sequence[float] | np.ndarray | pd.Series
+Statistic = Callable[[np.ndarray, np.ndarray], float]
+
+# floor(truth / threshold) must put 93.3 in bin 933 at threshold 0.1, but 93.3 / 0.1 = 932.999...
+BIN_EPS = 1e-9
+
+
+def _vector(values: ArrayLike, name: str) -> np.ndarray:
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 1:
+        raise UserError(f"{name} must be one-dimensional, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise UserError(f"{name} contains NaN or inf at position(s) {np.flatnonzero(~np.isfinite(x))[:5].tolist()}")
+    return x
+
+
+def _pair(truth: ArrayLike, score: ArrayLike, min_n: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    t, s = _vector(truth, "truth"), _vector(score, "score")
+    if len(t) != len(s):
+        raise UserError(f"truth and score differ in length ({len(t)} vs {len(s)} architectures)")
+    if len(t) < min_n:
+        raise UserError(f"need at least {min_n} architectures, got {len(t)}")
+    return t, s
+
+
+def _constant(x: np.ndarray) -> bool:
+    return x.min() == x.max()
+
+
+def _correlation(fn, t: np.ndarray, s: np.ndarray) -> float:
+    # A constant ranking has no order to agree with. scipy answers nan too, but spearmanr/pearsonr
+    # also warn, which would flood the log from bootstrap resamples that drew one architecture n times.
+    if _constant(t) or _constant(s):
+        return float("nan")
+    return float(fn(t, s).statistic)
+
+
+def kendall_tau(truth: ArrayLike, score: ArrayLike) -> float:
+    """Kendall's tau-b (scipy's default variant, which corrects for ties)."""
+    return _correlation(stats.kendalltau, *_pair(truth, score))
+
+
+def truth_bins(truth: ArrayLike, threshold: float) -> np.ndarray:
+    """floor(truth / threshold): architectures in the same threshold-wide accuracy bin share a value."""
+    if not (np.isfinite(threshold) and threshold > 0):
+        raise UserError(f"sparse Kendall tau threshold must be a positive number, got {threshold}")
+    return np.floor(np.asarray(truth, dtype=float) / threshold + BIN_EPS)
+
+
+def sparse_kendall_tau(truth: ArrayLike, score: ArrayLike, threshold: float) -> float:
+    """Sparse Kendall tau: Kendall's tau-b between floor(truth / threshold) and score.
+
+    This project's definition: truth is in percent and threshold in percentage points (e.g. 0.1), so
+    architectures whose stand-alone accuracies fall in the same threshold-wide bin are tied, and the
+    super-net is not charged for ordering differences smaller than the bin width. The floor is taken
+    of truth / threshold + 1e-9 to guard against float error (93.3 / 0.1 = 932.999...).
+
+    If every truth falls in one bin the binned ranking is constant and the result is nan.
+
+    Yu et al.'s code pairs positions rather than models and reads about 0.005-0.02 higher under
+    heavy ties, so compare numbers across papers with care.
+    """
+    t, s = _pair(truth, score)
+    return _correlation(stats.kendalltau, truth_bins(t, threshold), s)
+
+
+def spearman(truth: ArrayLike, score: ArrayLike) -> float:
+    """Spearman's rank correlation (ties get average ranks)."""
+    return _correlation(stats.spearmanr, *_pair(truth, score))
+
+
+def pearson(truth: ArrayLike, score: ArrayLike) -> float:
+    """Pearson's linear correlation of the raw values."""
+    return _correlation(stats.pearsonr, *_pair(truth, score))
+
+
+def _check_k(k: int, n: int, name: str = "k") -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+        raise UserError(f"{name} must be an integer between 1 and n = {n} (the number of architectures), got {k!r}")
+
+
+def top_k(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values; ties go to the lower index (stable sort on (-value, index))."""
+    return np.argsort(-values, kind="stable")[:k]
+
+
+def precision_at_k(truth: ArrayLike, score: ArrayLike, k: int) -> float:
+    """|top-k by score ∩ top-k by truth| / k; ties broken by position (lower index ranks higher)."""
+    t, s = _pair(truth, score, min_n=1)
+    _check_k(k, len(t))
+    return np.intersect1d(top_k(s, k), top_k(t, k)).size / k
+
+
+def percentiles(values: ArrayLike) -> np.ndarray:
+    """Percentile of each value within its pool: 100 * (rank - 1) / (n - 1) with average ranks for ties.
+
+    100 = best, 0 = worst; equivalently 100 * (#strictly lower + 0.5 * (#ties - 1)) / (n - 1).
+    A pool of one is its own best (100).
+    """
+    x = np.asarray(values, dtype=float)
+    if len(x) == 1:
+        return np.array([100.0])
+    return 100 * (stats.rankdata(x) - 1) / (len(x) - 1)
+
+
+def topk_percentile(truth: ArrayLike, score: ArrayLike, k: int) -> float:
+    """Mean stand-alone percentile (100 = best) of the k architectures the super-net ranks best."""
+    t, s = _pair(truth, score, min_n=1)
+    _check_k(k, len(t))
+    return float(percentiles(t)[top_k(s, k)].mean())
+
+
+def _check_bootstrap(n_boot: int, level: float) -> None:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise UserError(f"n_boot must be a positive integer, got {n_boot!r}")
+    if not 0 < level < 1:
+        raise UserError(f"confidence level must be strictly between 0 and 1, got {level}")
+
+
+def resample_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n) architecture indices drawn with replacement. Depends only on (n, n_boot, seed), so
+    every statistic of one table is bootstrapped over the same resamples."""
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
+def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval of the bootstrap values, ignoring nan resamples; (nan, nan) if all are nan."""
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def bootstrap_ci(stat: Statistic, truth: ArrayLike, score: ArrayLike, n_boot: int, seed: int,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of stat(truth, score), resampling architectures with replacement."""
+    t, s = _pair(truth, score, min_n=1)
+    _check_bootstrap(n_boot, level)
+    idx = resample_indices(len(t), n_boot, seed)
+    values = np.array([stat(ti, si) for ti, si in zip(t[idx], s[idx])], dtype=float)
+    return percentile_interval(values, level)
+
+
+def correlation_table(truth: ArrayLike, score: ArrayLike, topk: list[int], threshold: float,
+                      n_boot: int, seed: int) -> pd.DataFrame:
+    """Every agreement statistic with its 95% bootstrap interval, one row per statistic.
+
+    Columns: metric, k (<NA> for the correlations), value, ci_low, ci_high. Rows: kendall_tau,
+    sparse_kendall_tau, spearman, pearson, then precision_at_k and topk_percentile for each k
+    ascending.
+    """
+    t, s = _pair(truth, score)
+    n = len(t)
+    for k in topk:
+        _check_k(k, n, name="correlate.topk")
+    truth_bins(t, threshold)  # fail on a bad threshold before the bootstrap, not inside it
+    _check_bootstrap(n_boot, 0.95)
+
+    rows: list[tuple[str, int | None, Statistic]] = [
+        ("kendall_tau", None, kendall_tau),
+        ("sparse_kendall_tau", None, partial(sparse_kendall_tau, threshold=threshold)),
+        ("spearman", None, spearman),
+        ("pearson", None, pearson),
+    ]
+    for k in sorted(set(int(k) for k in topk)):
+        rows.append(("precision_at_k", k, partial(precision_at_k, k=k)))
+        rows.append(("topk_percentile", k, partial(topk_percentile, k=k)))
+
+    values = [stat(t, s) for _, _, stat in rows]
+    cis = [bootstrap_ci(stat, t, s, n_boot, seed) for _, _, stat in rows]
+    return pd.DataFrame({
+        "metric": pd.Series([name for name, _, _ in rows], dtype="str"),
+        "k": pd.array([k for _, k, _ in rows], dtype="Int64"),
+        "value": np.array(values, dtype="float64"),
+        "ci_low": np.array([lo for lo, _ in cis], dtype="float64"),
+        "ci_high": np.array([hi for _, hi in cis], dtype="float64"),
+    })
+
+
+def _seed_matrix(acc: pd.DataFrame) -> np.ndarray:
+    values = np.asarray(acc, dtype=float)
+    if values.ndim != 2:
+        raise UserError(f"seed accuracies must be a table (architectures x seeds), got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise UserError("seed accuracies contain NaN or inf (drop architectures with missing seeds first)")
+    return values
+
+
+def _mean_pairwise_tau(values: np.ndarray) -> float:
+    pairs = combinations(range(values.shape[1]), 2)
+    return float(np.mean([kendall_tau(values[:, i], values[:, j]) for i, j in pairs]))
+
+
+def seed_to_seed_tau(acc: pd.DataFrame) -> float:
+    """Mean Kendall tau-b over all pairs of stand-alone seeds (columns), rows being architectures.
+
+    Two stand-alone runs disagree with each other too, so this is the ceiling a super-net ranking can
+    be expected to reach. nan with fewer than two seeds.
+    """
+    values = _seed_matrix(acc)
+    if values.shape[1] < 2:
+        return float("nan")
+    return _mean_pairwise_tau(values)
+
+
+def seed_to_seed_ci(acc: pd.DataFrame, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of `seed_to_seed_tau`, resampling architectures (rows)."""
+    values = _seed_matrix(acc)
+    _check_bootstrap(n_boot, level)
+    if values.shape[1] < 2:
+        return float("nan"), float("nan")
+    if values.shape[0] < 2:
+        raise UserError(f"need at least 2 architectures, got {values.shape[0]}")
+    idx = resample_indices(values.shape[0], n_boot, seed)
+    boots = np.array([_mean_pairwise_tau(values[i]) for i in idx], dtype=float)
+    return percentile_interval(boots, level)

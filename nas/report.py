@@ -1,0 +1,464 @@
+"""The study report: one self-contained HTML page, its figures, and the CSVs `dvc plots` reads.
+
+Everything here is a pure function of the already-loaded tables, so the same inputs give the same
+bytes (HTML and CSV always; PNG too, since the Agg backend writes no date and we drop the Software
+tag). Every file goes through `nas.io.atomic_path`, so a killed run never leaves half a report.
+
+Variants are always listed in sorted order, whatever order the caller's dicts come in.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display here; must come before pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
+
+from nas.io import UserError, atomic_path  # noqa: E402
+
+SCATTER_COLUMNS = ["variant", "arch_id", "standalone_accuracy", "supernet_accuracy"]
+CURVE_COLUMNS = ["variant", "epoch", "lr", "train_loss", "train_accuracy"]
+CSV_FLOAT = "%.6g"
+DPI = 100
+# PNG "Software" would embed the matplotlib version; without it the bytes depend only on the data.
+PNG_METADATA = {"Software": None}
+
+# Correlation-table columns: label and decimals. Correlations get 3 decimals because the variants
+# being compared (and the s-KdT caveat below) differ by less than 0.01.
+METRICS = {
+    "kendall_tau": ("Kendall &tau;", 3),
+    "sparse_kendall_tau": ("s-KdT", 3),
+    "spearman": ("Spearman &rho;", 3),
+    "pearson": ("Pearson r", 3),
+    "precision_at_k": ("P@{k}", 2),
+    "topk_percentile": ("top-{k} percentile", 1),
+}
+SEED_METRIC = "seed_to_seed_kendall_tau"
+SEED_VARIANT = "standalone"
+
+SKDT_NOTE = ("Sparse Kendall tau (s-KdT) here is tau-b between floor(accuracy/threshold) and the score; "
+             "Yu et al.'s code pairs positions rather than models and reads about 0.005&ndash;0.02 higher "
+             "under heavy ties.")
+
+
+# ----------------------------------------------------------------------------------------------
+# CSV frames for `dvc plots`
+
+
+def _require(df: pd.DataFrame, columns: list[str], name: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise UserError(f"{name}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, df.columns))}")
+
+
+def scatter_frame(truth: pd.DataFrame, scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """variant, arch_id, standalone_accuracy, supernet_accuracy; one row per (variant, scored arch)."""
+    _require(truth, ["arch_id", "accuracy"], "truth")
+    standalone = truth[["arch_id", "accuracy"]].rename(columns={"accuracy": "standalone_accuracy"})
+    parts = []
+    for variant in sorted(scores):
+        s = scores[variant]
+        _require(s, ["arch_id", "accuracy"], f"scores[{variant}]")
+        s = s[["arch_id", "accuracy"]].rename(columns={"accuracy": "supernet_accuracy"})
+        # inner join: an architecture needs both numbers to be a point
+        parts.append(s.merge(standalone, on="arch_id", how="inner").assign(variant=variant))
+    if not parts:
+        return pd.DataFrame({"variant": pd.Series(dtype="str"), "arch_id": pd.Series(dtype="int64"),
+                             "standalone_accuracy": pd.Series(dtype="float64"),
+                             "supernet_accuracy": pd.Series(dtype="float64")})
+    df = pd.concat(parts, ignore_index=True)[SCATTER_COLUMNS]
+    df = df.astype({"variant": "str", "arch_id": "int64", "standalone_accuracy": "float64",
+                    "supernet_accuracy": "float64"})
+    return df.sort_values(["variant", "arch_id"], kind="stable").reset_index(drop=True)
+
+
+def curves_frame(histories: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """variant, epoch, lr, train_loss, train_accuracy; the super-net's training history per variant."""
+    parts = []
+    for variant in sorted(histories):
+        h = histories[variant]
+        _require(h, CURVE_COLUMNS[1:], f"histories[{variant}]")
+        parts.append(h[CURVE_COLUMNS[1:]].assign(variant=variant))
+    if not parts:
+        return pd.DataFrame({"variant": pd.Series(dtype="str"), "epoch": pd.Series(dtype="int64"),
+                             **{c: pd.Series(dtype="float64") for c in CURVE_COLUMNS[2:]}})
+    df = pd.concat(parts, ignore_index=True)[CURVE_COLUMNS]
+    df = df.astype({"variant": "str", "epoch": "int64", "lr": "float64", "train_loss": "float64",
+                    "train_accuracy": "float64"})
+    return df.sort_values(["variant", "epoch"], kind="stable").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# number formatting (one place, so the summary, the tables and the tests agree)
+
+
+def _missing(x) -> bool:
+    return x is None or (np.ndim(x) == 0 and bool(pd.isna(x)))
+
+
+def fmt(x, decimals: int = 3) -> str:
+    return "n/a" if _missing(x) else f"{float(x):.{decimals}f}"
+
+
+def fmt_ci(value, low, high, decimals: int = 3) -> str:
+    """'0.623 [0.512, 0.708]'; just the value when the interval is undefined."""
+    if _missing(value):
+        return "n/a"
+    if _missing(low) or _missing(high):
+        return fmt(value, decimals)
+    return f"{fmt(value, decimals)} [{fmt(low, decimals)}, {fmt(high, decimals)}]"
+
+
+# ----------------------------------------------------------------------------------------------
+# lookups in the long tables
+
+
+def variant_names(scores, histories, correlation, selection) -> list[str]:
+    names = set(scores) | set(histories)
+    names |= set(correlation.loc[correlation["variant"] != SEED_VARIANT, "variant"].astype(str))
+    names |= set(selection["variant"].astype(str))
+    return sorted(names)
+
+
+def metric_row(correlation: pd.DataFrame, variant: str, metric: str, k=None) -> pd.Series | None:
+    """The (value, ci_low, ci_high) row of one statistic, or None if the table lacks it."""
+    rows = correlation[(correlation["variant"] == variant) & (correlation["metric"] == metric)]
+    rows = rows[rows["k"].isna()] if k is None else rows[(rows["k"] == k).fillna(False).astype(bool)]
+    return None if rows.empty else rows.iloc[0]
+
+
+def metric_text(correlation: pd.DataFrame, variant: str, metric: str, k=None, decimals: int = 3) -> str:
+    row = metric_row(correlation, variant, metric, k)
+    return "n/a" if row is None else fmt_ci(row["value"], row["ci_low"], row["ci_high"], decimals)
+
+
+def metric_value(correlation: pd.DataFrame, variant: str, metric: str) -> float:
+    row = metric_row(correlation, variant, metric)
+    return float("nan") if row is None or _missing(row["value"]) else float(row["value"])
+
+
+def metric_columns(correlation: pd.DataFrame) -> list[tuple[str, object]]:
+    """(metric, k) pairs in table order: the correlations, then P@k and top-k percentile per k
+    ascending, then any metric this module does not know, by name."""
+    rows = correlation[correlation["metric"] != SEED_METRIC][["metric", "k"]].drop_duplicates()
+    pairs = [(str(m), None if _missing(k) else int(k)) for m, k in rows.itertuples(index=False)]
+    known = list(METRICS)
+
+    def order(pair):
+        m, k = pair
+        if m in known[:4]:
+            return (0, known.index(m), 0, m)
+        if m in known:
+            return (1, -1 if k is None else k, known.index(m), m)
+        return (2, -1 if k is None else k, 0, m)
+
+    return sorted(set(pairs), key=order)
+
+
+def metric_label(metric: str, k) -> str:
+    if metric in METRICS:
+        return METRICS[metric][0].format(k=k)
+    return html.escape(metric if k is None else f"{metric} @{k}")
+
+
+def supernet_pick(selection: pd.DataFrame, variant: str) -> pd.Series | None:
+    """The super-net's own pick: method 'supernet', else the first non-baseline method."""
+    rows = selection[selection["variant"] == variant]
+    for method in ["supernet"] + [m for m in rows["method"] if m not in ("supernet", "oracle", "random")]:
+        hit = rows[rows["method"] == method]
+        if not hit.empty:
+            return hit.iloc[0]
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# HTML pieces
+
+
+def summary_html(variant: str, correlation: pd.DataFrame, selection: pd.DataFrame) -> str:
+    tau = metric_text(correlation, variant, "kendall_tau")
+    skdt = metric_text(correlation, variant, "sparse_kendall_tau")
+    spearman = metric_text(correlation, variant, "spearman")
+    text = f"Kendall tau {tau}, sparse Kendall tau {skdt}, Spearman {spearman}"
+    pick = supernet_pick(selection, variant)
+    if pick is not None:
+        who = "the super-net's pick" if pick["method"] == "supernet" else f"the {pick['method']} pick"
+        arch = "" if _missing(pick["arch"]) else f" ({pick['arch']})"
+        text += (f"; {who}{arch} reaches {fmt(pick['accuracy'], 2)}% stand-alone "
+                 f"(regret {fmt(pick['regret'], 2)} points, percentile {fmt(pick['percentile'], 0)})")
+    return f"<p><b>{html.escape(variant)}</b>: {html.escape(text, quote=False)}.</p>"
+
+
+def ceiling_html(correlation: pd.DataFrame) -> str:
+    rows = correlation[correlation["metric"] == SEED_METRIC]
+    if rows.empty:
+        return ""
+    row = rows.iloc[0]
+    return (f"<p><b>Seed-to-seed ceiling</b>: stand-alone runs with different seeds agree with Kendall tau "
+            f"{fmt_ci(row['value'], row['ci_low'], row['ci_high'])}; a super-net ranking cannot be expected "
+            f"to agree with stand-alone training better than stand-alone training agrees with itself.</p>")
+
+
+def correlation_html(correlation: pd.DataFrame, variants: list[str]) -> str:
+    columns = metric_columns(correlation)
+    if not columns:
+        return "<p>No correlation statistics.</p>"
+    head = "".join(f"<th>{metric_label(m, k)}</th>" for m, k in columns)
+    body = []
+    for v in variants:
+        cells = "".join(f"<td>{metric_text(correlation, v, m, k, METRICS.get(m, ('', 3))[1])}</td>"
+                        for m, k in columns)
+        body.append(f"<tr><th>{html.escape(v)}</th>{cells}</tr>")
+    return (f"<table><thead><tr><th>variant</th>{head}</tr></thead>\n"
+            f"<tbody>\n" + "\n".join(body) + "\n</tbody></table>")
+
+
+def selection_html(selection: pd.DataFrame) -> str:
+    if selection.empty:
+        return "<p>No selection results.</p>"
+    df = selection.sort_values(["variant"], kind="stable").copy()
+    df["arch_id"] = [("&mdash;" if _missing(x) else str(int(x))) for x in df["arch_id"]]
+    df["arch"] = [("&mdash;" if _missing(x) else html.escape(str(x))) for x in df["arch"]]
+    df["variant"] = [html.escape(str(x)) for x in df["variant"]]
+    df["method"] = [html.escape(str(x)) for x in df["method"]]
+    for col, d in [("accuracy", 2), ("percentile", 1), ("regret", 2)]:
+        if col in df:
+            df[col] = [fmt(x, d) for x in df[col]]
+    # already escaped above, so the dashes survive as entities
+    return df.to_html(index=False, escape=False, border=0, na_rep="&mdash;")
+
+
+def timings_html(timings: dict, variants: list[str]) -> str:
+    rows = []
+    for v in variants:
+        t = timings.get(v) or {}
+        epochs = [float(x) for x in t.get("epoch_seconds") or []]
+        total = fmt(t.get("seconds"), 1) if "seconds" in t else "n/a"
+        per_epoch = fmt(float(np.mean(epochs)), 2) if epochs else "n/a"
+        rows.append(f"<tr><th>{html.escape(v)}</th><td>{total}</td><td>{len(epochs) or 'n/a'}</td>"
+                    f"<td>{per_epoch}</td></tr>")
+    if not any(timings.get(v) for v in variants):
+        return "<p>No timings recorded.</p>"
+    return ("<table><thead><tr><th>variant</th><th>seconds</th><th>epochs</th><th>seconds / epoch</th></tr>"
+            "</thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>")
+
+
+def dataset_html(archs: pd.DataFrame, truth: pd.DataFrame, standalone: pd.DataFrame, truth_split: str) -> str:
+    acc = truth["accuracy"].to_numpy(dtype=float)
+    acc = acc[np.isfinite(acc)]
+    acc_range = f"{acc.min():.2f}&ndash;{acc.max():.2f}%" if acc.size else "n/a"
+    seeds = standalone["seed"].nunique() if "seed" in standalone else 0
+    items = [
+        f"architectures sampled: {len(archs)}",
+        f"architectures with stand-alone results: {truth['arch_id'].nunique()}",
+        f"stand-alone seeds: {seeds}",
+        f"stand-alone accuracy ({html.escape(truth_split)} split, mean over seeds): {acc_range}",
+    ]
+    for col in ("params", "flops"):
+        if col in archs and len(archs):
+            items.append(f"{col}: {int(archs[col].min()):,}&ndash;{int(archs[col].max()):,}")
+    return "<ul>\n" + "\n".join(f"<li>{i}</li>" for i in items) + "\n</ul>"
+
+
+def params_text(params: dict) -> str:
+    # A JSON round trip turns tuples and paths into plain lists and strings that safe_dump accepts.
+    plain = json.loads(json.dumps(params, default=str, sort_keys=True))
+    return yaml.safe_dump(plain, sort_keys=True, default_flow_style=False)
+
+
+CSS = """body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em;line-height:1.4}
+table{border-collapse:collapse;margin:1em 0;font-size:90%}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+thead th{background:#f3f3f3}tbody th{text-align:left}
+img{max-width:100%;display:block;margin:1em 0}
+pre{background:#f6f6f6;padding:1em;overflow-x:auto}
+.note{color:#555;font-size:90%}"""
+
+
+def index_html(*, variants, archs, truth, standalone, timings, correlation, selection, params,
+               truth_split: str) -> str:
+    summaries = "\n".join(summary_html(v, correlation, selection) for v in variants)
+    split = html.escape(truth_split)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Weight-sharing NAS study</title>
+<style>
+{CSS}
+</style>
+</head>
+<body>
+<h1>Weight-sharing NAS study</h1>
+<p>How well does the super-net's ranking of architectures agree with training each one stand-alone
+(stand-alone accuracy on the {split} split, super-net accuracy on the valid split)? Intervals are 95%
+bootstrap intervals over architectures.</p>
+<h2>Summary</h2>
+{summaries}
+{ceiling_html(correlation)}
+<h2>Ranking agreement</h2>
+{correlation_html(correlation, variants)}
+<p class="note">{SKDT_NOTE}</p>
+<img src="scatter.png" alt="stand-alone vs super-net accuracy per variant">
+<h2>Selection</h2>
+<p>Which architecture each method picks, its stand-alone accuracy, its percentile in the pool
+(100 = best) and its regret (oracle accuracy minus its accuracy, in points). 'random' is the expected
+result of a uniformly random pick.</p>
+{selection_html(selection)}
+<h2>Super-net training</h2>
+{timings_html(timings, variants)}
+<img src="curves.png" alt="super-net training loss and accuracy per epoch">
+<h2>Stand-alone training</h2>
+{dataset_html(archs, truth, standalone, truth_split)}
+<img src="standalone.png" alt="stand-alone accuracy, seed vs seed">
+<h2>Parameters</h2>
+<pre>{html.escape(params_text(params))}</pre>
+</body>
+</html>
+"""
+
+
+# ----------------------------------------------------------------------------------------------
+# figures
+
+
+def save_figure(fig, path: Path) -> None:
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=DPI, metadata=PNG_METADATA)
+    finally:
+        plt.close(fig)
+
+
+def _no_data(ax, text: str = "no data") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
+
+
+def scatter_figure(frame: pd.DataFrame, correlation: pd.DataFrame, selection: pd.DataFrame,
+                   variants: list[str], truth_split: str):
+    variants = [v for v in variants if (frame["variant"] == v).any()] or ["(none)"]
+    ncols = min(len(variants), 3)
+    nrows = math.ceil(len(variants) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.8 * nrows), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[len(variants):]:
+        ax.set_axis_off()
+    for ax, v in zip(axes.flat, variants):
+        d = frame[frame["variant"] == v]
+        if d.empty:
+            _no_data(ax)
+        ax.scatter(d["standalone_accuracy"], d["supernet_accuracy"], s=14, alpha=0.7, color="C0")
+        pick = supernet_pick(selection, v)
+        if pick is not None and not _missing(pick["arch_id"]):
+            p = d[d["arch_id"] == int(pick["arch_id"])]
+            ax.scatter(p["standalone_accuracy"], p["supernet_accuracy"], s=90, marker="*", color="C3",
+                       zorder=3, label="super-net pick")
+            ax.legend(loc="lower right", fontsize=8)
+        tau = fmt(metric_value(correlation, v, "kendall_tau"))
+        skdt = fmt(metric_value(correlation, v, "sparse_kendall_tau"))
+        ax.set_title(f"{v}\nKendall τ {tau}, s-KdT {skdt}", fontsize=10)
+        ax.set_xlabel(f"stand-alone accuracy, {truth_split} (%)")
+        ax.set_ylabel("super-net accuracy, valid (%)")
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def curves_figure(frame: pd.DataFrame):
+    fig, (loss, acc) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    for v, d in frame.groupby("variant", sort=True):
+        loss.plot(d["epoch"], d["train_loss"], marker=".", label=v)
+        acc.plot(d["epoch"], d["train_accuracy"], marker=".", label=v)
+    for ax, what, unit in [(loss, "train loss", ""), (acc, "train accuracy", " (%)")]:
+        if frame.empty:
+            _no_data(ax)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(what + unit)
+        ax.set_title(f"super-net {what}", fontsize=10)
+        ax.grid(alpha=0.3)
+    if not frame.empty:
+        acc.legend(fontsize=8)
+    return fig
+
+
+def seed_columns(standalone: pd.DataFrame, truth_split: str) -> pd.DataFrame:
+    """arch_id x seed table of stand-alone accuracy on the truth split (architectures missing a seed dropped)."""
+    col = f"{truth_split}_accuracy"
+    if col not in standalone:
+        col = "test_accuracy"
+    if standalone.empty or col not in standalone:
+        return pd.DataFrame()
+    wide = standalone.pivot_table(index="arch_id", columns="seed", values=col, aggfunc="mean")
+    return wide.sort_index(axis=1).dropna()
+
+
+def standalone_figure(standalone: pd.DataFrame, correlation: pd.DataFrame, truth: pd.DataFrame, truth_split: str):
+    fig, ax = plt.subplots(figsize=(5, 4.2), layout="constrained")
+    wide = seed_columns(standalone, truth_split)
+    seed_tau = correlation.loc[correlation["metric"] == SEED_METRIC, "value"]
+    tau = f", seed-to-seed Kendall τ {fmt(seed_tau.iloc[0])}" if len(seed_tau) else ""
+    if wide.shape[1] >= 2:
+        a, b = wide.columns[:2]
+        ax.scatter(wide[a], wide[b], s=14, alpha=0.7)
+        lo, hi = np.nanmin(wide[[a, b]].to_numpy()), np.nanmax(wide[[a, b]].to_numpy())
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")  # perfect seed-to-seed agreement
+        ax.set_xlabel(f"seed {a}: {truth_split} accuracy (%)")
+        ax.set_ylabel(f"seed {b}: {truth_split} accuracy (%)")
+        ax.set_title(f"stand-alone, seed vs seed{tau}", fontsize=10)
+    else:
+        acc = truth["accuracy"].to_numpy(dtype=float)
+        acc = acc[np.isfinite(acc)]
+        if acc.size:
+            ax.hist(acc, bins=min(20, max(5, acc.size // 3)), color="C0", alpha=0.8, edgecolor="white")
+        else:
+            _no_data(ax)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(f"stand-alone {truth_split} accuracy (%), mean over seeds")
+        ax.set_ylabel("architectures")
+        seeds = "one seed" if wide.shape[1] == 1 else "fewer than two seeds per architecture"
+        ax.set_title(f"stand-alone accuracy ({seeds}){tau}", fontsize=10)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# the report
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(df.to_csv(index=False, float_format=CSV_FLOAT, lineterminator="\n"), encoding="utf-8")
+
+
+def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalone: pd.DataFrame,
+                 scores: dict[str, pd.DataFrame], histories: dict[str, pd.DataFrame], timings: dict,
+                 correlation: pd.DataFrame, selection: pd.DataFrame, params: dict,
+                 truth_split: str) -> list[Path]:
+    """Write index.html, scatter/curves/standalone.png and scatter/curves.csv into out_dir; return
+    the paths written, sorted."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timings = timings or {}
+    variants = variant_names(scores, histories, correlation, selection)
+    scatter, curves = scatter_frame(truth, scores), curves_frame(histories)
+
+    write_csv(scatter, out / "scatter.csv")
+    write_csv(curves, out / "curves.csv")
+    save_figure(scatter_figure(scatter, correlation, selection, variants, truth_split), out / "scatter.png")
+    save_figure(curves_figure(curves), out / "curves.png")
+    save_figure(standalone_figure(standalone, correlation, truth, truth_split), out / "standalone.png")
+    page = index_html(variants=variants, archs=archs, truth=truth, standalone=standalone, timings=timings,
+                      correlation=correlation, selection=selection, params=params, truth_split=truth_split)
+    with atomic_path(out / "index.html") as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    names = ["curves.csv", "curves.png", "index.html", "scatter.csv", "scatter.png", "standalone.png"]
+    return sorted(out / n for n in names)

@@ -1,0 +1,85 @@
+"""Training and evaluation loops, shared by the super-net and the stand-alone networks.
+
+Data lives on the device as whole tensors (the datasets here are small); batches are index slices of
+a permutation drawn from an explicit `torch.Generator`, so every run with the same seed sees the same
+batches in the same order, and a resumed run continues the same stream.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present, CPU otherwise."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        from nas.io import UserError
+        raise UserError(f"device: '{name}' asked for, but CUDA is not available on this machine; use auto or cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int):
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def make_optimizer(model: nn.Module, hp, steps_per_epoch: int):
+    """SGD with a cosine schedule stepped every batch, from hp.lr down to 0 over hp.epochs."""
+    opt = torch.optim.SGD(model.parameters(), lr=hp.lr, momentum=hp.momentum,
+                          nesterov=hp.nesterov and hp.momentum > 0, weight_decay=hp.weight_decay)
+    total = max(1, hp.epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
+    return opt, sched
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """A shuffled epoch of index batches. The last partial batch is dropped: batch norm needs more
+    than one sample, and equal batches keep steps comparable."""
+    perm = torch.randperm(n, generator=generator)
+    full = max(1, n // batch_size)
+    return [perm[i * batch_size:(i + 1) * batch_size] for i in range(full)]
+
+
+def train_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer, scheduler, batch_size: int,
+                generator: torch.Generator, sample_arch: Callable[[torch.Generator], tuple] | None = None,
+                augment: Callable | None = None) -> tuple[float, float]:
+    """One pass over (x, y). With `sample_arch` (a super-net), each step trains one architecture drawn
+    from it. Returns mean training loss and accuracy (percent)."""
+    model.train()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for idx in batch_indices(len(y), batch_size, generator):
+        idx = idx.to(x.device)
+        xb, yb = x[idx], y[idx]
+        if augment is not None:
+            xb = augment(xb, generator)
+        arch = sample_arch(generator) if sample_arch is not None else None
+        logits = model(xb, arch)
+        loss = F.cross_entropy(logits, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        scheduler.step()
+        loss_sum += loss.item() * len(yb)
+        correct += (logits.argmax(1) == yb).sum().item()
+        seen += len(yb)
+    return loss_sum / seen, 100.0 * correct / seen
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, arch=None) -> tuple[float, float]:
+    """Accuracy (percent) and mean loss over (x, y), in the model's current train/eval mode."""
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(y), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        logits = model(xb, arch)
+        loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
+        correct += (logits.argmax(1) == yb).sum().item()
+    return 100.0 * correct / len(y), loss_sum / len(y)

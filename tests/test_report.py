@@ -1,0 +1,191 @@
+"""The report: every file is written, the page carries the numbers, the CSVs fit `dvc plots`, the
+bytes are reproducible, and thin or broken-looking inputs (one seed, one variant, nan) don't crash."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nas.report import CURVE_COLUMNS, SCATTER_COLUMNS, curves_frame, fmt_ci, scatter_frame, write_report
+
+FILES = ["curves.csv", "curves.png", "index.html", "scatter.csv", "scatter.png", "standalone.png"]
+N_ARCHS, EPOCHS = 12, 5
+
+
+def correlation_rows(variant: str, rng) -> list[dict]:
+    rows = []
+    for metric, k in [("kendall_tau", None), ("sparse_kendall_tau", None), ("spearman", None), ("pearson", None),
+                      ("precision_at_k", 3), ("topk_percentile", 3)]:
+        value = rng.uniform(0.3, 0.8) if metric != "topk_percentile" else rng.uniform(60, 95)
+        rows.append({"variant": variant, "metric": metric, "k": k, "value": value,
+                     "ci_low": value - 0.1, "ci_high": value + 0.1})
+    return rows
+
+
+def make_inputs(variants=("baseline", "fairnas"), seeds=(0, 1)) -> dict:
+    rng = np.random.default_rng(0)
+    ids = np.arange(N_ARCHS, dtype="int64")
+    names = [f"arch-{i}" for i in ids]
+    archs = pd.DataFrame({"arch_id": ids, "arch": names, "canonical": names,
+                          "params": rng.integers(1000, 9000, N_ARCHS), "flops": rng.integers(10**5, 10**6, N_ARCHS)})
+    base = rng.uniform(80, 90, N_ARCHS)
+    standalone = pd.DataFrame([
+        {"arch_id": i, "arch": names[i], "seed": s, "train_accuracy": base[i] + 5,
+         "valid_accuracy": base[i] + rng.normal(0, 0.5), "valid_loss": 0.5,
+         "test_accuracy": base[i] + rng.normal(0, 0.5), "test_loss": 0.5}
+        for i in ids for s in seeds])
+    truth = standalone.groupby("arch_id", as_index=False)["test_accuracy"].mean().rename(
+        columns={"test_accuracy": "accuracy"})
+    truth.insert(1, "arch", names)
+    scores = {v: pd.DataFrame({"arch_id": ids, "accuracy": base - 20 + rng.normal(0, 2, N_ARCHS),
+                               "loss": rng.uniform(1, 2, N_ARCHS)}) for v in variants}
+    histories = {v: pd.DataFrame({"epoch": np.arange(EPOCHS, dtype="int64"), "lr": np.linspace(0.1, 0.0, EPOCHS),
+                                  "train_loss": np.linspace(2, 1, EPOCHS), "train_accuracy": np.linspace(20, 60, EPOCHS)})
+                 for v in variants}
+    timings = {v: {"seconds": 12.5, "epoch_seconds": [2.5] * EPOCHS} for v in variants}
+    rows = [r for v in variants for r in correlation_rows(v, rng)]
+    if len(seeds) >= 2:
+        rows.append({"variant": "standalone", "metric": "seed_to_seed_kendall_tau", "k": None, "value": 0.871,
+                     "ci_low": 0.8, "ci_high": 0.93})
+    correlation = pd.DataFrame(rows).astype({"k": "Int64"})
+    best = truth["accuracy"].max()
+    sel = []
+    for v in variants:
+        pick = int(scores[v]["accuracy"].idxmax())
+        acc = truth["accuracy"].iloc[pick]
+        sel += [{"variant": v, "method": "supernet", "arch_id": pick, "arch": names[pick], "accuracy": acc,
+                 "percentile": 100 * (truth["accuracy"] < acc).sum() / (N_ARCHS - 1), "regret": best - acc},
+                {"variant": v, "method": "oracle", "arch_id": int(truth["accuracy"].idxmax()),
+                 "arch": names[int(truth["accuracy"].idxmax())], "accuracy": best, "percentile": 100.0, "regret": 0.0},
+                {"variant": v, "method": "random", "arch_id": pd.NA, "arch": pd.NA,
+                 "accuracy": truth["accuracy"].mean(), "percentile": 50.0, "regret": best - truth["accuracy"].mean()}]
+    selection = pd.DataFrame(sel).astype({"arch_id": "Int64", "arch": "string"})
+    params = {"sample": {"archs": N_ARCHS}, "variants": {v: {"lr": 0.1} for v in variants}, "topk": (3,)}
+    return dict(archs=archs, truth=truth, standalone=standalone, scores=scores, histories=histories, timings=timings,
+                correlation=correlation, selection=selection, params=params, truth_split="test")
+
+
+@pytest.fixture
+def inputs():
+    return make_inputs()
+
+
+def read(out, name) -> bytes:
+    return (out / name).read_bytes()
+
+
+def test_writes_every_file(tmp_path, inputs):
+    paths = write_report(tmp_path / "report", **inputs)
+    assert paths == sorted(tmp_path / "report" / f for f in FILES)
+    for p in paths:
+        assert p.stat().st_size > 0
+    for png in [p for p in paths if p.suffix == ".png"]:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert b"matplotlib" not in png.read_bytes()  # no Software tag with a version
+    assert not list((tmp_path / "report").glob(".*.tmp"))  # no temporary files left behind
+    import matplotlib.pyplot as plt
+
+    assert plt.get_fignums() == []  # every figure closed
+
+
+def test_html_carries_variants_and_numbers(tmp_path, inputs):
+    write_report(tmp_path, **inputs)
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    corr, sel = inputs["correlation"], inputs["selection"]
+    for v in inputs["scores"]:
+        tau = corr[(corr.variant == v) & (corr.metric == "kendall_tau")].iloc[0]
+        assert fmt_ci(tau.value, tau.ci_low, tau.ci_high) in page
+        assert f"<b>{v}</b>: Kendall tau {fmt_ci(tau.value, tau.ci_low, tau.ci_high)}" in page
+        pick = sel[(sel.variant == v) & (sel.method == "supernet")].iloc[0]
+        assert f"reaches {pick.accuracy:.2f}% stand-alone (regret {pick.regret:.2f} points, " \
+               f"percentile {pick.percentile:.0f})" in page
+    assert "Seed-to-seed ceiling" in page and "0.871 [0.800, 0.930]" in page
+    assert "s-KdT" in page and "0.005&ndash;0.02 higher" in page
+    for img in ["scatter.png", "curves.png", "standalone.png"]:
+        assert f'<img src="{img}"' in page
+    assert "P@3" in page and "top-3 percentile" in page
+    assert "stand-alone seeds: 2" in page and f"architectures sampled: {N_ARCHS}" in page
+    assert "12.5" in page  # training seconds
+    assert "archs: 12" in page  # params, YAML-dumped (tuple turned into a list)
+
+
+def test_csvs_have_columns_and_rows(tmp_path, inputs):
+    write_report(tmp_path, **inputs)
+    scatter = pd.read_csv(tmp_path / "scatter.csv")
+    curves = pd.read_csv(tmp_path / "curves.csv")
+    assert list(scatter.columns) == SCATTER_COLUMNS and len(scatter) == 2 * N_ARCHS
+    assert list(curves.columns) == CURVE_COLUMNS and len(curves) == 2 * EPOCHS
+    assert scatter["variant"].is_monotonic_increasing
+    assert curves.groupby("variant")["epoch"].apply(lambda e: e.is_monotonic_increasing).all()
+
+
+def test_frames_sorted_whatever_the_dict_order(inputs):
+    scores = dict(reversed(list(inputs["scores"].items())))
+    shuffled = {v: s.sample(frac=1, random_state=1) for v, s in scores.items()}
+    df = scatter_frame(inputs["truth"], shuffled)
+    assert list(df["variant"].unique()) == ["baseline", "fairnas"]
+    assert (df.groupby("variant")["arch_id"].apply(lambda a: list(a) == sorted(a))).all()
+    merged = df[df.variant == "baseline"].set_index("arch_id")
+    assert np.allclose(merged["supernet_accuracy"], inputs["scores"]["baseline"].set_index("arch_id")["accuracy"])
+    assert np.allclose(merged["standalone_accuracy"], inputs["truth"].set_index("arch_id")["accuracy"])
+    hist = {v: h.iloc[::-1] for v, h in reversed(list(inputs["histories"].items()))}
+    c = curves_frame(hist)
+    assert list(c.columns) == CURVE_COLUMNS and list(c["epoch"][:EPOCHS]) == list(range(EPOCHS))
+
+
+def test_same_inputs_same_bytes(tmp_path, inputs):
+    write_report(tmp_path / "a", **inputs)
+    # the same data in another dict order must not change a byte
+    again = dict(inputs, scores=dict(reversed(list(inputs["scores"].items()))),
+                 histories=dict(reversed(list(inputs["histories"].items()))))
+    write_report(tmp_path / "b", **again)
+    for name in FILES:
+        assert read(tmp_path / "a", name) == read(tmp_path / "b", name), name
+
+
+def test_single_seed_single_variant(tmp_path):
+    inputs = make_inputs(variants=("baseline",), seeds=(0,))
+    write_report(tmp_path, **inputs)
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "stand-alone seeds: 1" in page and "Seed-to-seed ceiling" not in page
+    assert len(pd.read_csv(tmp_path / "scatter.csv")) == N_ARCHS
+
+
+def test_nan_correlations_and_missing_timings(tmp_path, inputs):
+    corr = inputs["correlation"].copy()
+    corr.loc[corr.variant == "fairnas", ["value", "ci_low", "ci_high"]] = math.nan
+    corr.loc[corr.variant == "baseline", ["ci_low", "ci_high"]] = math.nan
+    write_report(tmp_path, **dict(inputs, correlation=corr, timings={}))
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "<b>fairnas</b>: Kendall tau n/a" in page
+    tau = corr[(corr.variant == "baseline") & (corr.metric == "kendall_tau")].value.iloc[0]
+    assert f"<b>baseline</b>: Kendall tau {tau:.3f}," in page  # no interval when it is undefined
+    assert "No timings recorded" in page
+
+
+def test_partial_timings_and_empty_tables(tmp_path, inputs):
+    empty_corr = inputs["correlation"].iloc[:0]
+    write_report(tmp_path, **dict(inputs, timings={"baseline": {"seconds": 3.0, "epoch_seconds": []}, "fairnas": {}},
+                                  correlation=empty_corr, selection=inputs["selection"].iloc[:0],
+                                  histories={}))
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "baseline" in page and "fairnas" in page
+    assert len(pd.read_csv(tmp_path / "curves.csv")) == 0
+
+
+def test_nothing_scored_yet(tmp_path, inputs):
+    write_report(tmp_path, **dict(inputs, scores={}, histories={}, timings={}, correlation=inputs["correlation"].iloc[:0],
+                                  selection=inputs["selection"].iloc[:0], standalone=inputs["standalone"].iloc[:0]))
+    assert list(pd.read_csv(tmp_path / "scatter.csv").columns) == SCATTER_COLUMNS
+    assert (tmp_path / "index.html").is_file()
+
+
+def test_html_is_escaped(tmp_path, inputs):
+    inputs = dict(inputs, scores={"<b>x</b>": inputs["scores"]["baseline"]}, histories={}, timings={},
+                  correlation=inputs["correlation"].iloc[:0], selection=inputs["selection"].iloc[:0])
+    write_report(tmp_path, **inputs)
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b><b>x</b></b>" not in page
