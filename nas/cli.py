@@ -78,6 +78,8 @@ def cmd_sample(cfg, args):
     from nas.spaces import get_space
 
     space = get_space(cfg.space.name)
+    if not split_path("train").is_file():
+        raise UserError(f"{split_path('train')}: file not found (run `nas prepare` first)")
     meta = io.read_parquet_metadata(split_path("train"))
     shape, classes = tuple(meta["shape"]), meta["num_classes"]
     rows = []
@@ -139,6 +141,9 @@ def load_supernet(path: Path, space_name: str):
     from nas.spaces import get_space
 
     ckpt = io.load_checkpoint(path)
+    if not isinstance(ckpt, dict):
+        raise UserError(f"{path}: not a super-net checkpoint of this project (holds a {type(ckpt).__name__}, "
+                        "not a dict)")
     try:
         if ckpt["space"] != space_name:
             raise UserError(f"{path}: super-net of space {ckpt['space']!r}, but space.name is {space_name!r}")
@@ -146,7 +151,7 @@ def load_supernet(path: Path, space_name: str):
                                                    ckpt["num_classes"], affine=ckpt["bn_affine"],
                                                    track=ckpt["bn_track"])
         net.load_state_dict(ckpt["model"])
-    except (KeyError, TypeError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
         raise UserError(f"{path}: not a super-net checkpoint of this project ({io._first_line(exc)})") from None
     return net
 
@@ -319,6 +324,12 @@ def cmd_report(cfg, args):
 def cmd_dag(cfg, args):
     from nas import dag
 
+    import yaml
+
+    missing = dag.missing_params(cfg, yaml.safe_load(Path(args.params).read_text()) or {})
+    if missing:
+        raise UserError(f"{args.params}: DVC tracks every key a stage reads, but {', '.join(missing)} "
+                        f"{'is' if len(missing) == 1 else 'are'} not written out; add them (defaults in nas/config.py)")
     text = dag.dvc_yaml(cfg)
     if args.check:
         current = Path(args.output).read_text() if Path(args.output).is_file() else ""

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import re
 import types
 import typing
@@ -129,7 +130,10 @@ class Config:
         if name not in self.supernet.variants:
             raise UserError(f"--variant {name!r}: not in supernet.variants; expected one of "
                             f"{', '.join(self.supernet.variants)}")
-        overrides = self.supernet.variants[name] or {}
+        overrides = self.supernet.variants[name]
+        overrides = {} if overrides is None else overrides
+        if not isinstance(overrides, dict):
+            raise UserError(f"supernet.variants.{name}: expected a mapping of overrides, got {_show(overrides)}")
         base = {f.name: getattr(self.supernet, f.name) for f in dataclasses.fields(SupernetConfig)
                 if f.name != "variants"}
         base.update(overrides)
@@ -142,9 +146,13 @@ def load(path: str | Path = "params.yaml") -> Config:
     if not path.is_file():
         raise UserError(f"{path}: params file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not valid YAML (not UTF-8 text: byte {exc.start} is {exc.object[exc.start]:#04x})") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     return from_dict(raw or {})
 
 
@@ -219,6 +227,8 @@ def _value(key, value, hint, meta):
     if not ok:
         raise UserError(f"{key}: {_show(value)} is not allowed; expected {allowed}")
     value = float(value) if hint is float else value
+    if hint is float and not math.isfinite(value):  # nan passes every comparison below
+        raise UserError(f"{key}: {_show(value)} is not allowed; expected {allowed}")
     m = meta
     if ((m.get("choices") and value not in m["choices"]) or
             (m.get("min") is not None and value < m["min"]) or (m.get("max") is not None and value > m["max"]) or

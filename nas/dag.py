@@ -131,6 +131,22 @@ def plots(cfg: Config) -> list:
     ]
 
 
+def missing_params(cfg: Config, raw: dict) -> list[str]:
+    """Keys some stage lists that params.yaml does not spell out (DVC needs each one present)."""
+    missing = []
+    for stage in stages(cfg).values():
+        for key in stage.get("do", stage).get("params", []):
+            keys = [key.replace("${item}", v) for v in cfg.variants] if "${item}" in key else [key]
+            for k in keys:
+                node = raw
+                for part in k.split("."):
+                    if not isinstance(node, dict) or part not in node:
+                        missing.append(k)
+                        break
+                    node = node[part]
+    return sorted(set(missing))
+
+
 def dvc_yaml(cfg: Config) -> str:
     doc = {"stages": stages(cfg), "plots": plots(cfg)}
     return HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=110)

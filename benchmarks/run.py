@@ -1,0 +1,156 @@
+"""`make bench`: speed of the pieces and of the whole default study, as a small table.
+
+Measured side by side in one run, on this machine, with the committed params.yaml:
+  * median seconds per super-net training step (one uniformly sampled path) next to a stand-alone
+    training step of the largest cell (every edge nor_conv_3x3) at the same size, and their ratio;
+  * architectures scored per second by eval-supernet (with the configured batch-norm handling);
+  * wall seconds of the default study (`dvc repro` in a fresh copy) and of a no-op `dvc repro`.
+Timings are medians of repeats; the machine is shared, so compare ratios within one run.
+Usage: python -m benchmarks.run [--skip-study] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def median_step_seconds(net, x, y, arch_fn, steps: int, repeats: int) -> float:
+    from torch.nn import functional as F
+
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    g = torch.Generator().manual_seed(0)
+    net.train()
+    times = []
+    for r in range(repeats + 1):
+        start = time.perf_counter()
+        for _ in range(steps):
+            loss = F.cross_entropy(net(x, arch_fn(g)), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if r:  # the first repeat warms up
+            times.append((time.perf_counter() - start) / steps)
+    return statistics.median(times)
+
+
+def bench_steps(cfg, repeats: int) -> dict:
+    from nas import supernet
+    from nas.data import NUM_CLASSES
+    from nas.spaces import get_space
+
+    space = get_space(cfg.space.name)
+    shape = (1, 40) if cfg.data.dataset == "mnist1d" else (3, 32, 32)
+    classes = NUM_CLASSES[cfg.data.dataset]
+    hp = cfg.variant(cfg.variants[0])
+    b = hp.batch_size
+    x, y = torch.randn(b, *shape), torch.randint(classes, (b,))
+    c, n = hp.channels or cfg.space.channels, hp.cells or cfg.space.cells
+    torch.manual_seed(0)
+    sn = space.build_supernet(c, n, shape, classes, affine=hp.bn_affine, track=hp.bn_track)
+    largest = (space.OPS[-2],) * len(space.EDGES) if "nor_conv_3x3" not in space.OPS else ("nor_conv_3x3",) * len(space.EDGES)
+    sa = space.build(largest, c, n, shape, classes)
+    sampler = supernet.uniform_sampler(space)
+    t_sn = median_step_seconds(sn, x, y, sampler, 20, repeats)
+    t_sa = median_step_seconds(sa, x, y, lambda g: None, 20, repeats)
+    return {"supernet_step_s": t_sn, "standalone_step_s": t_sa, "ratio": t_sn / t_sa, "batch": b,
+            "channels": c, "cells": n}
+
+
+def bench_scoring(cfg, repeats: int) -> dict:
+    from nas import data, evaluate
+    from nas.data import Tensors
+    from nas.spaces import get_space
+
+    space = get_space(cfg.space.name)
+    d = cfg.data
+    splits = data.prepare(d.dataset, d.root, d.valid_fraction, d.seed, num_samples=d.num_samples)
+    tmp = Path(tempfile.mkdtemp())
+    for name in ("train", "valid"):
+        data.write_split(splits[name], tmp / f"{name}.parquet", d.dataset, data.NUM_CLASSES[d.dataset])
+    train, valid = data.load_split(tmp / "train.parquet"), data.load_split(tmp / "valid.parquet")
+    hp = cfg.variant(cfg.variants[0])
+    net = space.build_supernet(hp.channels or cfg.space.channels, hp.cells or cfg.space.cells, train.shape,
+                               train.num_classes, affine=hp.bn_affine, track=hp.bn_track)
+    import pandas as pd
+    archs = pd.DataFrame({"arch_id": range(16), "arch": [space.format(a) for a in space.sample(16, 0)]})
+    e = cfg.eval
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        with contextlib.redirect_stderr(io.StringIO()):  # no progress lines in the table
+            evaluate.score_archs(net, archs, space, valid, train, e.bn, e.recalibrate_batches, e.batch_size,
+                                 0, torch.device("cpu"))
+        rates.append(len(archs) / (time.perf_counter() - start))
+    shutil.rmtree(tmp)
+    return {"archs_per_s": statistics.median(rates), "bn": e.bn, "valid_size": len(valid.y)}
+
+
+def bench_study() -> dict:
+    """The default study from scratch in a fresh copy of the repo, then a no-op repro."""
+    tmp = Path(tempfile.mkdtemp())
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        (tmp / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / f, tmp / f)
+    env_path = f"{Path(sys.executable).parent}:{__import__('os').environ['PATH']}"
+    env = {**__import__("os").environ, "PATH": env_path}
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.email=b@b", "-c", "user.name=b", "commit", "-qm", "bench"]):
+        subprocess.run(cmd, cwd=tmp, check=True, env=env)
+    start = time.perf_counter()
+    subprocess.run(["dvc", "repro"], cwd=tmp, check=True, env=env, capture_output=True)
+    study = time.perf_counter() - start
+    noop = []
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run(["dvc", "repro"], cwd=tmp, check=True, env=env, capture_output=True)
+        noop.append(time.perf_counter() - start)
+    shutil.rmtree(tmp)
+    return {"study_s": study, "noop_repro_s": statistics.median(noop)}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--skip-study", action="store_true", help="skip the full default-study timing")
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args(argv)
+    from nas import config
+
+    cfg = config.load(REPO / "params.yaml")
+    torch.set_num_threads(1)  # the pipeline trains stand-alone nets on one thread each
+    steps = bench_steps(cfg, args.repeats)
+    scoring = bench_scoring(cfg, args.repeats)
+    rows = [
+        (f"super-net step (C={steps['channels']}, N={steps['cells']}, batch {steps['batch']}, 1 thread)",
+         f"{steps['supernet_step_s'] * 1e3:.2f} ms"),
+        ("stand-alone step, largest cell (all nor_conv_3x3), same size", f"{steps['standalone_step_s'] * 1e3:.2f} ms"),
+        ("ratio super-net / stand-alone", f"{steps['ratio']:.2f}x"),
+        (f"eval-supernet scoring (bn={scoring['bn']}, {scoring['valid_size']} valid samples)",
+         f"{scoring['archs_per_s']:.1f} archs/s"),
+    ]
+    if not args.skip_study:
+        torch.set_num_threads(torch.get_num_threads())
+        study = bench_study()
+        rows += [("default study, `dvc repro` from scratch (wall)", f"{study['study_s']:.0f} s"),
+                 ("no-op `dvc repro` (wall, median of 3)", f"{study['noop_repro_s']:.1f} s")]
+    width = max(len(r[0]) for r in rows)
+    print(f"{'benchmark'.ljust(width)}  median")
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,444 @@
+"""nas.cli: stages run in-process on a tiny study; every user mistake is one line on stderr and exit 2."""
+
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import torch
+import yaml
+
+from nas import config
+from nas import io as nas_io
+from nas.cli import main
+from nas.spaces import nb201
+
+REPO = Path(__file__).resolve().parents[1]
+NAS = Path(sys.executable).parent / "nas"  # the installed entry point of this environment
+if not NAS.is_file():
+    NAS = Path(shutil.which("nas") or NAS)
+
+TINY = {
+    "device": "cpu",
+    "data": {"num_samples": 400},
+    "space": {"channels": 2},
+    "sample": {"archs": 4},
+    "supernet": {"epochs": 1},
+    "standalone": {"shards": 2, "seeds": [0, 1], "epochs": 1},
+    "correlate": {"topk": [1, 2], "bootstrap": 20},
+}
+
+
+def write_params(path: Path, **sections) -> None:
+    """TINY with some sections' keys replaced, written as a full params.yaml (every key spelled out)."""
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in TINY.items()}
+    for name, values in sections.items():
+        if isinstance(values, dict):
+            raw.setdefault(name, {}).update(values)
+        else:
+            raw[name] = values
+    path.write_text(yaml.safe_dump(config.to_dict(config.from_dict(raw)), sort_keys=False))
+
+
+def run(*argv) -> tuple[int, str, str]:
+    out, err = _io.StringIO(), _io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(list(argv))
+        except SystemExit as exc:  # argparse errors
+            rc = exc.code
+    return rc, out.getvalue(), err.getvalue()
+
+
+def fails(*argv, command: str | None = None) -> str:
+    """Run a stage that must fail as a user error: exit 2, one line on stderr, no traceback, nothing on
+    stdout, no temporary files left behind. Returns the message after the 'nas CMD: error: ' prefix."""
+    rc, out, err = run(*argv)
+    assert rc == 2, (rc, out, err)
+    assert "Traceback" not in err
+    lines = err.strip("\n").splitlines()
+    assert len(lines) == 1, err
+    assert "wrote" not in out
+    assert_no_tmp(Path.cwd())
+    cmd = command or next(a for a in argv if not a.startswith("-") and not a.endswith(".yaml"))
+    prefix = f"nas {cmd}: error: "
+    assert lines[0].startswith(prefix), lines[0]
+    return lines[0][len(prefix):]
+
+
+def assert_no_tmp(root: Path) -> None:
+    leftovers = [p for p in root.rglob(".*.tmp")]
+    assert not leftovers, leftovers
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks: one thread is fastest, and intra-op threads spin badly on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, one_thread):
+    """A tiny study after prepare, sample and train-supernet (run once; tests work on copies)."""
+    root = tmp_path_factory.mktemp("study")
+    write_params(root / "params.yaml")
+    outputs = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        for stage in ("prepare", "sample", "train-supernet"):
+            rc, out, err = run(stage)
+            assert rc == 0, err
+            outputs[stage] = out
+    return root, outputs
+
+
+@pytest.fixture
+def project(study, tmp_path, monkeypatch):
+    """A private copy of the tiny study, as the working directory."""
+    root = tmp_path / "project"
+    shutil.copytree(study[0], root)
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture
+def bare(tmp_path, monkeypatch):
+    """An empty working directory with the tiny params.yaml only."""
+    write_params(tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# --- stages that work ---------------------------------------------------------------------------------
+
+def test_prepare_and_sample(study):
+    root, outputs = study
+    assert outputs["prepare"].splitlines() == [
+        "wrote data/prepared/train.parquet", "wrote data/prepared/valid.parquet", "wrote data/prepared/test.parquet"]
+    assert outputs["sample"].splitlines() == ["wrote results/archs.parquet"]
+    archs = pd.read_parquet(root / "results/archs.parquet")
+    assert list(archs.columns) == ["arch_id", "arch", "canonical", "params", "flops"]
+    assert len(archs) == 4
+    assert archs["arch_id"].tolist() == [0, 1, 2, 3]
+    assert str(archs["params"].dtype) == str(archs["flops"].dtype) == "int64"
+    assert archs["canonical"].nunique() == 4
+    meta = nas_io.read_parquet_metadata(root / "data/prepared/train.parquet")
+    for row in archs.itertuples():
+        arch = nb201.parse(row.arch)
+        assert row.canonical == nb201.canonical(arch)
+        assert (row.params, row.flops) == nb201.count_params_flops(arch, 2, 1, tuple(meta["shape"]),
+                                                                   meta["num_classes"])
+    assert [nb201.format(a) for a in nb201.sample(4, 0)] == archs["arch"].tolist()  # seed 0
+    assert nas_io.read_parquet_metadata(root / "results/archs.parquet") == {"space": "nb201"}
+    assert_no_tmp(root)
+
+
+def test_sample_is_byte_identical_on_rerun(project):
+    before = (project / "results/archs.parquet").read_bytes()
+    assert run("sample")[0] == 0
+    assert (project / "results/archs.parquet").read_bytes() == before
+
+
+def test_dag_check_passes_on_the_committed_repo():
+    # Parity between the committed params.yaml and dvc.yaml, through the installed entry point.
+    proc = subprocess.run([str(NAS), "dag", "--check"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "dvc.yaml is up to date"
+
+
+def test_dag_check_fails_when_params_change(tmp_path, monkeypatch):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert run("dag", "--check")[0] == 0
+    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    raw["supernet"]["variants"]["wide"] = {"channels": 16}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    assert fails("dag", "--check") == "dvc.yaml is out of date with params.yaml; run `nas dag`"
+    # `nas dag` brings it up to date, with the new variant's stages
+    rc, out, _ = run("dag")
+    assert rc == 0 and out.strip() == "wrote dvc.yaml"
+    assert run("dag", "--check")[0] == 0
+    dvc = yaml.safe_load((tmp_path / "dvc.yaml").read_text())
+    assert dvc["stages"]["train-supernet"]["foreach"] == ["baseline", "wide"]
+    assert "results/supernet/wide/scores.parquet" in dvc["stages"]["correlate"]["deps"]
+    # a different output file is compared too
+    assert fails("dag", "--check", "--output", "missing.yaml") == \
+        "missing.yaml is out of date with params.yaml; run `nas dag`"
+
+
+# --- argument errors ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, expected", [
+    (["bogus"], "argument command: invalid choice: 'bogus'"),
+    (["sample", "--bogus"], "unrecognized arguments: --bogus"),
+    (["train-standalone", "--workers", "x"], "argument --workers: invalid int value: 'x'"),
+    ([], "the following arguments are required: command"),
+])
+def test_argparse_errors(argv, expected, bare):
+    rc, out, err = run(*argv)
+    assert rc == 2 and out == ""
+    lines = err.strip("\n").splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("nas: error: ") and expected in lines[0]
+    assert lines[0].endswith("(see nas --help)")
+
+
+@pytest.mark.parametrize("shard, expected", [
+    ("3/2", "--shard '3/2': K must be between 1 and N (N >= 1)"),
+    ("0/2", "--shard '0/2': K must be between 1 and N (N >= 1)"),
+    ("1/0", "--shard '1/0': K must be between 1 and N (N >= 1)"),
+    ("abc", "--shard 'abc': expected K/N, e.g. 1/4"),
+    ("1/2/3", "--shard '1/2/3': expected K/N, e.g. 1/4"),
+    ("1/3", "--shard 1/3: N must equal standalone.shards (2)"),
+])
+def test_bad_shard(shard, expected, bare):
+    assert fails("train-standalone", "--shard", shard) == expected
+    assert not (bare / "results").exists()
+
+
+def test_train_standalone_with_table_source(bare):
+    write_params(bare / "params.yaml", standalone={"source": "table", "table": "t.csv"})
+    assert fails("train-standalone", "--shard", "1/2") == \
+        "standalone.source is 'table': there is nothing to train (merge-standalone reads the table)"
+
+
+def test_unknown_variant(bare):
+    write_params(bare / "params.yaml", supernet={"variants": {"baseline": {}, "wide": {"channels": 4}}})
+    for stage in ("train-supernet", "eval-supernet"):
+        assert fails(stage, "--variant", "nope") == \
+            "--variant 'nope': not in supernet.variants; expected one of baseline, wide"
+
+
+# --- bad params files -------------------------------------------------------------------------------------
+
+def test_mistyped_key(bare):
+    (bare / "params.yaml").write_text("supernet:\n  epoch: 3\n")
+    assert fails("sample") == "supernet: unknown key 'epoch'; did you mean 'epochs'?"
+
+
+def test_params_option_names_the_file(bare):
+    assert fails("--params", "other.yaml", "sample") == "other.yaml: params file not found"
+    (bare / "other.yaml").write_text("seed: [0\n")
+    assert fails("--params", "other.yaml", "sample").startswith("other.yaml: not valid YAML (")
+
+
+def test_subprocess_user_error_is_one_line(bare):
+    (bare / "params.yaml").write_text("sample:\n  archs: many\n")
+    proc = subprocess.run([str(NAS), "sample"], cwd=bare, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.strip("\n").splitlines() == [
+        "nas sample: error: sample.archs: 'many' is not allowed; expected an integer >= 2"]
+
+
+def test_subprocess_bad_subcommand(bare):
+    proc = subprocess.run([str(NAS), "trian-supernet"], cwd=bare, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip("\n").splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert lines[0].startswith("nas: error: argument command: invalid choice: 'trian-supernet'")
+
+
+# --- corrupt or foreign inputs ---------------------------------------------------------------------------
+
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("argv", [["eval-supernet"], ["train-standalone", "--shard", "1/2"]])
+def test_truncated_archs(argv, project):
+    truncate(project / "results/archs.parquet")
+    msg = fails(*argv)
+    assert msg.startswith("results/archs.parquet: not a readable Parquet file (")
+    assert not (project / "results/supernet/baseline/scores.parquet").exists()
+    assert not (project / "results/standalone").exists()
+
+
+def test_missing_archs(project):
+    (project / "results/archs.parquet").unlink()
+    assert fails("eval-supernet") == "results/archs.parquet: file not found (run the stage that writes it first)"
+
+
+def test_truncated_split(project):
+    truncate(project / "data/prepared/train.parquet")
+    msg = fails("sample")
+    assert msg.startswith("data/prepared/train.parquet: not a readable Parquet file (")
+
+
+def test_corrupted_checkpoint(project):
+    (project / "results/supernet/baseline/weights.pt").write_bytes(b"\x00garbage\xff" * 100)
+    msg = fails("eval-supernet")
+    assert msg.startswith("results/supernet/baseline/weights.pt: not a readable checkpoint (")
+
+
+def test_missing_checkpoint(project):
+    (project / "results/supernet/baseline/weights.pt").unlink()
+    assert fails("eval-supernet") == \
+        "results/supernet/baseline/weights.pt: checkpoint not found (run the stage that writes it first)"
+
+
+class _Evil:
+    """Unpickling this would create a marker file: a checkpoint load must never execute it."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+@pytest.mark.parametrize("content", ["dict", "tensor", "list", "shapes", "evil"])
+def test_foreign_checkpoint(content, project):
+    path = project / "results/supernet/baseline/weights.pt"
+    good = torch.load(path, weights_only=True)
+    obj = {"dict": {"x": torch.zeros(1)},
+           "tensor": torch.zeros(1),
+           "list": [1, 2],
+           "shapes": {**good, "channels": good["channels"] + 1},  # ours in form, wrong weights
+           "evil": _Evil(project / "pwned")}[content]
+    torch.save(obj, path)
+    msg = fails("eval-supernet")
+    assert msg.startswith("results/supernet/baseline/weights.pt: not a ")
+    if content == "evil":
+        assert msg.startswith("results/supernet/baseline/weights.pt: not a readable checkpoint (")
+        assert not (project / "pwned").exists()
+    else:
+        assert msg.startswith("results/supernet/baseline/weights.pt: not a super-net checkpoint of this project (")
+
+
+def test_checkpoint_of_another_space(project):
+    path = project / "results/supernet/baseline/weights.pt"
+    torch.save({**torch.load(path, weights_only=True), "space": "nb101"}, path)
+    assert fails("eval-supernet") == \
+        "results/supernet/baseline/weights.pt: super-net of space 'nb101', but space.name is 'nb201'"
+
+
+def test_eval_supernet_works(project):
+    rc, out, err = run("eval-supernet")
+    assert rc == 0, err
+    assert out.strip() == "wrote results/supernet/baseline/scores.parquet"
+    scores = pd.read_parquet(project / "results/supernet/baseline/scores.parquet")
+    assert scores["arch_id"].tolist() == [0, 1, 2, 3]
+    assert {"accuracy", "loss"} <= set(scores.columns)
+
+
+# --- merge-standalone from a table -------------------------------------------------------------------------
+
+def table_params(project, **standalone):
+    write_params(project / "params.yaml", standalone={"source": "table", "table": "truth.csv", **standalone})
+
+
+def test_merge_table_missing_accuracy_column(project):
+    table_params(project)
+    archs = pd.read_parquet(project / "results/archs.parquet")
+    pd.DataFrame({"arch": archs["arch"], "acc": 90.0}).to_csv(project / "truth.csv", index=False)
+    assert fails("merge-standalone") == ("standalone.table: truth.csv has no column 'accuracy' (named by "
+                                         "standalone.accuracy_column); it has arch, acc")
+    table_params(project, arch_column="cell")
+    assert fails("merge-standalone") == ("standalone.table: truth.csv has no column 'cell' (named by "
+                                         "standalone.arch_column); it has arch, acc")
+    assert not (project / "results/standalone.parquet").exists()
+
+
+def test_merge_table_missing_archs(project):
+    table_params(project)
+    archs = pd.read_parquet(project / "results/archs.parquet")
+    pd.DataFrame({"arch": archs["arch"][:1], "accuracy": [91.0]}).to_csv(project / "truth.csv", index=False)
+    msg = fails("merge-standalone")
+    missing = archs["arch"].tolist()[1:]
+    assert msg == f"standalone.table: truth.csv lacks 3 sampled architecture(s), e.g. {', '.join(missing)}"
+    assert not (project / "results/standalone.parquet").exists()
+
+
+def test_merge_table_missing_file(project):
+    table_params(project)
+    assert fails("merge-standalone") == "standalone.table: truth.csv not found"
+
+
+def test_merge_table_matches_isomorphic_strings(project):
+    table_params(project)
+    archs = pd.read_parquet(project / "results/archs.parquet")
+    rows = []
+    for i, arch in enumerate(archs["arch"]):
+        # another member of the class where there is one: matched through the canonical form
+        other = next((nb201.format(a) for a in nb201.enumerate_all()
+                      if nb201.canonical(a) == nb201.canonical(arch) and nb201.format(a) != arch), arch)
+        rows.append({"arch": other, "accuracy": 80.0 + i})
+    rows.append({"arch": "not a cell", "accuracy": 1.0})  # unparseable rows are ignored
+    pd.DataFrame(rows).to_csv(project / "truth.csv", index=False)
+    rc, out, err = run("merge-standalone")
+    assert rc == 0, err
+    assert out.strip() == "wrote results/standalone.parquet"
+    merged = pd.read_parquet(project / "results/standalone.parquet")
+    assert merged["arch_id"].tolist() == [0, 1, 2, 3]
+    assert merged["arch"].tolist() == archs["arch"].tolist()
+    assert merged["test_accuracy"].tolist() == [80.0, 81.0, 82.0, 83.0]
+
+
+# --- datasets -------------------------------------------------------------------------------------------
+
+def test_prepare_cifar_root_missing(bare):
+    write_params(bare / "params.yaml", data={"dataset": "cifar10", "root": "no_such_dir"})
+    msg = fails("prepare")
+    assert msg.startswith("data.root: no_such_dir does not exist (expected the cifar10 batch directory")
+    assert not (bare / "data").exists()
+
+
+def test_prepare_cifar_root_without_batches(bare):
+    (bare / "cifar").mkdir()
+    write_params(bare / "params.yaml", data={"dataset": "cifar10", "root": "cifar"})
+    msg = fails("prepare")
+    assert msg.startswith("data.root: cifar/data_batch_1 not found (expected the cifar10 python batches "
+                          "(data_batch_1, data_batch_2, data_batch_3, data_batch_4, data_batch_5, test_batch)")
+    assert not (bare / "data").exists()
+
+
+def test_prepare_cifar_root_is_a_file(bare):
+    (bare / "cifar").write_text("not a directory")
+    write_params(bare / "params.yaml", data={"dataset": "cifar10", "root": "cifar"})
+    assert fails("prepare").startswith("data.root: cifar is not a directory")
+
+
+def test_stage_before_prepare(bare):
+    assert fails("sample") == "data/prepared/train.parquet: file not found (run `nas prepare` first)"
+    assert fails("train-supernet") == \
+        "data/prepared/train.parquet: file not found (run the stage that writes it first)"
+    assert not (bare / "results").exists()
+
+
+# --- no half-written artifacts ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
+def test_interrupted_write_leaves_old_artifact(exc, project, monkeypatch):
+    target = project / "results/archs.parquet"
+    before = target.read_bytes()
+
+    def half_write(table, where, **kwargs):
+        Path(where).write_bytes(b"PAR1 half")
+        raise exc("killed mid-write")
+
+    monkeypatch.setattr(nas_io.pq, "write_table", half_write)
+    write_params(project / "params.yaml", sample={"archs": 3}, standalone={"shards": 1})
+    if exc is KeyboardInterrupt:
+        rc, out, err = run("sample")
+        assert rc == 130
+        assert err.strip() == "nas sample: interrupted; finished work is kept and a rerun resumes"
+    else:
+        with pytest.raises(RuntimeError, match="killed mid-write"):
+            main(["sample"])
+    assert target.read_bytes() == before  # the old artifact, untouched
+    assert_no_tmp(project)
+    monkeypatch.undo()
+    pq.read_table(target)  # still readable

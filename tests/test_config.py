@@ -1,0 +1,306 @@
+"""nas.config: params.yaml loading, every key checked, variants, cross-key checks, fingerprints."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nas import config
+from nas.config import Config, from_dict, load
+from nas.io import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def error(raw) -> str:
+    """The message from_dict raises for `raw` (one line)."""
+    with pytest.raises(UserError) as info:
+        from_dict(raw)
+    msg = str(info.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+def test_committed_params_load():
+    cfg = load(REPO / "params.yaml")
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert isinstance(cfg, Config)
+    # spot checks that the file's values (not the defaults) are what was loaded
+    assert cfg.sample.archs == raw["sample"]["archs"]
+    assert cfg.supernet.epochs == raw["supernet"]["epochs"]
+    assert cfg.space.channels == raw["space"]["channels"]
+    assert cfg.variants == list(raw["supernet"]["variants"])
+    assert config.to_dict(from_dict(config.to_dict(cfg))) == config.to_dict(cfg)  # round trip
+
+
+def test_defaults():
+    cfg = from_dict({})
+    assert cfg == Config()
+    assert cfg.seed == 0 and cfg.device == "auto"
+    assert cfg.data.dataset == "mnist1d" and cfg.data.root is None
+    assert cfg.space.name == "nb201"
+    assert cfg.variants == ["baseline"]
+    assert cfg.standalone.seeds == [0, 1]
+    assert from_dict({"data": None}) == cfg  # an empty section is the defaults
+    # mutable defaults are not shared between instances
+    assert from_dict({}).supernet.variants is not cfg.supernet.variants
+
+
+def test_values_are_typed():
+    cfg = from_dict({"supernet": {"lr": 1}, "data": {"valid_fraction": 0.25}, "standalone": {"seeds": [3, 4]}})
+    assert cfg.supernet.lr == 1.0 and isinstance(cfg.supernet.lr, float)
+    assert cfg.data.valid_fraction == 0.25
+    assert cfg.standalone.seeds == [3, 4]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 1
+
+
+# --- unknown keys -------------------------------------------------------------------------------------
+
+def test_unknown_top_level_key():
+    assert error({"sed": 1}) == "params: unknown key 'sed'; did you mean 'seed'?"
+    msg = error({"zzzz": 1})
+    assert msg.startswith("params: unknown key 'zzzz'; valid keys: seed, device, data, space")
+
+
+def test_unknown_key_in_section():
+    assert error({"supernet": {"epoch": 3}}) == "supernet: unknown key 'epoch'; did you mean 'epochs'?"
+    assert error({"data": {"valid_fractoin": 0.3}}) == \
+        "data: unknown key 'valid_fractoin'; did you mean 'valid_fraction'?"
+    msg = error({"eval": {"qqq": 1}})
+    assert msg == "eval: unknown key 'qqq'; valid keys: bn, recalibrate_batches, batch_size"
+
+
+def test_section_not_a_mapping():
+    assert error({"data": [1, 2]}) == "data: expected a mapping, got [1, 2]"
+    assert error({"supernet": "fast"}) == "supernet: expected a mapping, got 'fast'"
+    assert error([1, 2]).startswith("params: expected a mapping of sections, got list")
+
+
+# --- types and ranges ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, expected", [
+    ({"supernet": {"epochs": 0}}, "supernet.epochs: 0 is not allowed; expected an integer >= 1"),
+    ({"supernet": {"epochs": -1}}, "supernet.epochs: -1 is not allowed; expected an integer >= 1"),
+    ({"supernet": {"epochs": 3.5}}, "supernet.epochs: 3.5 is not allowed; expected an integer >= 1"),
+    ({"supernet": {"epochs": True}}, "supernet.epochs: True is not allowed; expected an integer >= 1"),
+    ({"standalone": {"batch_size": 0}}, "standalone.batch_size: 0 is not allowed; expected an integer >= 2"),
+    ({"sample": {"archs": 0}}, "sample.archs: 0 is not allowed; expected an integer >= 2"),
+    ({"supernet": {"lr": "fast"}}, "supernet.lr: 'fast' is not allowed; expected a number > 0.0"),
+    ({"supernet": {"lr": 0}}, "supernet.lr: 0.0 is not allowed; expected a number > 0.0"),
+    ({"supernet": {"lr": float("nan")}}, "supernet.lr: nan is not allowed; expected a number > 0.0"),
+    ({"supernet": {"weight_decay": float("inf")}},
+     "supernet.weight_decay: inf is not allowed; expected a number >= 0.0"),
+    ({"supernet": {"momentum": 1.0}}, "supernet.momentum: 1.0 is not allowed; expected a number >= 0.0 and < 1.0"),
+    ({"data": {"valid_fraction": 1.5}},
+     "data.valid_fraction: 1.5 is not allowed; expected a number > 0.0 and < 1.0"),
+    ({"data": {"valid_fraction": 0}},
+     "data.valid_fraction: 0.0 is not allowed; expected a number > 0.0 and < 1.0"),
+    ({"data": {"dataset": "mnist"}},
+     "data.dataset: 'mnist' is not allowed; expected one of mnist1d, cifar10, cifar100"),
+    ({"eval": {"bn": "foo"}}, "eval.bn: 'foo' is not allowed; expected one of recalibrate, batch, stored"),
+    ({"device": "gpu"}, "device: 'gpu' is not allowed; expected auto, cpu, cuda or cuda:N"),
+    ({"device": "cuda:x"}, "device: 'cuda:x' is not allowed; expected auto, cpu, cuda or cuda:N"),
+    ({"device": 0}, "device: 0 is not allowed; expected a string"),
+    ({"supernet": {"nesterov": "yes"}}, "supernet.nesterov: 'yes' is not allowed; expected true or false"),
+    ({"data": {"augment": 1}}, "data.augment: 1 is not allowed; expected true or false"),
+    ({"supernet": {"channels": 0}},
+     "supernet.channels: 0 is not allowed; expected an integer >= 1 or null"),
+    ({"standalone": {"seeds": 0}}, "standalone.seeds: 0 is not allowed; expected a list of ints"),
+    ({"standalone": {"seeds": [0, 1.5]}}, "standalone.seeds[1]: 1.5 is not allowed; expected an integer"),
+    ({"supernet": {"variants": []}}, "supernet.variants: [] is not allowed; expected a mapping"),
+    ({"seed": -1}, "seed: -1 is not allowed; expected an integer >= 0"),
+    ({"space": {"name": 201}}, "space.name: 201 is not allowed; expected a string"),
+])
+def test_bad_values(raw, expected):
+    assert error(raw) == expected
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1"])
+def test_good_devices(device):
+    assert from_dict({"device": device}).device == device
+
+
+# --- variants -----------------------------------------------------------------------------------------
+
+def test_baseline_variant():
+    cfg = from_dict({"supernet": {"epochs": 7, "lr": 0.2}})
+    hp = cfg.variant("baseline")
+    assert hp.epochs == 7 and hp.lr == 0.2
+    assert hp.variants == {}
+    assert dataclasses.replace(hp, variants=cfg.supernet.variants) == cfg.supernet
+
+
+def test_variant_overrides():
+    cfg = from_dict({"supernet": {"epochs": 5, "variants": {"baseline": {}, "wide": {"channels": 16, "lr": 1},
+                                                            "short": None}}})
+    assert cfg.variants == ["baseline", "wide", "short"]
+    wide = cfg.variant("wide")
+    assert wide.channels == 16 and wide.lr == 1.0 and wide.epochs == 5
+    assert cfg.variant("short") == cfg.variant("baseline")
+    assert cfg.supernet.channels is None  # the base section is untouched
+
+
+def test_variant_override_unknown_key():
+    msg = error({"supernet": {"variants": {"baseline": {}, "fast": {"epoch": 2}}}})
+    assert msg == "supernet.variants.fast: unknown key 'epoch'; did you mean 'epochs'?"
+    # variants cannot nest
+    msg = error({"supernet": {"variants": {"fast": {"variants": {}}}}})
+    assert msg.startswith("supernet.variants.fast: unknown key 'variants'")
+
+
+def test_variant_override_bad_value():
+    assert error({"supernet": {"variants": {"fast": {"epochs": 0}}}}) == \
+        "supernet.variants.fast.epochs: 0 is not allowed; expected an integer >= 1"
+    assert error({"supernet": {"variants": {"fast": [1]}}}) == \
+        "supernet.variants.fast: expected a mapping of overrides, got [1]"
+    assert error({"supernet": {"variants": {"fast": "epochs=2"}}}) == \
+        "supernet.variants.fast: expected a mapping of overrides, got 'epochs=2'"
+    assert error({"supernet": {"variants": {"fast": []}}}) == \
+        "supernet.variants.fast: expected a mapping of overrides, got []"
+
+
+def test_unknown_variant_name():
+    cfg = from_dict({"supernet": {"variants": {"baseline": {}, "wide": {"channels": 4}}}})
+    with pytest.raises(UserError) as info:
+        cfg.variant("nope")
+    assert str(info.value) == "--variant 'nope': not in supernet.variants; expected one of baseline, wide"
+
+
+@pytest.mark.parametrize("name", ["a b", "../x", "a/b", "-x", ""])
+def test_invalid_variant_name(name):
+    msg = error({"supernet": {"variants": {name: {}}}})
+    assert msg == f"supernet.variants: name {name!r} must be letters, digits, '_', '-' or '.'"
+
+
+def test_no_variants():
+    assert error({"supernet": {"variants": {}}}) == "supernet.variants: needs at least one variant (e.g. baseline: {})"
+
+
+# --- cross-key checks ---------------------------------------------------------------------------------
+
+def test_stored_bn_needs_running_statistics():
+    assert error({"eval": {"bn": "stored"}}) == (
+        "eval.bn: 'stored' needs running statistics, but variant 'baseline' has supernet.bn_track false; "
+        "use recalibrate or batch")
+    assert from_dict({"eval": {"bn": "stored"}, "supernet": {"bn_track": True}}).eval.bn == "stored"
+    msg = error({"eval": {"bn": "stored"},
+                 "supernet": {"bn_track": True, "variants": {"baseline": {}, "nt": {"bn_track": False}}}})
+    assert "variant 'nt' has supernet.bn_track false" in msg
+
+
+def test_save_epochs_within_epochs():
+    assert error({"supernet": {"epochs": 3, "save_epochs": [1, 4]}}) == \
+        "supernet.save_epochs: 4 is not allowed; expected epochs in 1..3"
+    # checked per variant, against the variant's own epochs
+    msg = error({"supernet": {"epochs": 5, "save_epochs": [4], "variants": {"b": {"epochs": 2}}}})
+    assert msg == "supernet.save_epochs: 4 is not allowed; expected epochs in 1..2"
+
+
+def test_data_root_required_for_cifar():
+    for name in ("cifar10", "cifar100"):
+        msg = error({"data": {"dataset": name}})
+        assert msg.startswith(f"data.root: required for dataset {name}")
+    assert from_dict({"data": {"dataset": "cifar10", "root": "/somewhere"}}).data.root == "/somewhere"
+
+
+def test_table_source_needs_table():
+    assert error({"standalone": {"source": "table"}}) == "standalone.table: required when standalone.source is table"
+    cfg = from_dict({"standalone": {"source": "table", "table": "nb201.csv", "seeds": []}})
+    assert cfg.standalone.table == "nb201.csv"
+
+
+def test_seeds():
+    assert error({"standalone": {"seeds": [0, 1, 0]}}) == "standalone.seeds: [0, 1, 0] has duplicates"
+    assert error({"standalone": {"seeds": []}}) == "standalone.seeds: needs at least one seed"
+
+
+def test_shards_and_topk_against_archs():
+    assert error({"sample": {"archs": 4}, "standalone": {"shards": 5}, "correlate": {"topk": [1]}}) == \
+        "standalone.shards: 5 is more than sample.archs (4)"
+    assert error({"sample": {"archs": 4}, "correlate": {"topk": [1, 2, 10]}}) == \
+        "correlate.topk: 10 is not allowed; expected integers in 1..4"
+    assert error({"correlate": {"topk": [0]}}) == "correlate.topk: 0 is not allowed; expected integers in 1..64"
+    cfg = from_dict({"sample": {"archs": 4}, "standalone": {"shards": 4}, "correlate": {"topk": [1, 4]}})
+    assert cfg.standalone.shards == 4
+
+
+def test_unknown_select_method():
+    msg = error({"select": {"methods": ["supernet", "darts"]}})
+    assert msg.startswith("select.methods: unknown method 'darts'; expected one of ")
+    assert "supernet" in msg.split("expected one of ")[1]
+
+
+def test_unknown_space():
+    assert error({"space": {"name": "nb999"}}) == "space.name: unknown space 'nb999'; expected one of nb201"
+
+
+# --- files ----------------------------------------------------------------------------------------------
+
+def load_error(path) -> str:
+    with pytest.raises(UserError) as info:
+        load(path)
+    msg = str(info.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+def test_load_file(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text("seed: 3\nsupernet:\n  epochs: 2\n")
+    cfg = load(p)
+    assert cfg.seed == 3 and cfg.supernet.epochs == 2
+    p.write_text("")
+    assert load(p) == Config()  # an empty file is all defaults
+
+
+def test_missing_params_file(tmp_path):
+    assert load_error(tmp_path / "nope.yaml") == f"{tmp_path / 'nope.yaml'}: params file not found"
+    assert load_error(tmp_path) == f"{tmp_path}: params file not found"  # a directory is not a file
+
+
+def test_unparseable_yaml(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("supernet:\n  epochs: [1, 2\n")
+    assert load_error(p).startswith(f"{p}: not valid YAML (")
+    p.write_text("seed: 0\n\tdevice: cpu\n")
+    assert load_error(p).startswith(f"{p}: not valid YAML (")
+    p.write_bytes(b"\xff\xfeseed: 0\n")
+    assert load_error(p).startswith(f"{p}: not valid YAML (not UTF-8")
+
+
+def test_yaml_not_a_mapping(tmp_path):
+    p = tmp_path / "list.yaml"
+    p.write_text("- seed\n- 0\n")
+    assert load_error(p) == f"{p}: expected a mapping of sections, got list"
+
+
+def test_errors_from_file_name_key(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text("supernet:\n  epoch: 3\n")
+    assert load_error(p) == "supernet: unknown key 'epoch'; did you mean 'epochs'?"
+    p.write_text("data:\n  valid_fraction: .nan\n")
+    assert load_error(p) == "data.valid_fraction: nan is not allowed; expected a number > 0.0 and < 1.0"
+
+
+# --- fingerprint ----------------------------------------------------------------------------------------
+
+def test_fingerprint():
+    a, b = from_dict({"seed": 1}), from_dict({"seed": 1})
+    fp = config.fingerprint(a.supernet, a.space, 1, "x")
+    assert fp == config.fingerprint(b.supernet, b.space, 1, "x")
+    assert len(fp) == 16 and int(fp, 16) >= 0
+    assert config.fingerprint(a) == config.fingerprint(b)
+    assert config.fingerprint(a) != config.fingerprint(from_dict({"seed": 2}))
+    c = from_dict({"supernet": {"lr": 0.06}})
+    assert config.fingerprint(c.supernet) != config.fingerprint(a.supernet)
+    assert config.fingerprint(from_dict({"supernet": {"variants": {"baseline": {}, "w": {"lr": 1}}}}).variant("w")) \
+        != config.fingerprint(a.variant("baseline"))
+    # dict key order does not matter, values and part order do
+    assert config.fingerprint({"x": 1, "y": 2}) == config.fingerprint({"y": 2, "x": 1})
+    assert config.fingerprint({"x": 1}, "a") != config.fingerprint("a", {"x": 1})
+    # a known value: the hash must not drift between runs, processes or machines
+    assert config.fingerprint({"x": 1}) == "0b038d98d2d83021"

@@ -1,0 +1,125 @@
+"""End to end: the real pipeline under real DVC on a tiny config."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import env, make_project, run, write_params
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = [
+    "data/prepared/train.parquet", "data/prepared/valid.parquet", "data/prepared/test.parquet",
+    "results/archs.parquet", "results/supernet/baseline/weights.pt",
+    "results/supernet/baseline/history.parquet", "results/supernet/baseline/scores.parquet",
+    "results/supernet/baseline/checkpoints/epoch-0001.pt",
+    "results/standalone/shard-1.parquet", "results/standalone/shard-2.parquet",
+    "results/standalone.parquet", "results/correlation.parquet", "metrics/correlation.json",
+    "results/selection.parquet", "metrics/selection.json", "results/report/index.html",
+    "results/report/scatter.png", "plots/scatter/baseline.csv", "plots/curves/baseline.csv",
+]
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, request):
+    from conftest import TINY
+    project = make_project(tmp_path_factory.mktemp("study"), TINY)
+    first = run(["dvc", "repro"], project)
+    return project, first.stdout
+
+
+def test_repro_writes_every_artifact(study):
+    project, out = study
+    for a in ARTIFACTS:
+        assert (project / a).is_file(), a
+    assert {"prepare", "sample", "train-supernet@baseline", "eval-supernet@baseline", "train-standalone@1",
+            "train-standalone@2", "merge-standalone", "correlate", "select", "report"} <= stages_run(out)
+    archs = pd.read_parquet(project / "results/archs.parquet")
+    assert list(archs.columns) == ["arch_id", "arch", "canonical", "params", "flops"] and len(archs) == 6
+    sa = pd.read_parquet(project / "results/standalone.parquet")
+    assert len(sa) == 12 and set(sa.seed) == {0, 1}
+    scores = pd.read_parquet(project / "results/supernet/baseline/scores.parquet")
+    assert list(scores.columns) == ["arch_id", "accuracy", "loss"] and len(scores) == 6
+    history = pd.read_parquet(project / "results/supernet/baseline/history.parquet")
+    assert list(history.epoch) == [1, 2]
+
+
+def test_metrics_show_and_plots(study):
+    project, _ = study
+    shown = run(["dvc", "metrics", "show", "--json"], project).stdout
+    metrics = json.loads(shown)
+    flat = json.dumps(metrics)
+    assert "kendall_tau" in flat and "supernet_regret" in flat and "seed_to_seed_kendall_tau" in flat
+    html = run(["dvc", "plots", "show", "--json"], project).stdout
+    assert "supernet-vs-standalone" in html and "supernet-training-loss" in html
+
+
+def test_second_repro_does_nothing(study):
+    project, _ = study
+    out = run(["dvc", "repro"], project).stdout
+    assert stages_run(out) == set(), out
+    assert "up to date" in out
+
+
+def test_correlate_param_reruns_only_downstream(study):
+    project, _ = study
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["correlate"]["topk"] = [1, 2]
+    write_params(project / "params.yaml", params)
+    out = run(["dvc", "repro"], project).stdout
+    # select does not read correlate's output or keys, so it rightly stays cached.
+    assert stages_run(out) == {"correlate", "report"}, out
+    corr = pd.read_parquet(project / "results/correlation.parquet")
+    assert set(corr.k.dropna()) == {1, 2}
+
+
+def test_same_params_same_bytes(study, tmp_path):
+    project, _ = study
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    other = make_project(tmp_path, params)
+    run(["dvc", "repro"], other)
+    parquet = sorted(p.relative_to(project) for p in project.glob("**/*.parquet") if ".progress" not in str(p))
+    assert len(parquet) >= 10
+    for rel in parquet:
+        assert (other / rel).read_bytes() == (project / rel).read_bytes(), rel
+    # index.html is left out: it shows the measured wall-clock training cost.
+    for rel in ("metrics/correlation.json", "metrics/selection.json", "plots/scatter/baseline.csv",
+                "plots/curves/baseline.csv"):
+        assert (other / rel).read_bytes() == (project / rel).read_bytes(), rel
+
+
+def test_killed_shard_resumes_byte_identical(study, tmp_path):
+    """SIGKILL a stand-alone shard mid-way; the rerun trains only what is missing and writes the same bytes."""
+    project, _ = study
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["standalone"]["shards"] = 1
+    other = make_project(tmp_path, params)
+    run(["dvc", "repro", "sample"], other)
+    progress = other / "results/.progress/standalone"
+    proc = subprocess.Popen(["nas", "train-standalone", "--shard", "1/1", "--workers", "1"], cwd=other,
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(progress.glob("*/*.parquet"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(progress.glob("*/*.parquet")))
+    assert 3 <= done < 12, done
+    assert not (other / "results/standalone/shard-1.parquet").exists()
+    resumed = run(["nas", "train-standalone", "--shard", "1/1", "--workers", "1"], other)
+    assert f"train-standalone {done + 1}/12" in resumed.stderr  # counting resumes after the finished ones
+    run(["nas", "merge-standalone"], other)
+    assert (other / "results/standalone.parquet").read_bytes() == (project / "results/standalone.parquet").read_bytes()
