@@ -68,7 +68,8 @@ def cmd_prepare(cfg, args):
 
     d = cfg.data
     splits = data.prepare(d.dataset, d.root, d.valid_fraction, d.seed, num_samples=d.num_samples,
-                          iid_noise_scale=d.iid_noise_scale, corr_noise_scale=d.corr_noise_scale)
+                          iid_noise_scale=d.iid_noise_scale, corr_noise_scale=d.corr_noise_scale,
+                          test_fraction=d.test_fraction)
     for name in SPLITS:
         data.write_split(splits[name], split_path(name), d.dataset, data.NUM_CLASSES[d.dataset])
     wrote(*(split_path(n) for n in SPLITS))

@@ -38,6 +38,7 @@ class DataConfig:
     num_samples: int = opt(5000, min=100, doc="MNIST-1D: samples generated (train part + test)")
     iid_noise_scale: float = opt(0.02, min=0.0)
     corr_noise_scale: float = opt(0.25, min=0.0)
+    test_fraction: float = opt(0.2, above=0.0, below=1.0, doc="MNIST-1D: share of samples kept as test")
     valid_fraction: float = opt(0.5, above=0.0, below=1.0, doc="share of the training part held out as valid")
     augment: bool = opt(True, doc="random crop + flip for 2-D images during training")
     seed: int = opt(0, min=0)

@@ -51,8 +51,10 @@ class Tensors:
 # MNIST-1D
 
 
-def make_mnist1d(num_samples: int, seed: int, iid_noise_scale: float, corr_noise_scale: float) -> tuple[Split, Split]:
-    """MNIST-1D generated offline (make_dataset; get_dataset would download). Returns (train_part, test)."""
+def make_mnist1d(num_samples: int, seed: int, iid_noise_scale: float, corr_noise_scale: float,
+                 test_fraction: float = 0.2) -> tuple[Split, Split]:
+    """MNIST-1D generated offline (make_dataset; get_dataset would download). Returns (train_part, test),
+    the last `test_fraction` of the generated samples being the test part (mnist1d's train_split)."""
     from mnist1d.data import get_dataset_args, make_dataset
 
     # make_dataset builds num_samples // 10 per class; refuse sizes it would silently shrink.
@@ -64,6 +66,9 @@ def make_mnist1d(num_samples: int, seed: int, iid_noise_scale: float, corr_noise
     args = get_dataset_args()
     args.num_samples, args.seed = int(num_samples), int(seed)
     args.iid_noise_scale, args.corr_noise_scale = float(iid_noise_scale), float(corr_noise_scale)
+    if not 0 < test_fraction < 1:
+        raise UserError(f"data.test_fraction: must be between 0 and 1 (exclusive), got {test_fraction}")
+    args.train_split = 1.0 - float(test_fraction)
     # make_dataset reseeds the global `random` and `np.random` generators; restore them so that
     # generating data has no side effect on whoever calls us.
     py_state, np_state = random.getstate(), np.random.get_state()
@@ -198,12 +203,13 @@ def _valid_counts(counts: np.ndarray, valid_fraction: float) -> np.ndarray:
 
 
 def prepare(dataset: str, root: str | None, valid_fraction: float, seed: int,
-            num_samples: int = 5000, iid_noise_scale: float = 0.02, corr_noise_scale: float = 0.25) -> dict[str, Split]:
+            num_samples: int = 5000, iid_noise_scale: float = 0.02, corr_noise_scale: float = 0.25,
+            test_fraction: float = 0.2) -> dict[str, Split]:
     """{'train', 'valid', 'test'} Splits for `dataset`; the valid split is carved out of the training part."""
     if dataset not in DATASETS:
         raise UserError(f"data.dataset: unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
     if dataset == "mnist1d":
-        train_part, test = make_mnist1d(num_samples, seed, iid_noise_scale, corr_noise_scale)
+        train_part, test = make_mnist1d(num_samples, seed, iid_noise_scale, corr_noise_scale, test_fraction)
     else:
         if root is None:
             raise UserError(f"data.root: required for dataset {dataset}")
