@@ -9,6 +9,7 @@ stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import sys
 import time
@@ -184,7 +185,7 @@ def cmd_train_standalone(cfg, args):
     if n != sc.shards:
         raise UserError(f"--shard {args.shard}: N must equal standalone.shards ({sc.shards})")
     archs = standalone.shard(io.read_parquet(ARCHS, ["arch_id", "arch"]), k, n)
-    hp_key = {f: getattr(sc, f) for f in ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay")}
+    hp_key = {f.name: getattr(sc, f.name) for f in dataclasses.fields(config_mod.TrainConfig)}
     key = config_mod.fingerprint(hp_key, cfg.space, cfg.data.augment, data_fingerprint(), cfg.device)
     workers = args.workers or standalone.default_workers()
     results = standalone.run_shard(archs, sc.seeds, sc, cfg.space.name, cfg.space.channels, cfg.space.cells,

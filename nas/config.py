@@ -57,13 +57,18 @@ class SampleConfig:
 
 
 @dataclass(frozen=True)
-class SupernetConfig:
+class TrainConfig:
+    """Optimisation settings shared by the super-net and the stand-alone networks (SGD + cosine)."""
     epochs: int = opt(20, min=1)
     batch_size: int = opt(128, min=2)
     lr: float = opt(0.05, above=0.0)
     momentum: float = opt(0.9, min=0.0, below=1.0)
     nesterov: bool = opt(True)
     weight_decay: float = opt(5e-4, min=0.0)
+
+
+@dataclass(frozen=True)
+class SupernetConfig(TrainConfig):
     channels: int | None = opt(None, min=1, doc="C of the super-net; null = space.channels")
     cells: int | None = opt(None, min=1, doc="N of the super-net; null = space.cells")
     bn_track: bool = opt(False, doc="batch norm keeps running statistics")
@@ -80,19 +85,13 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
-class StandaloneConfig:
+class StandaloneConfig(TrainConfig):
     source: str = opt("train", choices=("train", "table"))
     table: str | None = opt(None, doc="Parquet or CSV with ground-truth accuracies (source: table)")
     arch_column: str = opt("arch")
     accuracy_column: str = opt("accuracy", doc="percent, 0-100")
     seeds: list[int] = opt([0, 1])
     shards: int = opt(2, min=1)
-    epochs: int = opt(20, min=1)
-    batch_size: int = opt(128, min=2)
-    lr: float = opt(0.05, above=0.0)
-    momentum: float = opt(0.9, min=0.0, below=1.0)
-    nesterov: bool = opt(True)
-    weight_decay: float = opt(5e-4, min=0.0)
 
 
 @dataclass(frozen=True)

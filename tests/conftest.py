@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,6 +28,15 @@ TINY = {
     "correlate": {"topk": [1, 3], "bootstrap": 50},
     "select": {"methods": ["supernet"]},
 }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks: one thread is fastest, and intra-op threads spin badly on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def env() -> dict:

@@ -78,15 +78,6 @@ def assert_no_tmp(root: Path) -> None:
     assert not leftovers, leftovers
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks: one thread is fastest, and intra-op threads spin badly on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, one_thread):
     """A tiny study after prepare, sample and train-supernet (run once; tests work on copies)."""
