@@ -1,3 +1,11 @@
 """Weight-sharing NAS study pipeline: super-net vs stand-alone ranking, heuristics, selection."""
 
 __version__ = "0.1.0"
+
+
+def load(artifact: str, rev: str | None = None, variant: str | None = None, repo: str | None = None):
+    """A study artifact ('scores', 'standalone', 'correlation', ...) as a pandas DataFrame, at any git
+    revision or DVC experiment `rev`, without checking it out. See nas.artifacts."""
+    from nas.artifacts import load as _load
+
+    return _load(artifact, rev=rev, variant=variant, repo=repo)

@@ -43,6 +43,10 @@ def supernet_dir(variant: str) -> Path:
     return RESULTS / "supernet" / variant
 
 
+def timing_path(variant: str) -> Path:
+    return METRICS / "supernet" / f"{variant}.json"
+
+
 def shard_path(k: int) -> Path:
     return RESULTS / "standalone" / f"shard-{k}.parquet"
 
@@ -134,9 +138,9 @@ def cmd_train_supernet(cfg, args):
     # Wall time is a measurement of the machine, not a function of the inputs: it lives in a JSON
     # metrics file so every Parquet artifact stays byte-identical between runs.
     io.write_json({"seconds": round(sum(epoch_seconds), 3), "epochs_timed": len(epoch_seconds),
-                   "epoch_seconds": [round(s, 3) for s in epoch_seconds]}, out / "timing.json")
+                   "epoch_seconds": [round(s, 3) for s in epoch_seconds]}, timing_path(args.variant))
     state.unlink(missing_ok=True)
-    wrote(out / "weights.pt", out / "history.parquet", out / "timing.json", ckpt_dir)
+    wrote(out / "weights.pt", out / "history.parquet", timing_path(args.variant), ckpt_dir)
 
 
 def load_supernet(path: Path, space_name: str):
@@ -305,7 +309,7 @@ def cmd_report(cfg, args):
     histories = {v: io.read_parquet(supernet_dir(v) / "history.parquet") for v in cfg.variants}
     timings = {}
     for v in cfg.variants:
-        p = supernet_dir(v) / "timing.json"
+        p = timing_path(v)
         timings[v] = json.loads(p.read_text()) if p.is_file() else {}
     paths = report.write_report(
         REPORT, archs=io.read_parquet(ARCHS), truth=_truth(cfg.correlate.truth),
@@ -343,6 +347,24 @@ def cmd_dag(cfg, args):
     wrote(args.output)
 
 
+def cmd_compare(cfg, args):
+    from nas import artifacts
+
+    table = artifacts.compare(args.rev_a, args.rev_b)
+    if args.csv:
+        io.write_text(table.to_csv(index=False, float_format="%.6g"), args.csv)
+        wrote(args.csv)
+    with pd.option_context("display.max_rows", None, "display.width", 160):
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+
+
+def cmd_sync(cfg, args):
+    from nas import artifacts
+
+    touched = artifacts.sync_mtimes(artifacts.stage_outputs(cfg))
+    print(f"gave {touched} pulled files modification times in DAG order (Snakemake now sees them as current)")
+
+
 # --- entry point ----------------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
@@ -366,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("select", cmd_select, "the architecture each selection method picks, and its regret"),
         ("report", cmd_report, "HTML report with figures and DVC plot CSVs"),
         ("dag", cmd_dag, "write dvc.yaml from params.yaml (variants and shards)"),
+        ("compare", cmd_compare, "metric differences of two git revisions or DVC experiments"),
+        ("sync", cmd_sync, "after dvc pull/checkout: make outputs newer than inputs for Snakemake"),
     ]
     for name, fn, help_text in stages:
         s = sub.add_parser(name, help=help_text, description=help_text)
@@ -375,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "train-standalone":
             s.add_argument("--shard", default="1/1", help="K/N: train the K-th of N shards")
             s.add_argument("--workers", type=int, default=0, help="processes (default: CPU count, up to 8)")
+        if name == "compare":
+            s.add_argument("rev_a", help="git revision or DVC experiment name")
+            s.add_argument("rev_b", help="git revision or DVC experiment name")
+            s.add_argument("--csv", help="also write the table to this CSV file")
         if name == "dag":
             s.add_argument("--output", default="dvc.yaml")
             s.add_argument("--check", action="store_true", help="fail if the file differs")

@@ -1,0 +1,115 @@
+"""Versioned artifacts: push to the default remote, clone afresh, pull, reanalyse without retraining;
+experiments and revision comparisons through real DVC and git."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import TINY, make_project, run, write_params
+
+pytestmark = pytest.mark.e2e
+
+GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory):
+    """A tiny study run, committed with dvc.lock and metrics, and pushed to the default remote (a
+    directory beside the repository)."""
+    root = tmp_path_factory.mktemp("versioned")
+    project = root / "origin"
+    project.mkdir()
+    make_project(project, TINY)
+    run(["dvc", "repro"], project)
+    run(GIT + ["add", "-A"], project)
+    run(GIT + ["commit", "-qm", "study v1"], project)
+    run(GIT + ["tag", "v1"], project)
+    run(["dvc", "push"], project)
+    assert (root / "nas-study-dvc-remote").is_dir()  # the documented default: beside the repository
+    return root, project
+
+
+def test_push_clone_pull_is_byte_identical_and_needs_no_retraining(pushed):
+    root, project = pushed
+    clone = root / "clone"
+    run(["git", "clone", "-q", str(project), str(clone)], root)
+    run(["dvc", "pull"], clone)
+    status = run(["dvc", "status"], clone).stdout
+    assert "up to date" in status, status
+    parquet = sorted(p.relative_to(project) for p in project.glob("**/*.parquet") if ".progress" not in str(p))
+    assert len(parquet) >= 10
+    for rel in parquet:
+        assert (clone / rel).read_bytes() == (project / rel).read_bytes(), rel
+    shutil.rmtree(clone / "results" / "report")
+    out = run(["nas", "report"], clone)  # reanalysis from pulled artifacts, nothing retrained
+    assert (clone / "results/report/index.html").is_file() and "wrote" in out.stdout
+    assert not (clone / "results/.progress").exists()
+
+
+def test_load_at_revision_without_checkout(pushed, monkeypatch):
+    import nas
+
+    root, project = pushed
+    monkeypatch.chdir(project)
+    at_tag = nas.load("scores", rev="v1", variant="baseline")
+    now = pd.read_parquet(project / "results/supernet/baseline/scores.parquet")
+    pd.testing.assert_frame_equal(at_tag, now)
+    assert list(nas.load("correlation", rev="v1").columns)[:3] == ["variant", "metric", "k"]
+
+
+def test_load_errors_are_clear(pushed, monkeypatch):
+    import nas
+    from nas.io import UserError
+
+    root, project = pushed
+    monkeypatch.chdir(project)
+    with pytest.raises(UserError, match="unknown; expected one of"):
+        nas.load("nope")
+    with pytest.raises(UserError, match="needs a variant"):
+        nas.load("scores", rev="v1")
+    with pytest.raises(UserError, match=r"results/supernet/ghost/scores.parquet at revision 'v1'"):
+        nas.load("scores", rev="v1", variant="ghost")
+    with pytest.raises(UserError, match="revision 'no-such-rev'"):
+        nas.load("correlation", rev="no-such-rev")
+
+
+def test_experiment_compare_and_metrics_diff(pushed):
+    root, project = pushed
+    exp = run(["dvc", "exp", "run", "-n", "more-epochs", "-S", "supernet.epochs=3"], project)
+    ran = set(re.findall(r"Running stage '([^']+)'", exp.stdout))
+    assert "train-supernet@baseline" in ran
+    assert not {s for s in ran if s.startswith(("train-standalone", "merge", "prepare", "sample"))}, ran
+    diff = run(["dvc", "metrics", "diff", "v1", "more-epochs", "--json"], project).stdout
+    changed = json.loads(diff)
+    assert any("kendall_tau" in key for f in changed.values() for key in f), diff
+    plots = run(["dvc", "plots", "diff", "v1", "more-epochs", "--json"], project).stdout
+    assert "supernet-training-loss" in plots
+    out = run(["nas", "compare", "v1", "more-epochs", "--csv", "cmp.csv"], project)
+    table = pd.read_csv(project / "cmp.csv")
+    assert list(table.columns) == ["file", "variant", "metric", "v1", "more-epochs", "diff"]
+    assert "kendall_tau" in out.stdout and len(table) > 10
+    same = run(["nas", "compare", "v1", "v1"], project).stdout
+    assert "kendall_tau" in same
+
+
+def test_compare_bad_revision_is_one_line(pushed):
+    root, project = pushed
+    proc = run(["nas", "compare", "v1", "nope-rev"], project, check=False)
+    assert proc.returncode == 2
+    assert "nope-rev" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_unreachable_or_empty_remote(pushed, tmp_path):
+    root, project = pushed
+    clone = root / "clone-empty"
+    run(["git", "clone", "-q", str(project), str(clone)], root)
+    run(["dvc", "remote", "modify", "--local", "local", "url", str(tmp_path / "empty-remote")], clone)
+    (tmp_path / "empty-remote").mkdir()
+    proc = run(["dvc", "pull"], clone, check=False)
+    assert proc.returncode != 0 and "missing" in (proc.stdout + proc.stderr).lower()
