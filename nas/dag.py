@@ -12,6 +12,7 @@ its artifact (not the CLI plumbing), so editing e.g. nas/metrics.py reruns corre
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import yaml
 
@@ -52,7 +53,7 @@ def stages(cfg: Config) -> dict:
                 "params": ["seed", "device", "space", "data.augment"] + supernet_keys
                           + ["supernet.variants.${item}"],
                 "outs": [f"{v_out}/weights.pt", f"{v_out}/history.parquet", f"{v_out}/checkpoints"],
-                "metrics": [{f"{v_out}/timing.json": {"cache": False}}],
+                "metrics": [{"metrics/supernet/${item}.json": {"cache": False}}],
             },
         },
         "eval-supernet": {
@@ -150,3 +151,50 @@ def missing_params(cfg: Config, raw: dict) -> list[str]:
 def dvc_yaml(cfg: Config) -> str:
     doc = {"stages": stages(cfg), "plots": plots(cfg)}
     return HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=110)
+
+
+# --- the same DAG for Snakemake -------------------------------------------------------------------
+# The Snakefile (workflow/rules/*.smk) wires the same files to the same commands; these helpers give
+# its rules what Snakemake cannot derive from dvc.yaml's semantics by itself: the code files to list
+# as inputs (Snakemake has no directory deps and does not see imports) and the values of the params
+# keys each stage tracks (a change to them reruns the rule, as in DVC). tests/test_snakemake.py checks
+# that both engines describe the same stages.
+
+def stage_spec(cfg: Config, stage: str) -> dict:
+    """One stage of stages(cfg), its `do` body for foreach stages."""
+    spec = stages(cfg)[stage]
+    return spec.get("do", spec)
+
+
+def expand_code(paths, root=".") -> list[str]:
+    """`paths` with every directory replaced by the .py files under it (sorted, no caches)."""
+    out = []
+    for p in paths:
+        d = Path(root) / p
+        if d.is_dir():
+            out += sorted(f.relative_to(root).as_posix() for f in d.rglob("*.py") if "__pycache__" not in f.parts)
+        else:
+            out.append(p)
+    return out
+
+
+def code_deps(cfg: Config, stage: str, root=".") -> list[str]:
+    """The stage's code deps (its nas/ deps in dvc.yaml), directories expanded to their .py files."""
+    return expand_code([d for d in stage_spec(cfg, stage)["deps"] if d.startswith("nas/")], root)
+
+
+def param_keys(cfg: Config, stage: str, item=None) -> list[str]:
+    """The params keys the stage lists in dvc.yaml, `${item}` replaced by a variant name."""
+    return [k.replace("${item}", str(item)) if item is not None else k for k in stage_spec(cfg, stage)["params"]]
+
+
+def param_values(cfg: Config, stage: str, item=None) -> dict:
+    """{key: value} of the params keys the stage tracks (validated values, defaults filled in)."""
+    raw = dataclasses.asdict(cfg)
+    out = {}
+    for key in param_keys(cfg, stage, item):
+        node = raw
+        for part in key.split("."):
+            node = node[part]
+        out[key] = node
+    return out

@@ -1,0 +1,32 @@
+# The study's DAG for Snakemake: the same stages, commands, files and params as dvc.yaml
+# (tests/test_snakemake.py checks the two agree). Settings come from params.yaml, as for DVC: edit
+# it, not --config (the `nas` commands read params.yaml, so other config is refused).
+#
+#   snakemake --profile workflow/profiles/default          # local, all cores
+#   snakemake --profile workflow/profiles/slurm            # one Slurm job per rule (edit the profile first)
+#   snakemake --profile workflow/profiles/default -n       # what would run, and why
+#
+# A rule reruns when its inputs are newer than its outputs, when the params keys its DVC stage lists
+# change (each rule's `params: tracked`), or when its library code in nas/ changes (listed as input).
+# Logs go to logs/<rule>/, per-job timings to logs/benchmarks/<rule>/.
+
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/supernet.smk"
+include: "workflow/rules/standalone.smk"
+include: "workflow/rules/analysis.smk"
+
+
+rule all:
+    input:
+        "results/report",
+        "metrics/correlation.json",
+        "metrics/selection.json",
+        expand("metrics/supernet/{variant}.json", variant=VARIANTS),
+        expand("plots/scatter/{variant}.csv", variant=VARIANTS),
+        expand("plots/curves/{variant}.csv", variant=VARIANTS),
+    default_target: True

@@ -1,0 +1,286 @@
+"""Snakemake runs the same DAG as DVC: parity with dvc.yaml, and DVC's caching semantics, on a tiny config.
+
+Parity is checked against what Snakemake itself says it will run (`snakemake -n --forceall
+--printshellcmds`: each job's rule, inputs, outputs, log and shell command) and what it recorded
+after a real run (the params values in .snakemake/metadata), compared stage by stage with dvc.yaml's
+stages, `foreach` expanded. A drift in either file fails (test_parity_catches_drift shows it does).
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import os
+import re
+import shutil
+from base64 import urlsafe_b64encode
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, TINY, make_project, run, write_params
+
+pytestmark = pytest.mark.e2e
+
+PROFILE = ["--profile", "workflow/profiles/default", "--cores", "2"]
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+def snake_project(dest: Path, params: dict) -> Path:
+    """make_project, plus the Snakemake files (new, so not all of them are tracked by git yet)."""
+    make_project(dest, params)
+    shutil.copy2(REPO / "Snakefile", dest / "Snakefile")
+    shutil.copytree(REPO / "workflow", dest / "workflow", dirs_exist_ok=True)
+    return dest
+
+
+def snakemake(project: Path, *args: str) -> str:
+    proc = run(["snakemake", *PROFILE, *args], project)
+    return proc.stdout + proc.stderr
+
+
+def jobs(output: str) -> list[dict]:
+    """The job blocks Snakemake prints (with --printshellcmds): rule, input, output, log, wildcards, shell."""
+    found, job = [], None
+    for line in output.splitlines():
+        if m := re.fullmatch(r"(?:local)?rule (\w+):", line):
+            job = {"rule": m[1], "input": [], "output": [], "log": [], "wildcards": {}, "shell": None}
+            found.append(job)
+        elif job is not None and (m := re.fullmatch(r"    (input|output|log|wildcards): (.*)", line)):
+            items = m[2].split(", ")
+            job[m[1]] = dict(i.split("=", 1) for i in items) if m[1] == "wildcards" else items
+        elif job is not None and line.startswith("Shell command: "):
+            job["shell"] = line[len("Shell command: "):]
+    return found
+
+
+def planned(project: Path, *args: str) -> set[str]:
+    """What a dry run would execute, as 'rule' or 'rule[wildcard values]' (the `all` target left out)."""
+    out = snakemake(project, "-n", *args)
+    names = set()
+    for job in jobs(out):
+        if job["rule"] != "all":
+            w = ",".join(job["wildcards"].values())
+            names.add(f"{job['rule']}[{w}]" if w else job["rule"])
+    if not names:
+        assert "Nothing to be done" in out, out
+    return names
+
+
+def dvc_stages(project: Path) -> dict[str, dict]:
+    """dvc.yaml's stages with `foreach` expanded (DVC's names: stage@item), outputs including metrics and
+    plots, and code directories expanded to their .py files (Snakemake has no directory inputs)."""
+    doc = yaml.safe_load((project / "dvc.yaml").read_text())
+
+    def expand_deps(deps):
+        out = []
+        for d in deps:
+            if (project / d).is_dir():
+                out += [p.relative_to(project).as_posix() for p in (project / d).rglob("*.py")
+                        if "__pycache__" not in p.parts]
+            else:
+                out.append(d)
+        return out
+
+    def one(name, body, item=None):
+        sub = (lambda s: s.replace("${item}", str(item))) if item is not None else (lambda s: s)
+        outs = list(body.get("outs", []))
+        for kind in ("metrics", "plots"):
+            outs += [next(iter(o)) if isinstance(o, dict) else o for o in body.get(kind, [])]
+        return {"stage": name, "rule": name.split("@")[0].replace("-", "_"), "cmd": sub(body["cmd"]),
+                "deps": sorted(expand_deps(sub(d) for d in body.get("deps", []))),
+                "outs": sorted(sub(o) for o in outs), "params": [sub(p) for p in body.get("params", [])],
+                "item": item}
+
+    out = {}
+    for name, spec in doc["stages"].items():
+        if "foreach" in spec:
+            for item in spec["foreach"]:
+                out[f"{name}@{item}"] = one(f"{name}@{item}", spec["do"], item)
+        else:
+            out[name] = one(name, spec)
+    return out
+
+
+def parity_problems(project: Path) -> list[str]:
+    """Every difference between dvc.yaml's stages and the jobs Snakemake would run, one line each."""
+    sm = [j for j in jobs(snakemake(project, "-n", "--forceall")) if j["rule"] != "all"]
+    problems = []
+    unmatched = list(sm)
+    for name, st in dvc_stages(project).items():
+        same_rule = [j for j in unmatched if j["rule"] == st["rule"]]
+        match = [j for j in same_rule if sorted(j["output"]) == st["outs"]]
+        if len(match) != 1:
+            problems.append(f"{name}: no Snakemake job of rule {st['rule']} with outputs {st['outs']} "
+                            f"(rule's jobs have {[sorted(j['output']) for j in same_rule]})")
+            continue
+        job = match[0]
+        unmatched.remove(job)
+        m = re.fullmatch(r"(.*) > (\S+) 2>&1", job["shell"] or "")
+        if not m:
+            problems.append(f"{name}: shell command {job['shell']!r} does not send its output to the log")
+            continue
+        if m[1] != st["cmd"]:
+            problems.append(f"{name}: command {m[1]!r} != dvc.yaml's {st['cmd']!r}")
+        if job["log"] != [m[2]]:
+            problems.append(f"{name}: logs to {m[2]}, but the rule's log is {job['log']}")
+        if sorted(job["input"]) != st["deps"]:
+            problems.append(f"{name}: inputs {sorted(job['input'])} != dvc.yaml's deps {st['deps']}")
+    for j in unmatched:
+        problems.append(f"Snakemake job {j['rule']} {j['wildcards']} (outputs {j['output']}) has no dvc.yaml stage")
+    return problems
+
+
+def recorded_params(project: Path, path: str) -> list:
+    """The params values Snakemake recorded for the job that wrote `path`."""
+    rec = project / ".snakemake" / "metadata" / urlsafe_b64encode(path.encode()).decode()
+    return [ast.literal_eval(p) for p in json.loads(rec.read_text())["params"]]
+
+
+def lookup(params: dict, key: str):
+    node = params
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+# --- parity: one DAG, two engines --------------------------------------------------------------------
+
+def _two_variants_three_shards():
+    p = copy.deepcopy(TINY)
+    p["supernet"]["variants"] = {"baseline": {}, "bn-tracked": {"bn_track": True, "bn_affine": True}}
+    p["standalone"]["shards"] = 3
+    return p
+
+
+def _table_source():
+    p = copy.deepcopy(TINY)
+    p["standalone"].update(source="table", table="truth.csv")
+    return p
+
+
+@pytest.mark.parametrize("params", [
+    pytest.param(lambda: copy.deepcopy(TINY), id="tiny"),
+    pytest.param(_two_variants_three_shards, id="two-variants-three-shards"),
+    pytest.param(_table_source, id="table-source"),
+    pytest.param(lambda: yaml.safe_load((REPO / "params.yaml").read_text()), id="committed-params"),
+])
+def test_snakefile_matches_dvc_yaml(tmp_path, params):
+    project = snake_project(tmp_path, params())
+    (project / "truth.csv").write_text("arch,accuracy\n")  # the table-source dep must exist for a dry run
+    assert parity_problems(project) == []
+
+
+def test_parity_catches_drift(tmp_path):
+    project = snake_project(tmp_path, TINY)
+    rules = project / "workflow/rules/analysis.smk"
+    good = rules.read_text()
+    rules.write_text(good.replace('"nas select > {log} 2>&1"', '"nas select --fast > {log} 2>&1"')
+                     .replace('        "results/archs.parquet",\n        "results/standalone.parquet",\n'
+                              '        "results/correlation.parquet",',
+                              '        "results/archs.parquet",\n        "results/correlation.parquet",'))
+    problems = parity_problems(project)
+    assert any(p.startswith("select: command 'nas select --fast'") for p in problems), problems
+    assert any(p.startswith("report: inputs") for p in problems), problems
+    rules.write_text(good)
+    dvc = project / "dvc.yaml"
+    dvc.write_text(dvc.read_text().replace("    - nas/metrics.py\n", "    - nas/metrics.py\n    - nas/io.py\n"))
+    problems = parity_problems(project)
+    assert problems and all(p.startswith("correlate: inputs") for p in problems), problems
+
+
+# --- a real run, and caching the way DVC caches -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    project = snake_project(tmp_path_factory.mktemp("snakestudy"), TINY)
+    out = snakemake(project)
+    return project, out
+
+
+def test_run_writes_every_dvc_output_log_and_benchmark(study):
+    project, out = study
+    stages = dvc_stages(project)
+    for st in stages.values():
+        for o in st["outs"]:
+            assert (project / o).exists(), o
+    assert (project / "results/report/index.html").is_file()
+    ran = {j["rule"] for j in jobs(out)} - {"all"}
+    assert ran == {st["rule"] for st in stages.values()}
+    for rule in ran:
+        assert list((project / "logs" / rule).glob("*.log")), rule
+        assert list((project / "logs/benchmarks" / rule).glob("*.tsv")), rule
+    assert "wrote results/report/index.html" in (project / "logs/report/report.log").read_text()
+
+
+def test_rules_track_exactly_the_dvc_params(study):
+    """Each job recorded the values of exactly the keys its dvc.yaml stage lists (so changing them reruns it)."""
+    project, _ = study
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    for name, st in dvc_stages(project).items():
+        expected = {k: lookup(params, k) for k in st["params"]}
+        dicts = [p for p in recorded_params(project, st["outs"][0]) if isinstance(p, dict)]
+        assert dicts == [expected], name
+
+
+def test_nothing_changed_runs_nothing(study):
+    project, _ = study
+    assert planned(project) == set()
+
+
+def test_config_given_only_to_snakemake_is_refused(study):
+    """`nas` reads params.yaml itself, so a --config override would be tracked but not used."""
+    project, _ = study
+    proc = run(["snakemake", *PROFILE, "-n", "--config", "seed=1"], project, check=False)
+    assert proc.returncode != 0
+    assert "edit params.yaml instead" in proc.stdout + proc.stderr
+
+
+def test_param_change_reruns_stage_and_downstream(study):
+    project, _ = study
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["correlate"]["topk"] = [1, 2]
+    write_params(project / "params.yaml", params)
+    # select reads neither correlate's keys nor its output, so (as in DVC) it stays cached.
+    assert planned(project) == {"correlate", "report"}
+    snakemake(project)
+    assert planned(project) == set()
+    keys = set(json.loads((project / "metrics/correlation.json").read_text())["baseline"])
+    assert "precision_at_k@2" in keys and "precision_at_k@3" not in keys
+
+
+def test_code_change_reruns_stage_and_downstream(study):
+    """Snakemake does not see imports: the code files dvc.yaml lists are inputs, so editing one reruns
+    its stage and what follows (checked as dry runs; the edits are then undone, mtimes included)."""
+    project, _ = study
+    everything_after_prepare = {"sample", "train_supernet[baseline]", "eval_supernet[baseline]",
+                                "train_standalone[1]", "train_standalone[2]", "merge_standalone",
+                                "correlate", "select", "report"}
+    # nas/spaces is a directory in dvc.yaml: each of its .py files is an input.
+    for code, expected in (("nas/metrics.py", {"correlate", "report"}),
+                           ("nas/select.py", {"select", "report"}),
+                           ("nas/spaces/nb201.py", everything_after_prepare)):
+        path = project / code
+        before, stat = path.read_text(), path.stat()
+        path.write_text(before + "\n# a comment\n")
+        assert planned(project) == expected, code
+        path.write_text(before)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert planned(project) == set()
+
+
+def test_new_variant_runs_only_its_branch_and_the_aggregates(study):
+    project, _ = study
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["supernet"]["variants"]["bn-tracked"] = {"bn_track": True, "bn_affine": True}
+    write_params(project / "params.yaml", params)
+    run(["nas", "dag"], project)
+    assert planned(project) == {"train_supernet[bn-tracked]", "eval_supernet[bn-tracked]",
+                                "correlate", "select", "report"}
+    snakemake(project)
+    assert planned(project) == set()
+    assert (project / "plots/scatter/bn-tracked.csv").is_file()
+    assert parity_problems(project) == []

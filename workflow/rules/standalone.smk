@@ -1,0 +1,56 @@
+# The ground truth: every sampled architecture trained from scratch, one job per shard
+# (standalone.shards), then merged. With `standalone.source: table` nothing is trained and
+# merge-standalone reads the table.
+
+
+if CFG.standalone.source == "train":
+
+    rule train_standalone:
+        input:
+            code("train-standalone"),
+            "results/archs.parquet",
+            "data/prepared/train.parquet",
+            "data/prepared/valid.parquet",
+            "data/prepared/test.parquet",
+        output:
+            "results/standalone/shard-{k}.parquet",
+        params:
+            tracked=tracked("train-standalone"),
+            shards=SHARDS,
+        log:
+            "logs/train_standalone/shard-{k}.log",
+        benchmark:
+            "logs/benchmarks/train_standalone/shard-{k}.tsv"
+        # `nas train-standalone` runs one process per CPU it may use (up to 8).
+        threads: 8
+        resources:
+            mem_mb=8000,
+            runtime=480,
+            gpu=GPU,
+        shell:
+            "nas train-standalone --shard {wildcards.k}/{params.shards} > {log} 2>&1"
+
+
+rule merge_standalone:
+    input:
+        code("merge-standalone"),
+        "results/archs.parquet",
+        (
+            expand("results/standalone/shard-{k}.parquet", k=range(1, SHARDS + 1))
+            if CFG.standalone.source == "train"
+            else [CFG.standalone.table]
+        ),
+    output:
+        "results/standalone.parquet",
+    params:
+        tracked=tracked("merge-standalone"),
+    log:
+        "logs/merge_standalone/merge_standalone.log",
+    benchmark:
+        "logs/benchmarks/merge_standalone/merge_standalone.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "nas merge-standalone > {log} 2>&1"
