@@ -109,14 +109,17 @@ def sync_mtimes(stage_outputs: list[list[str]], root: Path = Path(".")) -> int:
     """
     import time
 
-    base = time.time() - 10 * len(stage_outputs)
+    # Start now, so that outputs are newer than every input a clone or checkout just wrote (code and
+    # params included), and step 10 ms per stage: the last stage ends a fraction of a second ahead.
+    base = time.time()
     touched = 0
     for i, outs in enumerate(stage_outputs):
+        stamp = base + 0.01 * (i + 1)
         for out in outs:
             p = root / out
             files = [p] if p.is_file() else sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else []
             for f in files + ([p] if p.is_dir() else []):
-                os.utime(f, (base + 10 * i, base + 10 * i))
+                os.utime(f, (stamp, stamp))
                 touched += 1
     return touched
 

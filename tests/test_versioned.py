@@ -113,3 +113,21 @@ def test_unreachable_or_empty_remote(pushed, tmp_path):
     (tmp_path / "empty-remote").mkdir()
     proc = run(["dvc", "pull"], clone, check=False)
     assert proc.returncode != 0 and "missing" in (proc.stdout + proc.stderr).lower()
+
+
+def test_pulled_clone_is_current_for_snakemake_after_sync(pushed):
+    """`dvc pull` gives files fresh, unordered mtimes; `nas sync` orders them so Snakemake has nothing to do."""
+    import os
+
+    root, project = pushed
+    clone = root / "clone-sync"
+    run(["git", "clone", "-q", str(project), str(clone)], root)
+    run(["dvc", "pull"], clone)
+    # Make the disorder certain rather than likely: an input newer than everything.
+    os.utime(clone / "data/prepared/train.parquet")
+    before = run(["snakemake", "-n", "--cores", "1"], clone).stdout
+    assert "rule sample:" in before and "rule prepare:" not in before  # downstream of train.parquet reruns
+    out = run(["nas", "sync"], clone).stdout
+    assert "modification times" in out
+    after = run(["snakemake", "-n", "--cores", "1"], clone)
+    assert "Nothing to be done" in after.stdout + after.stderr, after.stdout
