@@ -365,7 +365,19 @@ def cmd_sync(cfg, args):
     print(f"gave {touched} pulled files modification times in DAG order (Snakemake now sees them as current)")
 
 
+def cmd_check_profile(cfg, args):
+    from nas import profile
+
+    problems = profile.check_profile(args.profile)
+    if problems:
+        raise UserError("; ".join(problems))
+    print(f"{args.profile}: ok")
+
+
 # --- entry point ----------------------------------------------------------------------------------
+
+NO_PARAMS = {"compare", "check-profile"}  # commands that do not read params.yaml
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, like every other user error
@@ -390,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("dag", cmd_dag, "write dvc.yaml from params.yaml (variants and shards)"),
         ("compare", cmd_compare, "metric differences of two git revisions or DVC experiments"),
         ("sync", cmd_sync, "after dvc pull/checkout: make outputs newer than inputs for Snakemake"),
+        ("check-profile", cmd_check_profile, "check a Snakemake profile (Slurm: placeholders, commands, controller)"),
     ]
     for name, fn, help_text in stages:
         s = sub.add_parser(name, help=help_text, description=help_text)
@@ -403,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("rev_a", help="git revision or DVC experiment name")
             s.add_argument("rev_b", help="git revision or DVC experiment name")
             s.add_argument("--csv", help="also write the table to this CSV file")
+        if name == "check-profile":
+            s.add_argument("profile", nargs="?", default="workflow/profiles/slurm")
         if name == "dag":
             s.add_argument("--output", default="dvc.yaml")
             s.add_argument("--check", action="store_true", help="fail if the file differs")
@@ -412,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        cfg = config_mod.load(args.params)
+        cfg = None if args.command in NO_PARAMS else config_mod.load(args.params)
         args.func(cfg, args)
     except UserError as exc:
         print(f"nas {args.command}: error: {exc}", file=sys.stderr)

@@ -433,3 +433,32 @@ def test_interrupted_write_leaves_old_artifact(exc, project, monkeypatch):
     assert_no_tmp(project)
     monkeypatch.undo()
     pq.read_table(target)  # still readable
+
+
+def test_check_profile_names_placeholder_and_missing_slurm(tmp_path):
+    """The committed Slurm profile still holds EDIT_ME placeholders, and this check runs without Slurm
+    on PATH: both problems are named on one line, exit 2."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    profile = tmp_path / "slurm"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "workflow/profiles/slurm", profile)
+    bin_dir = Path(sys.executable).parent
+    proc = subprocess.run([str(bin_dir / "nas"), "check-profile", str(profile)], capture_output=True, text=True,
+                          env={**os.environ, "PATH": str(bin_dir)}, cwd=tmp_path)
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "default-resources.slurm_partition is still the placeholder 'EDIT_ME'" in err
+    assert "needs sbatch" in err and "not found" in err
+
+
+def test_check_profile_local_profile_is_ok(tmp_path):
+    from nas import profile
+    from nas.io import UserError
+
+    assert profile.check_profile(Path(__file__).resolve().parents[1] / "workflow/profiles/default") == []
+    with pytest.raises(UserError, match="profile not found"):
+        profile.check_profile(tmp_path / "nope")
