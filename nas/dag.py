@@ -94,14 +94,15 @@ def stages(cfg: Config) -> dict:
     out["correlate"] = {
         "cmd": "nas correlate",
         "deps": ["nas/metrics.py", "results/standalone.parquet"] + scores,
-        "params": ["seed", "correlate"],
+        # The variant list is read here too: removing a variant (a dep DVC would not miss) reruns this.
+        "params": ["seed", "correlate", "supernet.variants"],
         "outs": ["results/correlation.parquet"],
         "metrics": [{"metrics/correlation.json": {"cache": False}}],
     }
     out["select"] = {
         "cmd": "nas select",
         "deps": ["nas/select.py", "results/standalone.parquet"] + scores,
-        "params": ["select"],
+        "params": ["select", "supernet.variants"],
         "outs": ["results/selection.parquet"],
         "metrics": [{"metrics/selection.json": {"cache": False}}],
     }
@@ -110,7 +111,7 @@ def stages(cfg: Config) -> dict:
         "deps": ["nas/report.py", "results/archs.parquet", "results/standalone.parquet",
                  "results/correlation.parquet", "results/selection.parquet"] + scores
                 + [f"{SUPERNET.format(v)}/history.parquet" for v in variants],
-        "params": ["correlate.truth"],
+        "params": ["correlate.truth", "supernet.variants"],
         "outs": ["results/report"],
         "plots": [{f"plots/scatter/{v}.csv": {"cache": False}} for v in variants]
                  + [{f"plots/curves/{v}.csv": {"cache": False}} for v in variants],

@@ -86,6 +86,45 @@ def test_correlate_param_reruns_only_downstream(study):
     assert set(corr.k.dropna()) == {1, 2}
 
 
+def test_code_change_reruns_that_stage_and_downstream(study):
+    project, _ = study
+    metrics_py = project / "nas/metrics.py"
+    original = metrics_py.read_text()
+    metrics_py.write_text(original + "\n# a comment: the file's hash changes\n")
+    try:
+        out = run(["dvc", "repro"], project).stdout
+        # correlate reruns; its output is the same bytes, so DVC (content-addressed) keeps report cached.
+        assert stages_run(out) == {"correlate"}, out
+    finally:
+        metrics_py.write_text(original)
+        run(["dvc", "repro"], project)
+
+
+def test_new_variant_trains_only_its_branch(study):
+    project, _ = study
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["supernet"]["variants"]["tracked-bn"] = {"bn_track": True, "bn_affine": True}
+    write_params(project / "params.yaml", params)
+    run(["nas", "dag"], project)
+    out = run(["dvc", "repro"], project).stdout
+    assert stages_run(out) == {"train-supernet@tracked-bn", "eval-supernet@tracked-bn", "correlate", "select",
+                               "report"}, out
+    corr = pd.read_parquet(project / "results/correlation.parquet")
+    assert {"baseline", "tracked-bn"} <= set(corr.variant)
+    del params["supernet"]["variants"]["tracked-bn"]
+    write_params(project / "params.yaml", params)
+    run(["nas", "dag"], project)
+    out = run(["dvc", "repro"], project).stdout
+    # The aggregates forget the variant: rerun, or restored from DVC's run-cache (the same params ran before).
+    restored = set(re.findall(r"Stage '([^']+)' is cached", out))
+    assert stages_run(out) | restored == {"correlate", "select", "report"}, out
+    assert set(pd.read_parquet(project / "results/correlation.parquet").variant) == {"baseline", "standalone"}
+    # DVC keeps the outputs of a stage that no longer exists; remove them for the tests that follow.
+    import shutil
+    shutil.rmtree(project / "results/supernet/tracked-bn")
+    (project / "metrics/supernet/tracked-bn.json").unlink()
+
+
 def test_same_params_same_bytes(study, tmp_path):
     project, _ = study
     params = yaml.safe_load((project / "params.yaml").read_text())
