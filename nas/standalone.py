@@ -83,9 +83,26 @@ def io_safe(arch: str) -> str:
 _DATA: dict = {}
 
 
-def _init_worker(split_paths: dict[str, str]):
+def _init_worker(split_paths: dict[str, str], parent: int | None = None):
     torch.set_num_threads(1)
+    if parent is not None:
+        _exit_with_parent(parent)
     _DATA.update({name: load_split(path) for name, path in split_paths.items()})
+
+
+def _exit_with_parent(parent: int):
+    """A killed stage (SIGKILL from a scheduler, say) must not leave its workers training on: each
+    worker exits as soon as its parent is gone. `parent` comes from the parent itself, since a worker
+    that starts after its parent died already sees the reaper as its parent."""
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _train_task(arch_id: int, arch: str, seed: int, hp, space_name: str, channels: int, cells: int,
@@ -124,7 +141,7 @@ def run_shard(archs: pd.DataFrame, seeds: list[int], hp, space_name: str, channe
     else:
         ctx = get_context("spawn")  # torch and fork do not mix well
         with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_init_worker,
-                                 initargs=(split_paths,)) as pool:
+                                 initargs=(split_paths, os.getpid())) as pool:
             for future in as_completed([pool.submit(_train_task, *a) for a in args]):
                 arch_id, seed, acc = future.result()
                 bar.update(arch=arch_id, seed=seed, test_acc=acc)

@@ -162,3 +162,38 @@ def test_killed_shard_resumes_byte_identical(study, tmp_path):
     assert f"train-standalone {done + 1}/12" in resumed.stderr  # counting resumes after the finished ones
     run(["nas", "merge-standalone"], other)
     assert (other / "results/standalone.parquet").read_bytes() == (project / "results/standalone.parquet").read_bytes()
+
+
+def test_killed_shard_leaves_no_workers(study, tmp_path):
+    """SIGKILL the stage while its worker processes train: the workers exit too (no orphans left
+    training on a cluster node)."""
+    project, _ = study
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["standalone"]["shards"] = 1
+    params["standalone"]["epochs"] = 20  # long enough to be killed mid-way
+    other = make_project(tmp_path, params)
+    run(["dvc", "repro", "sample"], other)
+    proc = subprocess.Popen(["nas", "train-standalone", "--shard", "1/1", "--workers", "2"], cwd=other,
+                            env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children: list[int] = []
+    deadline = time.time() + 60
+    while time.time() < deadline and len(children) < 2:
+        out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout
+        children = [int(p) for p in out.split()]
+        time.sleep(0.2)
+    assert len(children) >= 2, "workers did not start"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 20
+    alive = children
+    while time.time() < deadline and alive:
+        alive = [p for p in alive if Path(f"/proc/{p}").exists() and "zombie" not in _state(p)]
+        time.sleep(0.2)
+    assert not alive, f"orphaned workers still running: {alive}"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return "zombie"
