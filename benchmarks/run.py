@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import shutil
 import statistics
 import subprocess
@@ -60,7 +61,7 @@ def bench_steps(cfg, repeats: int) -> dict:
     c, n = hp.channels or cfg.space.channels, hp.cells or cfg.space.cells
     torch.manual_seed(0)
     sn = space.build_supernet(c, n, shape, classes, affine=hp.bn_affine, track=hp.bn_track)
-    largest = (space.OPS[-2],) * len(space.EDGES) if "nor_conv_3x3" not in space.OPS else ("nor_conv_3x3",) * len(space.EDGES)
+    largest = ("nor_conv_3x3",) * len(space.EDGES)  # the NB201 cell with the most parameters and FLOPs
     sa = space.build(largest, c, n, shape, classes)
     sampler = supernet.uniform_sampler(space)
     t_sn = median_step_seconds(sn, x, y, sampler, 20, repeats)
@@ -105,8 +106,7 @@ def bench_study() -> dict:
     for f in files:
         (tmp / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / f, tmp / f)
-    env_path = f"{Path(sys.executable).parent}:{__import__('os').environ['PATH']}"
-    env = {**__import__("os").environ, "PATH": env_path}
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.email=b@b", "-c", "user.name=b", "commit", "-qm", "bench"]):
         subprocess.run(cmd, cwd=tmp, check=True, env=env)
@@ -142,7 +142,6 @@ def main(argv=None):
          f"{scoring['archs_per_s']:.1f} archs/s"),
     ]
     if not args.skip_study:
-        torch.set_num_threads(torch.get_num_threads())
         study = bench_study()
         rows += [("default study, `dvc repro` from scratch (wall)", f"{study['study_s']:.0f} s"),
                  ("no-op `dvc repro` (wall, median of 3)", f"{study['noop_repro_s']:.1f} s")]

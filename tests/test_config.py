@@ -15,13 +15,17 @@ from nas.io import UserError
 REPO = Path(__file__).resolve().parents[1]
 
 
-def error(raw) -> str:
-    """The message from_dict raises for `raw` (one line)."""
+def one_line_error(fn, *args) -> str:
+    """The UserError message `fn(*args)` raises, checked to be one line."""
     with pytest.raises(UserError) as info:
-        from_dict(raw)
+        fn(*args)
     msg = str(info.value)
     assert "\n" not in msg, msg
     return msg
+
+
+def error(raw) -> str:
+    return one_line_error(from_dict, raw)
 
 
 def test_committed_params_load():
@@ -241,11 +245,7 @@ def test_unknown_space():
 # --- files ----------------------------------------------------------------------------------------------
 
 def load_error(path) -> str:
-    with pytest.raises(UserError) as info:
-        load(path)
-    msg = str(info.value)
-    assert "\n" not in msg, msg
-    return msg
+    return one_line_error(load, path)
 
 
 def test_load_file(tmp_path):
