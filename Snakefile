@@ -26,7 +26,9 @@ rule all:
         "results/report",
         "metrics/correlation.json",
         "metrics/selection.json",
-        expand("metrics/supernet/{variant}.json", variant=VARIANTS),
-        expand("plots/scatter/{variant}.csv", variant=VARIANTS),
-        expand("plots/curves/{variant}.csv", variant=VARIANTS),
+        "metrics/heuristics.json",
+        expand("metrics/supernet/{run}.json", run=RUNS),
+        expand("plots/scatter/{run}.csv", run=RUNS),
+        expand("plots/curves/{run}.csv", run=RUNS),
+        "plots/heuristics.csv",
     default_target: True

@@ -2,7 +2,7 @@
 checking it out, compare the metrics of two revisions, and make pulled files look fresh to Snakemake.
 
     import nas
-    scores = nas.load("scores", rev="v1.0", variant="baseline")   # a pandas DataFrame
+    scores = nas.load("scores", rev="v1.0", variant="baseline", seed=0)   # a pandas DataFrame
     nas.load("correlation")                                        # the workspace's copy
 
 `rev` is anything git or DVC understands: a commit, branch, tag, or an experiment name from
@@ -19,30 +19,32 @@ import pandas as pd
 
 from nas.io import UserError
 
-# name -> path; {variant} is filled from the `variant` argument.
+# name -> path; {variant} and {seed} are filled from the `variant` and `seed` arguments.
 ARTIFACTS = {
     "train": "data/prepared/train.parquet",
     "valid": "data/prepared/valid.parquet",
     "test": "data/prepared/test.parquet",
     "archs": "results/archs.parquet",
-    "weights": "results/supernet/{variant}/weights.pt",
-    "history": "results/supernet/{variant}/history.parquet",
-    "scores": "results/supernet/{variant}/scores.parquet",
+    "weights": "results/supernet/{variant}/seed-{seed}/weights.pt",
+    "history": "results/supernet/{variant}/seed-{seed}/history.parquet",
+    "scores": "results/supernet/{variant}/seed-{seed}/scores.parquet",
     "standalone": "results/standalone.parquet",
     "correlation": "results/correlation.parquet",
     "selection": "results/selection.parquet",
+    "heuristics": "results/heuristics.parquet",
 }
-METRICS_FILES = {"correlation": "metrics/correlation.json", "selection": "metrics/selection.json"}
+METRICS_FILES = {"correlation": "metrics/correlation.json", "selection": "metrics/selection.json",
+                 "heuristics": "metrics/heuristics.json"}
 
 
-def artifact_path(artifact: str, variant: str | None = None) -> str:
+def artifact_path(artifact: str, variant: str | None = None, seed: int = 0) -> str:
     if artifact not in ARTIFACTS:
         raise UserError(f"artifact {artifact!r}: unknown; expected one of {', '.join(ARTIFACTS)}")
     path = ARTIFACTS[artifact]
     if "{variant}" in path:
         if not variant:
             raise UserError(f"artifact {artifact!r}: needs a variant (e.g. variant='baseline')")
-        path = path.format(variant=variant)
+        path = path.format(variant=variant, seed=int(seed))
     elif variant:
         raise UserError(f"artifact {artifact!r}: has no variants, but variant={variant!r} was given")
     return path
@@ -62,9 +64,11 @@ def read_bytes(path: str, rev: str | None = None, repo: str | None = None) -> by
         raise UserError(f"{path} at {where}: cannot be read ({text})") from None
 
 
-def load(artifact: str, rev: str | None = None, variant: str | None = None, repo: str | None = None) -> pd.DataFrame:
-    """A Parquet artifact of the study as a DataFrame, at git revision / DVC experiment `rev`."""
-    path = artifact_path(artifact, variant)
+def load(artifact: str, rev: str | None = None, variant: str | None = None, repo: str | None = None,
+         seed: int = 0) -> pd.DataFrame:
+    """A Parquet artifact of the study as a DataFrame, at git revision / DVC experiment `rev`
+    (`variant` and super-net `seed` for the per-run artifacts)."""
+    path = artifact_path(artifact, variant, seed)
     if not path.endswith(".parquet"):
         raise UserError(f"artifact {artifact!r} is {path}, not a table; use nas.artifacts.read_bytes")
     data = read_bytes(path, rev, repo)
@@ -125,17 +129,25 @@ def sync_mtimes(stage_outputs: list[list[str]], root: Path = Path(".")) -> int:
 
 
 def stage_outputs(cfg) -> list[list[str]]:
-    """Each DVC stage's outputs (outs, metrics, plots), foreach stages expanded, upstream first."""
+    """Each DVC stage's outputs (outs, metrics, plots), foreach/matrix stages expanded, upstream first."""
+    import itertools
+
     from nas import dag
 
     result = []
     for stage in dag.stages(cfg).values():
-        items = stage.get("foreach", [None])
         body = stage.get("do", stage)
+        if "matrix" in stage:
+            names = list(stage["matrix"])
+            items = [dict(zip(names, combo)) for combo in itertools.product(*stage["matrix"].values())]
+        else:
+            items = [{"": item} for item in stage.get("foreach", [None])]
         for item in items:
             outs = []
             for entry in body.get("outs", []) + body.get("metrics", []) + body.get("plots", []):
                 path = entry if isinstance(entry, str) else next(iter(entry))
-                outs.append(path.replace("${item}", str(item)))
+                for name, value in item.items():
+                    path = path.replace("${item." + name + "}" if name else "${item}", str(value))
+                outs.append(path)
             result.append(outs)
     return result

@@ -39,12 +39,20 @@ def split_path(name: str) -> Path:
     return PREPARED / f"{name}.parquet"
 
 
-def supernet_dir(variant: str) -> Path:
-    return RESULTS / "supernet" / variant
+def run_name(variant: str, seed: int) -> str:
+    """One super-net run: a variant trained with one of supernet.seeds."""
+    return f"{variant}/seed-{seed}"
 
 
-def timing_path(variant: str) -> Path:
-    return METRICS / "supernet" / f"{variant}.json"
+def supernet_dir(variant: str, seed: int) -> Path:
+    return RESULTS / "supernet" / variant / f"seed-{seed}"
+
+
+def timing_path(variant: str, seed: int) -> Path:
+    return METRICS / "supernet" / variant / f"seed-{seed}.json"
+
+
+HEURISTICS = RESULTS / "heuristics.parquet"
 
 
 def shard_path(k: int) -> Path:
@@ -98,25 +106,58 @@ def cmd_sample(cfg, args):
     wrote(ARCHS)
 
 
+def _run(cfg, args):
+    """The (variant's settings, seed) that --variant/--seed name, both checked."""
+    hp = cfg.variant(args.variant)
+    seed = cfg.supernet.seeds[0] if args.seed is None else args.seed
+    if seed not in cfg.supernet.seeds:
+        raise UserError(f"--seed {seed}: not in supernet.seeds; expected one of "
+                        f"{', '.join(map(str, cfg.supernet.seeds))}")
+    return hp, seed
+
+
+def _landmarks(cfg, hp, space) -> tuple[list[int], list[tuple[tuple, float]]]:
+    """The landmark architectures (ids and (arch, stand-alone valid accuracy)): a fixed random set of
+    the sampled pool, the same for every variant and seed. Valid accuracy, so the test split stays
+    unread by super-net training."""
+    from nas import standalone, supernet
+
+    if not STANDALONE.is_file():
+        raise UserError(f"supernet.landmarks: {hp.landmarks} landmarks need stand-alone results, but {STANDALONE} "
+                        "does not exist (run merge-standalone first; dvc repro and snakemake order this for you)")
+    archs = io.read_parquet(ARCHS, ["arch_id", "arch"])
+    truth = standalone.mean_over_seeds(io.read_parquet(STANDALONE), "valid").set_index("arch_id")["accuracy"]
+    ids = supernet.landmark_ids(archs["arch_id"].tolist(), hp.landmarks, cfg.seed)
+    missing = [i for i in ids if i not in truth.index]
+    if missing:
+        raise UserError(f"supernet.landmarks: {STANDALONE} has no accuracy for landmark arch_id(s) "
+                        f"{', '.join(map(str, missing[:5]))}; rerun merge-standalone")
+    by_id = dict(zip(archs["arch_id"], archs["arch"]))
+    return ids, [(space.parse(by_id[i]), float(truth[i])) for i in ids]
+
+
 def cmd_train_supernet(cfg, args):
     from nas import data, supernet
     from nas.spaces import get_space
     from nas.train import resolve_device, seed_everything
 
-    hp = cfg.variant(args.variant)
+    hp, seed = _run(cfg, args)
     space = get_space(cfg.space.name)
     device = resolve_device(cfg.device)
     train = data.load_split(split_path("train"))
-    seed_everything(cfg.seed)
+    landmark_ids, landmarks = _landmarks(cfg, hp, space) if hp.landmarks else ([], None)
+    seed_everything(seed)
     net = supernet.build(space, hp, cfg.space.channels, cfg.space.cells, train)
-    out = supernet_dir(args.variant)
+    out = supernet_dir(args.variant, seed)
     ckpt_dir = out / "checkpoints"
-    key = config_mod.fingerprint(hp, cfg.space, cfg.seed, cfg.data.augment, data_fingerprint(["train"]), device.type)
-    state = PROGRESS / "supernet" / f"{args.variant}-{key}.pt"
+    key = config_mod.fingerprint(hp, cfg.space, seed, cfg.data.augment, data_fingerprint(["train"]), device.type,
+                                 landmarks and [(a, round(acc, 9)) for a, acc in landmarks])
+    state = PROGRESS / "supernet" / f"{args.variant}-{seed}-{key}.pt"
     meta = {"space": cfg.space.name, "channels": hp.channels or cfg.space.channels,
             "cells": hp.cells or cfg.space.cells, "input_shape": list(train.shape),
             "num_classes": train.num_classes, "bn_affine": hp.bn_affine, "bn_track": hp.bn_track,
-            "variant": args.variant}
+            "op_on": hp.op_on, "kernel_mapping": hp.kernel_mapping, "landmarks": landmark_ids,
+            "variant": args.variant, "seed": seed}
     epoch_seconds, last = [], [time.perf_counter()]
 
     def on_epoch(epoch, model):
@@ -128,7 +169,7 @@ def cmd_train_supernet(cfg, args):
                                ckpt_dir / f"epoch-{epoch:04d}.pt")
 
     augment = data.random_crop_flip if cfg.data.augment and len(train.shape) == 3 else None
-    history = supernet.train(net, hp, space, train, cfg.seed, device, state, augment, on_epoch)
+    history = supernet.train(net, hp, space, train, seed, device, state, augment, on_epoch, landmarks)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     stale = [p for p in ckpt_dir.glob("epoch-*.pt") if int(p.stem.split("-")[1]) not in hp.save_epochs]
     for p in stale:
@@ -137,13 +178,15 @@ def cmd_train_supernet(cfg, args):
     io.write_parquet(history, out / "history.parquet")
     # Wall time is a measurement of the machine, not a function of the inputs: it lives in a JSON
     # metrics file so every Parquet artifact stays byte-identical between runs.
+    timing = timing_path(args.variant, seed)
     io.write_json({"seconds": round(sum(epoch_seconds), 3), "epochs_timed": len(epoch_seconds),
-                   "epoch_seconds": [round(s, 3) for s in epoch_seconds]}, timing_path(args.variant))
+                   "epoch_seconds": [round(s, 3) for s in epoch_seconds]}, timing)
     state.unlink(missing_ok=True)
-    wrote(out / "weights.pt", out / "history.parquet", timing_path(args.variant), ckpt_dir)
+    wrote(out / "weights.pt", out / "history.parquet", timing, ckpt_dir)
 
 
 def load_supernet(path: Path, space_name: str):
+    """The super-net of a `weights.pt` (built for scoring: no dropout) and its metadata."""
     from nas.spaces import get_space
 
     ckpt = io.load_checkpoint(path)
@@ -155,11 +198,12 @@ def load_supernet(path: Path, space_name: str):
             raise UserError(f"{path}: super-net of space {ckpt['space']!r}, but space.name is {space_name!r}")
         net = get_space(space_name).build_supernet(ckpt["channels"], ckpt["cells"], tuple(ckpt["input_shape"]),
                                                    ckpt["num_classes"], affine=ckpt["bn_affine"],
-                                                   track=ckpt["bn_track"])
+                                                   track=ckpt["bn_track"], op_on=ckpt.get("op_on", "edge"),
+                                                   kernel_mapping=ckpt.get("kernel_mapping", False))
         net.load_state_dict(ckpt["model"])
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
         raise UserError(f"{path}: not a super-net checkpoint of this project ({io._first_line(exc)})") from None
-    return net
+    return net, {k: v for k, v in ckpt.items() if k != "model"}
 
 
 def cmd_eval_supernet(cfg, args):
@@ -167,10 +211,13 @@ def cmd_eval_supernet(cfg, args):
     from nas.spaces import get_space
     from nas.train import resolve_device
 
-    cfg.variant(args.variant)  # checks the name
-    out = supernet_dir(args.variant)
-    net = load_supernet(out / "weights.pt", cfg.space.name)
+    _, seed = _run(cfg, args)
+    out = supernet_dir(args.variant, seed)
+    net, meta = load_supernet(out / "weights.pt", cfg.space.name)
     archs = io.read_parquet(ARCHS, ["arch_id", "arch"])
+    # Landmarks were trained on their stand-alone ranking: scoring them would grade the super-net on
+    # its own answers.
+    archs = archs[~archs["arch_id"].isin(meta.get("landmarks") or [])].reset_index(drop=True)
     e = cfg.eval
     scores = evaluate.score_archs(net, archs, get_space(cfg.space.name), data.load_split(split_path("valid")),
                                   data.load_split(split_path("train")), e.bn, e.recalibrate_batches,
@@ -225,22 +272,30 @@ def _truth(split: str) -> pd.DataFrame:
     return standalone.mean_over_seeds(io.read_parquet(STANDALONE), split)
 
 
-def _scores(cfg) -> dict[str, pd.DataFrame]:
+def _scores(cfg) -> dict[tuple[str, int], pd.DataFrame]:
     out = {}
-    for v in cfg.variants:
-        path = supernet_dir(v) / "scores.parquet"
+    for v, seed in cfg.runs:
+        path = supernet_dir(v, seed) / "scores.parquet"
         if not path.is_file():
-            raise UserError(f"{path}: not found for variant {v!r} (if you added the variant to params.yaml, "
-                            "run `nas dag` to update dvc.yaml, then `dvc repro`)")
-        out[v] = io.read_parquet(path, ["arch_id", "accuracy", "loss"])
+            raise UserError(f"{path}: not found for variant {v!r}, seed {seed} (if you added the variant or seed "
+                            "to params.yaml, run `nas dag` to update dvc.yaml, then `dvc repro`)")
+        out[v, seed] = io.read_parquet(path, ["arch_id", "accuracy", "loss"])
     return out
 
 
-def _aligned(truth: pd.DataFrame, scores: pd.DataFrame, variant: str) -> pd.DataFrame:
-    both = truth.merge(scores, on="arch_id", suffixes=("_truth", "_score"), validate="one_to_one")
-    if len(both) != len(truth) or len(both) != len(scores):
+def _scored_truth(truth: pd.DataFrame, scores: pd.DataFrame, variant: str) -> pd.DataFrame:
+    """The stand-alone truth of the architectures a run scored: all sampled ones, less its landmarks
+    (a landmark variant scores fewer; scoring anything outside the pool is an error)."""
+    extra = set(scores["arch_id"]) - set(truth["arch_id"])
+    if extra or len(scores) < 2:
         raise UserError(f"scores of variant {variant!r} and results/standalone.parquet cover different "
                         "architectures; rerun the pipeline from sample")
+    return truth[truth["arch_id"].isin(scores["arch_id"])]
+
+
+def _aligned(truth: pd.DataFrame, scores: pd.DataFrame, variant: str) -> pd.DataFrame:
+    both = _scored_truth(truth, scores, variant).merge(scores, on="arch_id", suffixes=("_truth", "_score"),
+                                                        validate="one_to_one")
     return both.sort_values("arch_id")
 
 
@@ -250,34 +305,41 @@ def cmd_correlate(cfg, args):
     c = cfg.correlate
     truth = _truth(c.truth)
     tables = []
-    for v, scores in _scores(cfg).items():
+    for (v, seed), scores in _scores(cfg).items():
         both = _aligned(truth, scores, v)
         t = metrics.correlation_table(both["accuracy_truth"], both["accuracy_score"], c.topk,
                                       c.sparse_threshold, c.bootstrap, cfg.seed)
-        tables.append(t.assign(variant=v))
+        tables.append(t.assign(variant=v, seed=seed))
     results = io.read_parquet(STANDALONE)
     by_seed = results.pivot(index="arch_id", columns="seed", values=f"{c.truth}_accuracy")
     if by_seed.shape[1] >= 2:
         lo, hi = metrics.seed_to_seed_ci(by_seed, c.bootstrap, cfg.seed)
-        tables.append(pd.DataFrame([{"variant": "standalone", "metric": "seed_to_seed_kendall_tau",
+        tables.append(pd.DataFrame([{"variant": "standalone", "seed": pd.NA, "metric": "seed_to_seed_kendall_tau",
                                      "k": pd.NA, "value": metrics.seed_to_seed_tau(by_seed),
                                      "ci_low": lo, "ci_high": hi}]))
-    table = pd.concat(tables, ignore_index=True)[["variant", "metric", "k", "value", "ci_low", "ci_high"]]
-    table = table.astype({"k": "Int64", "value": "float64", "ci_low": "float64", "ci_high": "float64"})
+    table = pd.concat(tables, ignore_index=True)[["variant", "seed", "metric", "k", "value", "ci_low", "ci_high"]]
+    table = table.astype({"seed": "Int64", "k": "Int64", "value": "float64", "ci_low": "float64",
+                          "ci_high": "float64"})
     io.write_parquet(table, CORRELATION)
     io.write_json(_metrics_json(table), METRICS / "correlation.json")
     wrote(CORRELATION, METRICS / "correlation.json")
 
 
+def _label(variant, seed) -> str:
+    return variant if pd.isna(seed) else run_name(variant, int(seed))
+
+
 def _metrics_json(table: pd.DataFrame) -> dict:
-    """{variant: {metric[_k]: value, metric[_k]_ci: [lo, hi]}}; nan becomes null."""
+    """{run: {metric[_k]: value, metric[_k]_ci: [lo, hi]}}; nan becomes null. A run is
+    "variant/seed-S"; the stand-alone seed-to-seed row is under "standalone"."""
     def num(x):
         return None if pd.isna(x) else round(float(x), 6)
     out: dict = {}
     for row in table.itertuples(index=False):
         name = row.metric if pd.isna(row.k) else f"{row.metric}@{int(row.k)}"
-        out.setdefault(row.variant, {})[name] = num(row.value)
-        out[row.variant][f"{name}_ci"] = [num(row.ci_low), num(row.ci_high)]
+        run = _label(row.variant, row.seed)
+        out.setdefault(run, {})[name] = num(row.value)
+        out[run][f"{name}_ci"] = [num(row.ci_low), num(row.ci_high)]
     return out
 
 
@@ -287,43 +349,94 @@ def cmd_select(cfg, args):
     truth = _truth(cfg.select.truth)
     keep = list(cfg.select.methods) + list(select.BASELINES)
     tables = []
-    for v, scores in _scores(cfg).items():
-        t = select.selection_table(v, scores, truth)
+    for (v, seed), scores in _scores(cfg).items():
+        t = select.selection_table(v, scores, _scored_truth(truth, scores, v))
+        t.insert(1, "seed", seed)
         tables.append(t[t["method"].isin(keep)])
-    table = pd.concat(tables, ignore_index=True)
+    table = pd.concat(tables, ignore_index=True).astype({"seed": "int64"})
     io.write_parquet(table, SELECTION)
     summary = {}
     for row in table.itertuples(index=False):
         for col in ("accuracy", "percentile", "regret"):
-            summary.setdefault(row.variant, {})[f"{row.method}_{col}"] = round(float(row[table.columns.get_loc(col)]), 6)
+            summary.setdefault(run_name(row.variant, row.seed), {})[f"{row.method}_{col}"] = \
+                round(float(row[table.columns.get_loc(col)]), 6)
     io.write_json(summary, METRICS / "selection.json")
     wrote(SELECTION, METRICS / "selection.json")
+
+
+def _costs(cfg) -> pd.DataFrame:
+    """Training cost per run: passes (from history.parquet, deterministic) and seconds (measured)."""
+    import json
+
+    rows = []
+    for v, seed in cfg.runs:
+        history = io.read_parquet(supernet_dir(v, seed) / "history.parquet")
+        timing = timing_path(v, seed)
+        seconds = json.loads(timing.read_text()).get("seconds") if timing.is_file() else None
+        rows.append({"variant": v, "seed": seed, "passes": int(history["passes"].sum()),
+                     "seconds": float("nan") if seconds is None else float(seconds)})
+    return pd.DataFrame(rows).astype({"variant": "str", "seed": "int64", "passes": "int64", "seconds": "float64"})
+
+
+def _heuristics_table(cfg, seconds: bool) -> pd.DataFrame:
+    from nas import heuristics
+
+    costs = _costs(cfg)
+    if not seconds:
+        costs["seconds"] = float("nan")
+    return heuristics.heuristics_table(io.read_parquet(CORRELATION), io.read_parquet(SELECTION), costs,
+                                       cfg.variants)
+
+
+def cmd_heuristics(cfg, args):
+    from nas import heuristics
+
+    # Seconds measure the machine, not the inputs: kept out of the artifacts (byte-identical between
+    # runs), shown in the printed table and the report.
+    table = _heuristics_table(cfg, seconds=False)
+    io.write_parquet(table, HEURISTICS)
+    io.write_json(heuristics.metrics_json(table), METRICS / "heuristics.json")
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
+        print(heuristics.wide_table(_heuristics_table(cfg, seconds=True)).to_string(index=False))
+    wrote(HEURISTICS, METRICS / "heuristics.json")
 
 
 def cmd_report(cfg, args):
     import json
 
-    from nas import report
+    from nas import heuristics, report
 
-    scores = _scores(cfg)
-    histories = {v: io.read_parquet(supernet_dir(v) / "history.parquet") for v in cfg.variants}
-    timings = {}
-    for v in cfg.variants:
-        p = timing_path(v)
-        timings[v] = json.loads(p.read_text()) if p.is_file() else {}
+    # The report speaks of runs ("variant/seed-S") where it used to speak of variants; the heuristics
+    # section aggregates the runs of each variant.
+    runs = {run_name(v, seed): (v, seed) for v, seed in cfg.runs}
+    scores = {run_name(v, seed): s for (v, seed), s in _scores(cfg).items()}
+    histories = {r: io.read_parquet(supernet_dir(v, seed) / "history.parquet") for r, (v, seed) in runs.items()}
+    timings = {r: json.loads(timing_path(v, seed).read_text()) if timing_path(v, seed).is_file() else {}
+               for r, (v, seed) in runs.items()}
+    correlation = io.read_parquet(CORRELATION)
+    correlation["variant"] = [_label(v, s) for v, s in zip(correlation["variant"], correlation["seed"])]
+    selection = io.read_parquet(SELECTION)
+    selection["variant"] = [run_name(v, s) for v, s in zip(selection["variant"], selection["seed"])]
+    table = _heuristics_table(cfg, seconds=True)
     paths = report.write_report(
         REPORT, archs=io.read_parquet(ARCHS), truth=_truth(cfg.correlate.truth),
         standalone=io.read_parquet(STANDALONE), scores=scores, histories=histories, timings=timings,
-        correlation=io.read_parquet(CORRELATION), selection=io.read_parquet(SELECTION),
-        params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth)
-    # One CSV per variant, so `dvc plots show` draws each variant as its own series.
+        correlation=correlation.drop(columns="seed"), selection=selection.drop(columns="seed"),
+        params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth,
+        heuristics_html=heuristics.html_table(table) if len(cfg.variants) > 1 or len(cfg.supernet.seeds) > 1 else "",
+        heuristics_figure=heuristics.effect_figure(table))
+    # One CSV per run, so `dvc plots show` draws each run as its own series.
     scatter = report.scatter_frame(_truth(cfg.correlate.truth), scores)
     curves = report.curves_frame(histories)
-    for v in cfg.variants:
+    for r in runs:
         for name, frame in (("scatter", scatter), ("curves", curves)):
-            path = PLOTS / name / f"{v}.csv"
-            io.write_text(frame[frame["variant"] == v].to_csv(index=False, float_format="%.6g"), path)
+            path = PLOTS / name / f"{r}.csv"
+            io.write_text(frame[frame["variant"] == r].to_csv(index=False, float_format="%.6g"), path)
             paths.append(path)
+    effect = table[table["metric"] == "sparse_kendall_tau"][["variant", "mean", "ci_low", "ci_high", "diff",
+                                                            "diff_ci_low", "diff_ci_high", "p_value"]]
+    io.write_text(effect.to_csv(index=False, float_format="%.6g"), PLOTS / "heuristics.csv")
+    paths.append(PLOTS / "heuristics.csv")
     wrote(*paths)
 
 
@@ -392,12 +505,13 @@ def build_parser() -> argparse.ArgumentParser:
     stages = [
         ("prepare", cmd_prepare, "generate or read the dataset; write train/valid/test splits"),
         ("sample", cmd_sample, "sample distinct architectures of the search space"),
-        ("train-supernet", cmd_train_supernet, "train the weight-sharing super-net of one variant"),
+        ("train-supernet", cmd_train_supernet, "train the weight-sharing super-net of one variant and seed"),
         ("eval-supernet", cmd_eval_supernet, "score every sampled architecture with shared weights"),
         ("train-standalone", cmd_train_standalone, "train one shard of architectures from scratch"),
         ("merge-standalone", cmd_merge_standalone, "join the shards (or read a ground-truth table)"),
         ("correlate", cmd_correlate, "rank correlations between super-net and stand-alone"),
         ("select", cmd_select, "the architecture each selection method picks, and its regret"),
+        ("heuristics", cmd_heuristics, "per variant: metrics over seeds and the difference from baseline"),
         ("report", cmd_report, "HTML report with figures and DVC plot CSVs"),
         ("dag", cmd_dag, "write dvc.yaml from params.yaml (variants and shards)"),
         ("compare", cmd_compare, "metric differences of two git revisions or DVC experiments"),
@@ -409,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.set_defaults(func=fn)
         if name in ("train-supernet", "eval-supernet"):
             s.add_argument("--variant", default="baseline", help="a name in supernet.variants")
+            s.add_argument("--seed", type=int, default=None, help="one of supernet.seeds (default: the first)")
         if name == "train-standalone":
             s.add_argument("--shard", default="1/1", help="K/N: train the K-th of N shards")
             s.add_argument("--workers", type=int, default=0, help="processes (default: CPU count, up to 8)")

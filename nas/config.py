@@ -69,12 +69,29 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class SupernetConfig(TrainConfig):
+    """The super-net's training heuristics (Yu et al.); README "Super-net heuristics" documents each."""
+    lr_schedule: str = opt("cosine", choices=("cosine", "constant"), doc="learning rate over the steps")
     channels: int | None = opt(None, min=1, doc="C of the super-net; null = space.channels")
     cells: int | None = opt(None, min=1, doc="N of the super-net; null = space.cells")
+    train_fraction: float = opt(1.0, above=0.0, max=1.0, doc="low fidelity: share of the train split used")
     bn_track: bool = opt(False, doc="batch norm keeps running statistics")
     bn_affine: bool = opt(False, doc="batch norm has a learnable scale and shift")
+    sampling: str = opt("uniform", choices=("uniform", "fairnas", "random_nas"), doc="path sampling per step")
+    warmup_epochs: int = opt(0, min=0, doc="first epochs train every operation at once (one-shot)")
+    path_dropout: float = opt(0.0, min=0.0, below=1.0, doc="rate at which an edge's output is dropped")
+    global_dropout: float = opt(0.0, min=0.0, below=1.0, doc="dropout on the pooled features")
+    op_on: str = opt("edge", choices=("edge", "node"), doc="where the operation choice sits")
+    kernel_mapping: bool = opt(False, doc="1x1 convolution uses the centre of the 3x3 kernel")
+    wpl_weight: float = opt(0.0, min=0.0, doc="weight plasticity loss strength (0 = off)")
+    landmarks: int = opt(0, min=0, doc="landmark architectures for the ranking loss (0 = off)")
+    landmark_weight: float = opt(1.0, min=0.0, doc="strength of the landmark ranking loss")
     save_epochs: list[int] = opt([], doc="epochs whose weights are kept besides the last")
+    seeds: list[int] = opt([0], doc="each variant is trained once per seed")
     variants: dict = opt({"baseline": {}}, doc="name -> overrides of the keys above")
+
+
+# Keys of the supernet section that are not heuristics: set once for every variant.
+SUPERNET_SHARED = ("seeds", "variants")
 
 
 @dataclass(frozen=True)
@@ -134,11 +151,20 @@ class Config:
         overrides = {} if overrides is None else overrides
         if not isinstance(overrides, dict):
             raise UserError(f"supernet.variants.{name}: expected a mapping of overrides, got {_show(overrides)}")
+        shared = [k for k in overrides if k in SUPERNET_SHARED and k != "variants"]
+        if shared:
+            raise UserError(f"supernet.variants.{name}: {shared[0]!r} cannot be overridden per variant; "
+                            f"set supernet.{shared[0]} for all variants")
         base = {f.name: getattr(self.supernet, f.name) for f in dataclasses.fields(SupernetConfig)
-                if f.name != "variants"}
+                if f.name not in SUPERNET_SHARED}
         base.update(overrides)
-        resolved = _build(SupernetConfig, base, f"supernet.variants.{name}", allow_variants=False)
-        return dataclasses.replace(resolved, variants={})
+        resolved = _build(SupernetConfig, base, f"supernet.variants.{name}", exclude=SUPERNET_SHARED)
+        return dataclasses.replace(resolved, variants={}, seeds=list(self.supernet.seeds))
+
+    @property
+    def runs(self) -> list[tuple[str, int]]:
+        """Every (variant, super-net seed) pair, variants in params order."""
+        return [(v, s) for v in self.variants for s in self.supernet.seeds]
 
 
 def load(path: str | Path = "params.yaml") -> Config:
@@ -179,15 +205,15 @@ def fingerprint(*parts) -> str:
 
 # --- validation -----------------------------------------------------------------------------------
 
-def _build(cls, raw, section: str, allow_variants: bool = True):
+def _build(cls, raw, section: str, exclude=()):
     where = section or "params"
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise UserError(f"{where}: expected a mapping, got {_show(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    if not allow_variants:
-        fields.pop("variants")
+    for name in exclude:
+        fields.pop(name)
     for key in raw:
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
@@ -276,10 +302,16 @@ def _check(cfg: Config):
                         "python-pickle batches)")
     if not cfg.supernet.variants:
         raise UserError("supernet.variants: needs at least one variant (e.g. baseline: {})")
+    seeds = cfg.supernet.seeds
+    if not seeds or len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
+        raise UserError(f"supernet.seeds: {seeds} is not allowed; expected a non-empty list of distinct "
+                        "integers >= 0")
+    space = get_space(cfg.space.name)
     for name in cfg.supernet.variants:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(name)):
             raise UserError(f"supernet.variants: name {name!r} must be letters, digits, '_', '-' or '.'")
         sn = cfg.variant(name)
+        _check_heuristics(cfg, name, sn, space)
         if cfg.eval.bn == "stored" and not sn.bn_track:
             raise UserError(f"eval.bn: 'stored' needs running statistics, but variant {name!r} has "
                             "supernet.bn_track false; use recalibrate or batch")
@@ -302,3 +334,42 @@ def _check(cfg: Config):
     for m in cfg.select.methods:
         if m not in SELECTORS:
             raise UserError(f"select.methods: unknown method {m!r}; expected one of {', '.join(SELECTORS)}")
+
+
+def _check_heuristics(cfg: Config, name: str, sn: SupernetConfig, space) -> None:
+    """Heuristics that do not apply to the space, or that contradict each other."""
+    overrides = cfg.supernet.variants[name] or {}
+
+    def key(k):  # where the user wrote the value
+        return f"supernet.variants.{name}.{k}" if k in overrides else f"supernet.{k}"
+
+    op_on = getattr(space, "OP_ON", ("edge",))
+    if sn.op_on not in op_on:
+        raise UserError(f"{key('op_on')}: {sn.op_on!r} does not apply to space {cfg.space.name!r}; "
+                        f"it supports {', '.join(op_on)}")
+    if sn.kernel_mapping and not getattr(space, "KERNEL_MAPPING", None):
+        raise UserError(f"{key('kernel_mapping')}: space {cfg.space.name!r} has no pair of convolutions "
+                        "that share a kernel centre")
+    if sn.sampling == "fairnas":
+        sizes = sorted({len(ops) for ops in space.CANDIDATES})
+        if len(sizes) > 1:
+            raise UserError(f"{key('sampling')}: fairnas trains every operation of every edge once per step, "
+                            f"but the edges of space {cfg.space.name!r} have different numbers of operations "
+                            f"({', '.join(map(str, sizes))})")
+        if sn.op_on == "node":
+            raise UserError(f"{key('sampling')}: fairnas conflicts with {key('op_on')} node: the node-wise "
+                            "path of a cell is derived from its edges, so operations cannot be trained once "
+                            "each per node; use uniform or random_nas")
+    if sn.warmup_epochs >= sn.epochs:
+        raise UserError(f"{key('warmup_epochs')}: {sn.warmup_epochs} is not allowed; expected fewer than "
+                        f"the {sn.epochs} epochs (warm-up epochs train no single path)")
+    if sn.landmarks:
+        if sn.landmarks < 2:
+            raise UserError(f"{key('landmarks')}: {sn.landmarks} is not allowed; the ranking loss compares "
+                            "pairs, so use 0 (off) or at least 2")
+        keep = cfg.sample.archs - sn.landmarks
+        need = max([2] + list(cfg.correlate.topk))
+        if keep < need:
+            raise UserError(f"{key('landmarks')}: {sn.landmarks} landmarks leave {keep} of the {cfg.sample.archs} "
+                            f"sampled archs to score; need at least {need} (correlate.topk); lower it or "
+                            "raise sample.archs")

@@ -285,9 +285,15 @@ pre{background:#f6f6f6;padding:1em;overflow-x:auto}
 
 
 def index_html(*, variants, archs, truth, standalone, timings, correlation, selection, params,
-               truth_split: str) -> str:
+               truth_split: str, heuristics_html: str = "") -> str:
     summaries = "\n".join(summary_html(v, correlation, selection) for v in variants)
     split = html.escape(truth_split)
+    heuristics = (f"""<h2>Heuristics</h2>
+<p>Each variant is the baseline with some super-net training heuristics changed; each is trained once
+per super-net seed. Intervals here are over seeds, not architectures.</p>
+{heuristics_html}
+<img src="heuristics.png" alt="effect of each heuristic on s-KdT, difference from baseline">
+""" if heuristics_html else "")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -309,6 +315,7 @@ bootstrap intervals over architectures.</p>
 {correlation_html(correlation, variants)}
 <p class="note">{SKDT_NOTE}</p>
 <img src="scatter.png" alt="stand-alone vs super-net accuracy per variant">
+{heuristics}
 <h2>Selection</h2>
 <p>Which architecture each method picks, its stand-alone accuracy, its percentile in the pool
 (100 = best) and its regret (oracle accuracy minus its accuracy, in points). 'random' is the expected
@@ -442,7 +449,7 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalone: pd.DataFrame,
                  scores: dict[str, pd.DataFrame], histories: dict[str, pd.DataFrame], timings: dict,
                  correlation: pd.DataFrame, selection: pd.DataFrame, params: dict,
-                 truth_split: str) -> list[Path]:
+                 truth_split: str, heuristics_html: str = "", heuristics_figure=None) -> list[Path]:
     """Write index.html, scatter/curves/standalone.png and scatter/curves.csv into out_dir; return
     the paths written, sorted."""
     out = Path(out_dir)
@@ -456,9 +463,13 @@ def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalon
     save_figure(scatter_figure(scatter, correlation, selection, variants, truth_split), out / "scatter.png")
     save_figure(curves_figure(curves), out / "curves.png")
     save_figure(standalone_figure(standalone, correlation, truth, truth_split), out / "standalone.png")
+    names = ["curves.csv", "curves.png", "index.html", "scatter.csv", "scatter.png", "standalone.png"]
+    if heuristics_figure is not None:
+        save_figure(heuristics_figure, out / "heuristics.png")
+        names.append("heuristics.png")
     page = index_html(variants=variants, archs=archs, truth=truth, standalone=standalone, timings=timings,
-                      correlation=correlation, selection=selection, params=params, truth_split=truth_split)
+                      correlation=correlation, selection=selection, params=params, truth_split=truth_split,
+                      heuristics_html=heuristics_html)
     with atomic_path(out / "index.html") as tmp:
         tmp.write_text(page, encoding="utf-8")
-    names = ["curves.csv", "curves.png", "index.html", "scatter.csv", "scatter.png", "standalone.png"]
     return sorted(out / n for n in names)

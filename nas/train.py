@@ -31,10 +31,13 @@ def seed_everything(seed: int):
 
 
 def make_optimizer(model: nn.Module, hp, steps_per_epoch: int):
-    """SGD with a cosine schedule stepped every batch, from hp.lr down to 0 over hp.epochs."""
+    """SGD with a cosine schedule stepped every batch, from hp.lr down to 0 over hp.epochs (or a
+    constant hp.lr where hp.lr_schedule says so)."""
     opt = torch.optim.SGD(model.parameters(), lr=hp.lr, momentum=hp.momentum,
                           nesterov=hp.nesterov and hp.momentum > 0, weight_decay=hp.weight_decay)
     total = max(1, hp.epochs * steps_per_epoch)
+    if getattr(hp, "lr_schedule", "cosine") == "constant":
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
     return opt, sched
 

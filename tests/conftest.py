@@ -22,7 +22,7 @@ TINY = {
     "data": {"dataset": "mnist1d", "num_samples": 600, "valid_fraction": 0.5},
     "space": {"name": "nb201", "channels": 2, "cells": 1},
     "sample": {"archs": 6},
-    "supernet": {"epochs": 2, "batch_size": 64, "save_epochs": [1], "variants": {"baseline": {}}},
+    "supernet": {"epochs": 2, "batch_size": 64, "save_epochs": [1], "seeds": [0, 1], "variants": {"baseline": {}}},
     "eval": {"bn": "recalibrate", "recalibrate_batches": 2, "batch_size": 100},
     "standalone": {"seeds": [0, 1], "shards": 2, "epochs": 1, "batch_size": 64},
     "correlate": {"topk": [1, 3], "bootstrap": 50},

@@ -161,8 +161,10 @@ def test_dag_check_fails_when_params_change(tmp_path, monkeypatch):
     assert rc == 0 and out.strip() == "wrote dvc.yaml"
     assert run("dag", "--check")[0] == 0
     dvc = yaml.safe_load((tmp_path / "dvc.yaml").read_text())
-    assert dvc["stages"]["train-supernet"]["foreach"] == ["baseline", "wide"]
-    assert "results/supernet/wide/scores.parquet" in dvc["stages"]["correlate"]["deps"]
+    matrix = dvc["stages"]["train-supernet"]["matrix"]
+    assert matrix["variant"][0] == "baseline" and matrix["variant"][-1] == "wide"
+    assert matrix["seed"] == raw["supernet"]["seeds"]
+    assert "results/supernet/wide/seed-0/scores.parquet" in dvc["stages"]["correlate"]["deps"]
     # a different output file is compared too
     assert fails("dag", "--check", "--output", "missing.yaml") == \
         "missing.yaml is out of date with params.yaml; run `nas dag`"
@@ -253,7 +255,7 @@ def test_truncated_archs(argv, project):
     truncate(project / "results/archs.parquet")
     msg = fails(*argv)
     assert msg.startswith("results/archs.parquet: not a readable Parquet file (")
-    assert not (project / "results/supernet/baseline/scores.parquet").exists()
+    assert not (project / "results/supernet/baseline/seed-0/scores.parquet").exists()
     assert not (project / "results/standalone").exists()
 
 
@@ -269,15 +271,15 @@ def test_truncated_split(project):
 
 
 def test_corrupted_checkpoint(project):
-    (project / "results/supernet/baseline/weights.pt").write_bytes(b"\x00garbage\xff" * 100)
+    (project / "results/supernet/baseline/seed-0/weights.pt").write_bytes(b"\x00garbage\xff" * 100)
     msg = fails("eval-supernet")
-    assert msg.startswith("results/supernet/baseline/weights.pt: not a readable checkpoint (")
+    assert msg.startswith("results/supernet/baseline/seed-0/weights.pt: not a readable checkpoint (")
 
 
 def test_missing_checkpoint(project):
-    (project / "results/supernet/baseline/weights.pt").unlink()
+    (project / "results/supernet/baseline/seed-0/weights.pt").unlink()
     assert fails("eval-supernet") == \
-        "results/supernet/baseline/weights.pt: checkpoint not found (run the stage that writes it first)"
+        "results/supernet/baseline/seed-0/weights.pt: checkpoint not found (run the stage that writes it first)"
 
 
 class _Evil:
@@ -292,7 +294,7 @@ class _Evil:
 
 @pytest.mark.parametrize("content", ["dict", "tensor", "list", "shapes", "evil"])
 def test_foreign_checkpoint(content, project):
-    path = project / "results/supernet/baseline/weights.pt"
+    path = project / "results/supernet/baseline/seed-0/weights.pt"
     good = torch.load(path, weights_only=True)
     obj = {"dict": {"x": torch.zeros(1)},
            "tensor": torch.zeros(1),
@@ -301,26 +303,26 @@ def test_foreign_checkpoint(content, project):
            "evil": _Evil(project / "pwned")}[content]
     torch.save(obj, path)
     msg = fails("eval-supernet")
-    assert msg.startswith("results/supernet/baseline/weights.pt: not a ")
+    assert msg.startswith("results/supernet/baseline/seed-0/weights.pt: not a ")
     if content == "evil":
-        assert msg.startswith("results/supernet/baseline/weights.pt: not a readable checkpoint (")
+        assert msg.startswith("results/supernet/baseline/seed-0/weights.pt: not a readable checkpoint (")
         assert not (project / "pwned").exists()
     else:
-        assert msg.startswith("results/supernet/baseline/weights.pt: not a super-net checkpoint of this project (")
+        assert msg.startswith("results/supernet/baseline/seed-0/weights.pt: not a super-net checkpoint of this project (")
 
 
 def test_checkpoint_of_another_space(project):
-    path = project / "results/supernet/baseline/weights.pt"
+    path = project / "results/supernet/baseline/seed-0/weights.pt"
     torch.save({**torch.load(path, weights_only=True), "space": "nb101"}, path)
     assert fails("eval-supernet") == \
-        "results/supernet/baseline/weights.pt: super-net of space 'nb101', but space.name is 'nb201'"
+        "results/supernet/baseline/seed-0/weights.pt: super-net of space 'nb101', but space.name is 'nb201'"
 
 
 def test_eval_supernet_works(project):
     rc, out, err = run("eval-supernet")
     assert rc == 0, err
-    assert out.strip() == "wrote results/supernet/baseline/scores.parquet"
-    scores = pd.read_parquet(project / "results/supernet/baseline/scores.parquet")
+    assert out.strip() == "wrote results/supernet/baseline/seed-0/scores.parquet"
+    scores = pd.read_parquet(project / "results/supernet/baseline/seed-0/scores.parquet")
     assert scores["arch_id"].tolist() == [0, 1, 2, 3]
     assert {"accuracy", "loss"} <= set(scores.columns)
 

@@ -19,13 +19,17 @@ pytestmark = pytest.mark.e2e
 
 ARTIFACTS = [
     "data/prepared/train.parquet", "data/prepared/valid.parquet", "data/prepared/test.parquet",
-    "results/archs.parquet", "results/supernet/baseline/weights.pt",
-    "results/supernet/baseline/history.parquet", "results/supernet/baseline/scores.parquet",
-    "results/supernet/baseline/checkpoints/epoch-0001.pt",
+    "results/archs.parquet", "results/supernet/baseline/seed-0/weights.pt",
+    "results/supernet/baseline/seed-1/weights.pt",
+    "results/supernet/baseline/seed-0/history.parquet", "results/supernet/baseline/seed-0/scores.parquet",
+    "results/supernet/baseline/seed-1/scores.parquet",
+    "results/supernet/baseline/seed-0/checkpoints/epoch-0001.pt",
     "results/standalone/shard-1.parquet", "results/standalone/shard-2.parquet",
     "results/standalone.parquet", "results/correlation.parquet", "metrics/correlation.json",
-    "results/selection.parquet", "metrics/selection.json", "results/report/index.html",
-    "results/report/scatter.png", "plots/scatter/baseline.csv", "plots/curves/baseline.csv",
+    "results/selection.parquet", "metrics/selection.json", "results/heuristics.parquet",
+    "metrics/heuristics.json", "results/report/index.html", "results/report/scatter.png",
+    "results/report/heuristics.png", "plots/scatter/baseline/seed-0.csv", "plots/curves/baseline/seed-1.csv",
+    "plots/heuristics.csv",
 ]
 
 
@@ -45,16 +49,19 @@ def test_repro_writes_every_artifact(study):
     project, out = study
     for a in ARTIFACTS:
         assert (project / a).is_file(), a
-    assert {"prepare", "sample", "train-supernet@baseline", "eval-supernet@baseline", "train-standalone@1",
-            "train-standalone@2", "merge-standalone", "correlate", "select", "report"} <= stages_run(out)
+    assert {"prepare", "sample", "train-supernet@baseline-0", "train-supernet@baseline-1",
+            "eval-supernet@baseline-0", "eval-supernet@baseline-1", "train-standalone@1", "train-standalone@2",
+            "merge-standalone", "correlate", "select", "heuristics", "report"} == stages_run(out)
     archs = pd.read_parquet(project / "results/archs.parquet")
     assert list(archs.columns) == ["arch_id", "arch", "canonical", "params", "flops"] and len(archs) == 6
     sa = pd.read_parquet(project / "results/standalone.parquet")
     assert len(sa) == 12 and set(sa.seed) == {0, 1}
-    scores = pd.read_parquet(project / "results/supernet/baseline/scores.parquet")
+    scores = pd.read_parquet(project / "results/supernet/baseline/seed-0/scores.parquet")
     assert list(scores.columns) == ["arch_id", "accuracy", "loss"] and len(scores) == 6
-    history = pd.read_parquet(project / "results/supernet/baseline/history.parquet")
+    history = pd.read_parquet(project / "results/supernet/baseline/seed-1/history.parquet")
     assert list(history.epoch) == [1, 2]
+    heuristics = pd.read_parquet(project / "results/heuristics.parquet")
+    assert set(heuristics.variant) == {"baseline"} and (heuristics.n[heuristics.metric == "kendall_tau"] == 2).all()
 
 
 def test_metrics_show_and_plots(study):
@@ -63,8 +70,9 @@ def test_metrics_show_and_plots(study):
     metrics = json.loads(shown)
     flat = json.dumps(metrics)
     assert "kendall_tau" in flat and "supernet_regret" in flat and "seed_to_seed_kendall_tau" in flat
+    assert "sparse_kendall_tau_diff" in flat  # metrics/heuristics.json
     html = run(["dvc", "plots", "show", "--json"], project).stdout
-    assert "supernet-vs-standalone" in html and "supernet-training-loss" in html
+    assert "supernet-vs-standalone" in html and "supernet-training-loss" in html and "heuristics-skdt" in html
 
 
 def test_second_repro_does_nothing(study):
@@ -81,7 +89,7 @@ def test_correlate_param_reruns_only_downstream(study):
     write_params(project / "params.yaml", params)
     out = run(["dvc", "repro"], project).stdout
     # select does not read correlate's output or keys, so it rightly stays cached.
-    assert stages_run(out) == {"correlate", "report"}, out
+    assert stages_run(out) == {"correlate", "heuristics", "report"}, out
     corr = pd.read_parquet(project / "results/correlation.parquet")
     assert set(corr.k.dropna()) == {1, 2}
 
@@ -101,28 +109,34 @@ def test_code_change_reruns_that_stage_and_downstream(study):
 
 
 def test_new_variant_trains_only_its_branch(study):
+    """A landmark variant: its two seeds train after the stand-alone results (their ranking loss
+    needs them), and nothing else trains."""
     project, _ = study
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["supernet"]["variants"]["tracked-bn"] = {"bn_track": True, "bn_affine": True}
+    params["supernet"]["variants"]["lm"] = {"landmarks": 2}
     write_params(project / "params.yaml", params)
     run(["nas", "dag"], project)
     out = run(["dvc", "repro"], project).stdout
-    assert stages_run(out) == {"train-supernet@tracked-bn", "eval-supernet@tracked-bn", "correlate", "select",
+    assert stages_run(out) == {"train-supernet-landmarks@lm-0", "train-supernet-landmarks@lm-1",
+                               "eval-supernet@lm-0", "eval-supernet@lm-1", "correlate", "select", "heuristics",
                                "report"}, out
     corr = pd.read_parquet(project / "results/correlation.parquet")
-    assert {"baseline", "tracked-bn"} <= set(corr.variant)
-    del params["supernet"]["variants"]["tracked-bn"]
+    assert {"baseline", "lm"} <= set(corr.variant)
+    assert len(pd.read_parquet(project / "results/supernet/lm/seed-0/scores.parquet")) == 4  # landmarks unscored
+    table = pd.read_parquet(project / "results/heuristics.parquet")
+    assert list(table.variant.unique()) == ["baseline", "lm"]
+    del params["supernet"]["variants"]["lm"]
     write_params(project / "params.yaml", params)
     run(["nas", "dag"], project)
     out = run(["dvc", "repro"], project).stdout
     # The aggregates forget the variant: rerun, or restored from DVC's run-cache (the same params ran before).
     restored = set(re.findall(r"Stage '([^']+)' is cached", out))
-    assert stages_run(out) | restored == {"correlate", "select", "report"}, out
+    assert stages_run(out) | restored == {"correlate", "select", "heuristics", "report"}, out
     assert set(pd.read_parquet(project / "results/correlation.parquet").variant) == {"baseline", "standalone"}
     # DVC keeps the outputs of a stage that no longer exists; remove them for the tests that follow.
     import shutil
-    shutil.rmtree(project / "results/supernet/tracked-bn")
-    (project / "metrics/supernet/tracked-bn.json").unlink()
+    shutil.rmtree(project / "results/supernet/lm")
+    shutil.rmtree(project / "metrics/supernet/lm")
 
 
 def test_same_params_same_bytes(study, tmp_path):
@@ -135,8 +149,8 @@ def test_same_params_same_bytes(study, tmp_path):
     for rel in parquet:
         assert (other / rel).read_bytes() == (project / rel).read_bytes(), rel
     # index.html is left out: it shows the measured wall-clock training cost.
-    for rel in ("metrics/correlation.json", "metrics/selection.json", "plots/scatter/baseline.csv",
-                "plots/curves/baseline.csv"):
+    for rel in ("metrics/correlation.json", "metrics/selection.json", "metrics/heuristics.json",
+                "plots/scatter/baseline/seed-0.csv", "plots/curves/baseline/seed-1.csv", "plots/heuristics.csv"):
         assert (other / rel).read_bytes() == (project / rel).read_bytes(), rel
 
 

@@ -170,7 +170,8 @@ def test_slurm_artifacts_match_local_run(studies):
     assert len(files) >= 10 and parquet_files(project) == files
     for rel in files:
         assert (project / rel).read_bytes() == (local_study / rel).read_bytes(), rel
-    for rel in ("metrics/correlation.json", "metrics/selection.json", "plots/scatter/baseline.csv"):
+    for rel in ("metrics/correlation.json", "metrics/selection.json", "metrics/heuristics.json",
+                "plots/scatter/baseline/seed-0.csv"):
         assert (project / rel).read_bytes() == (local_study / rel).read_bytes(), rel
 
 
@@ -179,7 +180,7 @@ def test_failed_job_names_its_slurm_log_and_rerun_resumes(cluster, studies):
     shard = project / "results/standalone/shard-1.parquet"
     good = shard.read_bytes()
     shard.write_bytes(b"not a parquet file")                         # merge_standalone will fail ...
-    (project / "results/supernet/baseline/scores.parquet").unlink()  # ... while eval_supernet succeeds
+    (project / "results/supernet/baseline/seed-0/scores.parquet").unlink()  # ... while eval_supernet succeeds
     proc, out = run_slurm(cluster, project, "slurm-logs/failing")
     assert proc.returncode != 0, out
     jobs = submitted(out)

@@ -3,13 +3,14 @@
 Parity is checked against what Snakemake itself says it will run (`snakemake -n --forceall
 --printshellcmds`: each job's rule, inputs, outputs, log and shell command) and what it recorded
 after a real run (the params values in .snakemake/metadata), compared stage by stage with dvc.yaml's
-stages, `foreach` expanded. A drift in either file fails (test_parity_catches_drift shows it does).
+stages, `foreach` and `matrix` expanded. A drift in either file fails (test_parity_catches_drift shows it does).
 """
 
 from __future__ import annotations
 
 import ast
 import copy
+import itertools
 import json
 import os
 import re
@@ -86,11 +87,19 @@ def dvc_stages(project: Path) -> dict[str, dict]:
         return out
 
     def one(name, body, item=None):
-        sub = (lambda s: s.replace("${item}", str(item))) if item is not None else (lambda s: s)
+        def sub(s):
+            if isinstance(item, dict):  # a matrix stage
+                for key, value in item.items():
+                    s = s.replace("${item." + key + "}", str(value))
+                return s
+            return s.replace("${item}", str(item)) if item is not None else s
         outs = list(body.get("outs", []))
         for kind in ("metrics", "plots"):
             outs += [next(iter(o)) if isinstance(o, dict) else o for o in body.get(kind, [])]
-        return {"stage": name, "rule": name.split("@")[0].replace("-", "_"), "cmd": sub(body["cmd"]),
+        # Landmark variants are DVC's second train-supernet stage (extra deps); one Snakemake rule
+        # serves both, its inputs chosen per variant.
+        rule = name.split("@")[0].removesuffix("-landmarks").replace("-", "_")
+        return {"stage": name, "rule": rule, "cmd": sub(body["cmd"]),
                 "deps": sorted(expand_deps(sub(d) for d in body.get("deps", []))),
                 "outs": sorted(sub(o) for o in outs), "params": [sub(p) for p in body.get("params", [])],
                 "item": item}
@@ -100,6 +109,11 @@ def dvc_stages(project: Path) -> dict[str, dict]:
         if "foreach" in spec:
             for item in spec["foreach"]:
                 out[f"{name}@{item}"] = one(f"{name}@{item}", spec["do"], item)
+        elif "matrix" in spec:
+            keys = list(spec["matrix"])
+            for combo in itertools.product(*spec["matrix"].values()):
+                label = "-".join(map(str, combo))
+                out[f"{name}@{label}"] = one(f"{name}@{label}", spec, dict(zip(keys, combo)))
         else:
             out[name] = one(name, spec)
     return out
@@ -151,7 +165,9 @@ def lookup(params: dict, key: str):
 
 def _two_variants_three_shards():
     p = copy.deepcopy(TINY)
-    p["supernet"]["variants"] = {"baseline": {}, "bn-tracked": {"bn_track": True, "bn_affine": True}}
+    p["supernet"]["variants"] = {"baseline": {}, "bn-tracked": {"bn_track": True, "bn_affine": True},
+                                 "lm": {"landmarks": 2}}
+    p["supernet"]["seeds"] = [0, 3, 7]
     p["standalone"]["shards"] = 3
     return p
 
@@ -211,8 +227,8 @@ def test_run_writes_every_dvc_output_log_and_benchmark(study):
     ran = {j["rule"] for j in jobs(out)} - {"all"}
     assert ran == {st["rule"] for st in stages.values()}
     for rule in ran:
-        assert list((project / "logs" / rule).glob("*.log")), rule
-        assert list((project / "logs/benchmarks" / rule).glob("*.tsv")), rule
+        assert list((project / "logs" / rule).rglob("*.log")), rule
+        assert list((project / "logs/benchmarks" / rule).rglob("*.tsv")), rule
     assert "wrote results/report/index.html" in (project / "logs/report/report.log").read_text()
 
 
@@ -245,10 +261,10 @@ def test_param_change_reruns_stage_and_downstream(study):
     params["correlate"]["topk"] = [1, 2]
     write_params(project / "params.yaml", params)
     # select reads neither correlate's keys nor its output, so (as in DVC) it stays cached.
-    assert planned(project) == {"correlate", "report"}
+    assert planned(project) == {"correlate", "heuristics", "report"}
     snakemake(project)
     assert planned(project) == set()
-    keys = set(json.loads((project / "metrics/correlation.json").read_text())["baseline"])
+    keys = set(json.loads((project / "metrics/correlation.json").read_text())["baseline/seed-0"])
     assert "precision_at_k@2" in keys and "precision_at_k@3" not in keys
 
 
@@ -256,12 +272,14 @@ def test_code_change_reruns_stage_and_downstream(study):
     """Snakemake does not see imports: the code files dvc.yaml lists are inputs, so editing one reruns
     its stage and what follows (checked as dry runs; the edits are then undone, mtimes included)."""
     project, _ = study
-    everything_after_prepare = {"sample", "train_supernet[baseline]", "eval_supernet[baseline]",
+    everything_after_prepare = {"sample", "train_supernet[baseline,0]", "train_supernet[baseline,1]",
+                                "eval_supernet[baseline,0]", "eval_supernet[baseline,1]",
                                 "train_standalone[1]", "train_standalone[2]", "merge_standalone",
-                                "correlate", "select", "report"}
+                                "correlate", "select", "heuristics", "report"}
     # nas/spaces is a directory in dvc.yaml: each of its .py files is an input.
-    for code, expected in (("nas/metrics.py", {"correlate", "report"}),
-                           ("nas/select.py", {"select", "report"}),
+    for code, expected in (("nas/metrics.py", {"correlate", "heuristics", "report"}),
+                           ("nas/select.py", {"select", "heuristics", "report"}),
+                           ("nas/heuristics.py", {"heuristics", "report"}),
                            ("nas/spaces/nb201.py", everything_after_prepare)):
         path = project / code
         before, stat = path.read_text(), path.stat()
@@ -278,9 +296,10 @@ def test_new_variant_runs_only_its_branch_and_the_aggregates(study):
     params["supernet"]["variants"]["bn-tracked"] = {"bn_track": True, "bn_affine": True}
     write_params(project / "params.yaml", params)
     run(["nas", "dag"], project)
-    assert planned(project) == {"train_supernet[bn-tracked]", "eval_supernet[bn-tracked]",
-                                "correlate", "select", "report"}
+    assert planned(project) == {"train_supernet[bn-tracked,0]", "train_supernet[bn-tracked,1]",
+                                "eval_supernet[bn-tracked,0]", "eval_supernet[bn-tracked,1]",
+                                "correlate", "select", "heuristics", "report"}
     snakemake(project)
     assert planned(project) == set()
-    assert (project / "plots/scatter/bn-tracked.csv").is_file()
+    assert (project / "plots/scatter/bn-tracked/seed-1.csv").is_file()
     assert parity_problems(project) == []

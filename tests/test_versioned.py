@@ -58,9 +58,12 @@ def test_load_at_revision_without_checkout(pushed, monkeypatch):
     root, project = pushed
     monkeypatch.chdir(project)
     at_tag = nas.load("scores", rev="v1", variant="baseline")
-    now = pd.read_parquet(project / "results/supernet/baseline/scores.parquet")
+    now = pd.read_parquet(project / "results/supernet/baseline/seed-0/scores.parquet")
     pd.testing.assert_frame_equal(at_tag, now)
-    assert list(nas.load("correlation", rev="v1").columns)[:3] == ["variant", "metric", "k"]
+    other_seed = nas.load("scores", rev="v1", variant="baseline", seed=1)
+    assert not other_seed.equals(at_tag)
+    assert list(nas.load("correlation", rev="v1").columns)[:3] == ["variant", "seed", "metric"]
+    assert list(nas.load("heuristics", rev="v1").variant.unique()) == ["baseline"]
 
 
 def test_load_errors_are_clear(pushed, monkeypatch):
@@ -73,7 +76,7 @@ def test_load_errors_are_clear(pushed, monkeypatch):
         nas.load("nope")
     with pytest.raises(UserError, match="needs a variant"):
         nas.load("scores", rev="v1")
-    with pytest.raises(UserError, match=r"results/supernet/ghost/scores.parquet at revision 'v1'"):
+    with pytest.raises(UserError, match=r"results/supernet/ghost/seed-0/scores.parquet at revision 'v1'"):
         nas.load("scores", rev="v1", variant="ghost")
     with pytest.raises(UserError, match="revision 'no-such-rev'"):
         nas.load("correlation", rev="no-such-rev")
@@ -83,7 +86,7 @@ def test_experiment_compare_and_metrics_diff(pushed):
     root, project = pushed
     exp = run(["dvc", "exp", "run", "-n", "more-epochs", "-S", "supernet.epochs=3"], project)
     ran = set(re.findall(r"Running stage '([^']+)'", exp.stdout))
-    assert "train-supernet@baseline" in ran
+    assert {"train-supernet@baseline-0", "train-supernet@baseline-1"} <= ran
     assert not {s for s in ran if s.startswith(("train-standalone", "merge", "prepare", "sample"))}, ran
     diff = run(["dvc", "metrics", "diff", "v1", "more-epochs", "--json"], project).stdout
     changed = json.loads(diff)

@@ -21,6 +21,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from nas.io import UserError
 
@@ -28,6 +29,11 @@ NAME = "nb201"
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), in string order
 NUM_NODES = 4
+CANDIDATES = (OPS,) * len(EDGES)  # the operations each edge chooses from (FairNAS needs equal counts)
+
+# Super-net forms this space supports beyond the edge-wise one (checked by nas.config).
+OP_ON = ("edge", "node")
+KERNEL_MAPPING = ("nor_conv_1x1", "nor_conv_3x3")  # (smaller, larger): the smaller takes the centre
 
 
 # --- encoding -------------------------------------------------------------------------------------
@@ -193,28 +199,130 @@ def make_op(name: str, channels: int, dim: int, affine: bool, track: bool) -> nn
     raise UserError(f"unknown operation {name!r}; expected one of {', '.join(OPS)}")
 
 
+def drop_path(x: torch.Tensor, rate: float) -> torch.Tensor:
+    """Zero each sample's tensor with probability `rate` and scale the kept ones by 1/(1-rate), so
+    the expected output is unchanged (DARTS' drop_path; Bender et al.'s path dropout)."""
+    if rate <= 0.0:
+        return x
+    keep = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device) >= rate
+    return x * keep / (1.0 - rate)
+
+
+class CentreKernelConvBN(nn.Module):
+    """ReLU-Conv-BN whose 1x1 kernel is the centre of another ReLU-Conv-BN's 3x3 kernel: the mapping
+    function of Yu et al. (kernel sharing as in Once-for-All, without its transformation matrix).
+    Only batch norm is its own; gradients of its path land on the centre of the 3x3 kernel."""
+
+    def __init__(self, source: ReLUConvBN, channels: int, dim: int, affine: bool, track: bool):
+        super().__init__()
+        self._source = (source,)  # a tuple, not a submodule: the shared kernel is stored once
+        self.bn = _bn(dim, channels, affine, track)
+        self.dim = dim
+
+    def forward(self, x):
+        weight = self._source[0][1].weight
+        centre = weight[..., 1:2] if self.dim == 1 else weight[..., 1:2, 1:2]
+        conv = F.conv1d if self.dim == 1 else F.conv2d
+        return self.bn(conv(torch.relu(x), centre))
+
+
+def _op_modules(ops, channels, dim, affine, track, kernel_mapping=False) -> nn.ModuleDict:
+    modules = {op: make_op(op, channels, dim, affine, track) for op in ops if op != "none"}
+    if kernel_mapping and "nor_conv_1x1" in modules and "nor_conv_3x3" in modules:
+        modules["nor_conv_1x1"] = CentreKernelConvBN(modules["nor_conv_3x3"], channels, dim, affine, track)
+    return nn.ModuleDict(modules)
+
+
+def _apply(ops: nn.ModuleDict, choice, x: torch.Tensor):
+    """`choice` is one op name, or a tuple of names whose outputs are averaged (one-shot warm-up).
+    Returns None for `none` (nothing flows)."""
+    names = [choice] if isinstance(choice, str) else [c for c in choice]
+    outs = [ops[n](x) for n in names if n != "none"]
+    if not outs:
+        return None
+    return outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
+
+
 class Cell(nn.Module):
     """A cell holding, on each edge, the modules of its candidate operations: one per edge for a
-    stand-alone network, all of OPS for the super-net. `forward` takes the architecture to run."""
+    stand-alone network, all of OPS for the super-net. `forward` takes the architecture to run: per
+    edge an op name, or a tuple of names to run together (averaged, for the one-shot warm-up)."""
 
-    def __init__(self, channels: int, candidates: list[tuple[str, ...]], dim: int, affine: bool, track: bool):
+    def __init__(self, channels: int, candidates: list[tuple[str, ...]], dim: int, affine: bool, track: bool,
+                 kernel_mapping: bool = False):
         super().__init__()
-        self.edges = nn.ModuleList()
-        for ops in candidates:
-            modules = {op: make_op(op, channels, dim, affine, track) for op in ops}
-            self.edges.append(nn.ModuleDict({op: m for op, m in modules.items() if m is not None}))
+        self.edges = nn.ModuleList(_op_modules(ops, channels, dim, affine, track, kernel_mapping)
+                                   for ops in candidates)
 
-    def forward(self, x: torch.Tensor, arch: tuple[str, ...]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, arch, path_dropout: float = 0.0) -> torch.Tensor:
         nodes, k = [x], 0
         for node in range(1, NUM_NODES):
             total = None
             for source in range(node):
-                op = arch[k + source]
-                if op != "none":
-                    out = self.edges[k + source][op](nodes[source])
+                out = _apply(self.edges[k + source], arch[k + source], nodes[source])
+                if out is not None:
+                    out = drop_path(out, path_dropout) if self.training else out
                     total = out if total is None else total + out
             nodes.append(torch.zeros_like(x) if total is None else total)
             k += node
+        return nodes[-1]
+
+
+# Operation on node: which operation a node takes when its incoming edges disagree. The more
+# expressive operation wins; see node_path.
+NODE_PRIORITY = ("nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3", "skip_connect")
+
+
+def node_path(arch) -> list[tuple[object, tuple[int, ...]]]:
+    """Map an edge-wise cell onto the node-wise super-net (operation on node, Yu et al.): for each
+    node 1..3, (operation, inputs). The inputs are the source nodes whose edge is not `none`; the node
+    applies one operation to their sum. The operation is the most frequent among those edges, ties
+    going to the earlier entry of NODE_PRIORITY. A node with no input is zero (operation `none`).
+    A one-shot entry (a tuple of ops on an edge) makes the node run the union of the ops, averaged.
+
+    Example: |nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|skip_connect~1|avg_pool_3x3~2|
+    -> node1 = conv3x3(x0); node2 = conv1x1(x0 + x1) (skip and 1x1 tie, 1x1 ranks first);
+       node3 = avg_pool(x1 + x2) (x0's edge is none; skip and pool tie, pool ranks first).
+    """
+    path, k = [], 0
+    for node in range(1, NUM_NODES):
+        edges = arch[k:k + node]
+        k += node
+        if any(not isinstance(e, str) for e in edges):  # one-shot
+            ops = tuple(sorted({o for e in edges for o in ((e,) if isinstance(e, str) else e) if o != "none"},
+                               key=OPS.index))
+            inputs = tuple(i for i, e in enumerate(edges) if (e != "none" if isinstance(e, str) else
+                                                              any(o != "none" for o in e)))
+            path.append((ops or "none", inputs))
+            continue
+        inputs = tuple(i for i, e in enumerate(edges) if e != "none")
+        if not inputs:
+            path.append(("none", ()))
+            continue
+        counts = {op: sum(e == op for e in edges) for op in NODE_PRIORITY}
+        best = max(NODE_PRIORITY, key=lambda op: (counts[op], -NODE_PRIORITY.index(op)))
+        path.append((best, inputs))
+    return path
+
+
+class NodeCell(nn.Module):
+    """The node-wise super-net cell (operation on node): node j = op_j(sum of its inputs), with one
+    set of weights per (node, operation). Called with an edge-wise cell, mapped by `node_path`."""
+
+    def __init__(self, channels: int, dim: int, affine: bool, track: bool, kernel_mapping: bool = False):
+        super().__init__()
+        self.nodes = nn.ModuleList(_op_modules(OPS, channels, dim, affine, track, kernel_mapping)
+                                   for _ in range(1, NUM_NODES))
+
+    def forward(self, x: torch.Tensor, arch, path_dropout: float = 0.0) -> torch.Tensor:
+        nodes = [x]
+        for j, (op, inputs) in enumerate(node_path(arch)):
+            out = None
+            if inputs and op != "none":
+                out = _apply(self.nodes[j], op, sum(nodes[i] for i in inputs))
+            if out is not None and self.training:
+                out = drop_path(out, path_dropout)
+            nodes.append(torch.zeros_like(x) if out is None else out)
         return nodes[-1]
 
 
@@ -241,11 +349,13 @@ class Network(nn.Module):
 
     def __init__(self, channels: int, cells: int, in_channels: int, num_classes: int, dim: int,
                  candidates: list[tuple[str, ...]], arch: tuple[str, ...] | None = None,
-                 affine: bool = True, track: bool = True):
+                 affine: bool = True, track: bool = True, op_on: str = "edge", kernel_mapping: bool = False,
+                 global_dropout: float = 0.0):
         super().__init__()
         if dim not in (1, 2):
             raise ValueError(f"dim must be 1 or 2, got {dim}")
         self.arch = arch
+        self.path_dropout = 0.0  # set by super-net training; applies in train mode only
         self.stem = nn.Sequential(_conv(dim)(in_channels, channels, 3, padding=1, bias=False),
                                   _bn(dim, channels, affine, track))
         self.blocks = nn.ModuleList()
@@ -255,17 +365,19 @@ class Network(nn.Module):
                 self.blocks.append(ResidualReduction(c, 2 * c, dim, affine, track))
                 c *= 2
             for _ in range(cells):
-                self.blocks.append(Cell(c, candidates, dim, affine, track))
+                self.blocks.append(NodeCell(c, dim, affine, track, kernel_mapping) if op_on == "node" else
+                                   Cell(c, candidates, dim, affine, track, kernel_mapping))
         self.head_bn = _bn(dim, c, affine, track)
+        self.dropout = nn.Dropout(global_dropout)  # "global dropout": on the pooled features
         self.classifier = nn.Linear(c, num_classes)
 
     def forward(self, x: torch.Tensor, arch: tuple[str, ...] | None = None) -> torch.Tensor:
         arch = self.arch if arch is None else arch
         x = self.stem(x)
         for block in self.blocks:
-            x = block(x, arch) if isinstance(block, Cell) else block(x)
+            x = block(x, arch, self.path_dropout) if isinstance(block, (Cell, NodeCell)) else block(x)
         x = torch.relu(self.head_bn(x))
-        return self.classifier(x.flatten(2).mean(-1))
+        return self.classifier(self.dropout(x.flatten(2).mean(-1)))
 
 
 def build(arch, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int) -> Network:
@@ -276,10 +388,28 @@ def build(arch, channels: int, cells: int, input_shape: tuple[int, ...], num_cla
 
 
 def build_supernet(channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int,
-                   affine: bool = True, track: bool = True) -> Network:
-    """The weight-sharing network: every operation on every edge, one set of weights each."""
+                   affine: bool = True, track: bool = True, op_on: str = "edge", kernel_mapping: bool = False,
+                   global_dropout: float = 0.0) -> Network:
+    """The weight-sharing network: every operation on every edge (or, with op_on="node", on every
+    node), one set of weights each; with kernel_mapping the 1x1 convolutions borrow the centre of
+    the 3x3 kernels on the same edge."""
     return Network(channels, cells, input_shape[0], num_classes, len(input_shape) - 1,
-                   candidates=[OPS] * len(EDGES), affine=affine, track=track)
+                   candidates=list(CANDIDATES), affine=affine, track=track, op_on=op_on,
+                   kernel_mapping=kernel_mapping, global_dropout=global_dropout)
+
+
+def distinct_cells() -> list[tuple[str, ...]]:
+    """One cell per isomorphism class (its canonical member), in enumeration order."""
+    return [parse(c) for c in _classes().values()]
+
+
+@lru_cache(maxsize=1)
+def isomorphism_classes() -> tuple[tuple[tuple[str, ...], ...], ...]:
+    """Every isomorphism class as the tuple of its member cells, classes in canonical order."""
+    members: dict[str, list] = {}
+    for arch in enumerate_all():
+        members.setdefault(_function_key(arch), []).append(arch)
+    return tuple(tuple(m) for m in members.values())
 
 
 def count_params_flops(arch, channels: int, cells: int, input_shape: tuple[int, ...],

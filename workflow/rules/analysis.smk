@@ -1,11 +1,12 @@
-# Aggregates over all variants: rank correlation, selection, and the report.
+# Aggregates over all runs (variants x seeds): rank correlation, selection, the heuristics table
+# (each variant over its seeds, against the baseline), and the report.
 
 
 rule correlate:
     input:
         code("correlate"),
         "results/standalone.parquet",
-        expand("results/supernet/{variant}/scores.parquet", variant=VARIANTS),
+        expand("results/supernet/{run}/scores.parquet", run=RUNS),
     output:
         "results/correlation.parquet",
         "metrics/correlation.json",
@@ -27,7 +28,7 @@ rule select:
     input:
         code("select"),
         "results/standalone.parquet",
-        expand("results/supernet/{variant}/scores.parquet", variant=VARIANTS),
+        expand("results/supernet/{run}/scores.parquet", run=RUNS),
     output:
         "results/selection.parquet",
         "metrics/selection.json",
@@ -45,6 +46,29 @@ rule select:
         "nas select > {log} 2>&1"
 
 
+rule heuristics:
+    input:
+        code("heuristics"),
+        "results/correlation.parquet",
+        "results/selection.parquet",
+        expand("results/supernet/{run}/history.parquet", run=RUNS),
+    output:
+        "results/heuristics.parquet",
+        "metrics/heuristics.json",
+    params:
+        tracked=tracked("heuristics"),
+    log:
+        "logs/heuristics/heuristics.log",
+    benchmark:
+        "logs/benchmarks/heuristics/heuristics.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "nas heuristics > {log} 2>&1"
+
+
 rule report:
     input:
         code("report"),
@@ -52,12 +76,13 @@ rule report:
         "results/standalone.parquet",
         "results/correlation.parquet",
         "results/selection.parquet",
-        expand("results/supernet/{variant}/scores.parquet", variant=VARIANTS),
-        expand("results/supernet/{variant}/history.parquet", variant=VARIANTS),
+        expand("results/supernet/{run}/scores.parquet", run=RUNS),
+        expand("results/supernet/{run}/history.parquet", run=RUNS),
     output:
         directory("results/report"),
-        expand("plots/scatter/{variant}.csv", variant=VARIANTS),
-        expand("plots/curves/{variant}.csv", variant=VARIANTS),
+        expand("plots/scatter/{run}.csv", run=RUNS),
+        expand("plots/curves/{run}.csv", run=RUNS),
+        "plots/heuristics.csv",
     params:
         tracked=tracked("report"),
     log:

@@ -24,6 +24,8 @@ with open("params.yaml") as f:
         )
 
 VARIANTS = CFG.variants
+SEEDS = CFG.supernet.seeds
+RUNS = [f"{v}/seed-{s}" for v, s in CFG.runs]
 SHARDS = CFG.standalone.shards
 # A GPU per training/scoring job only where params ask for CUDA explicitly; on Slurm with
 # `device: auto`, request one with `set-resources` in the profile instead.
@@ -32,6 +34,7 @@ GPU = 1 if CFG.device.startswith("cuda") else 0
 
 wildcard_constraints:
     variant="|".join(re.escape(v) for v in VARIANTS),
+    seed=r"\d+",
     k=r"\d+",
 
 
@@ -43,3 +46,14 @@ def code(stage):
 def tracked(stage, item=None):
     """{params key: value} for exactly the keys the DVC stage lists; a change reruns the rule."""
     return nas_dag.param_values(CFG, stage, item)
+
+
+def supernet_stage(variant):
+    """train-supernet, or train-supernet-landmarks for a variant with landmarks (as in dvc.yaml)."""
+    return nas_dag.supernet_stage(CFG, variant)
+
+
+def landmark_inputs(variant):
+    """The extra inputs of a landmark variant: the stand-alone results its ranking loss reads."""
+    stage = nas_dag.stage_spec(CFG, supernet_stage(variant))
+    return [d for d in stage["deps"] if d.startswith("results/")]

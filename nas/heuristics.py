@@ -1,0 +1,382 @@
+"""The heuristics table: every super-net variant against the baseline, over super-net seeds.
+
+A heuristics study (after Yu et al., "How to train your super-net") trains several super-net
+*variants* (the baseline with some training heuristics changed), each with several seeds. Per
+(variant, seed) the pipeline has already measured ranking agreement (correlation), the super-net's
+pick (selection) and training cost (costs). This module turns those into one long table, one row per
+(variant, metric, k):
+
+    variant, metric, k, n, mean, ci_low, ci_high, diff, diff_ci_low, diff_ci_high, p_value
+
+Statistics. `n` counts the seeds that have a value. `mean` is the mean over those seeds and
+[ci_low, ci_high] the t-interval mean ± t_{(1+level)/2, n-1} · sd/√n (sd with ddof=1); the
+interval is over super-net seeds, not architectures (the per-seed bootstrap intervals in the
+correlation table are not used). `diff` is the variant minus the baseline, paired by seed number and
+averaged over the seeds both have; [diff_ci_low, diff_ci_high] is the t-interval of those paired
+differences and `p_value` the two-sided paired t-test (scipy.stats.ttest_rel). Intervals and p are
+NaN with fewer than 2 values (2 shared seeds for the paired columns). When every paired difference
+is exactly equal, the t statistic is 0/0 or d/0; we define p = 0.0 if the common difference is
+non-zero (e.g. a deterministic cost that always differs) and p = 1.0 if it is zero. The baseline's
+own rows have diff 0.0 (NaN where the baseline has no value) and NaN diff intervals and p. If the
+baseline is not among the variants, all diff columns are NaN.
+
+With 2-3 seeds the t quantile is large (12.7 for n=2, 4.3 for n=3 at 95%), so the intervals are
+wide and the test has little power: p > 0.05 is not evidence that a heuristic has no effect, and
+a handful of metrics tested at once will give some p < 0.05 by chance.
+
+s-KdT here is tau-b between floor(accuracy/threshold) and the score; Yu et al.'s code pairs
+positions rather than models and reads about 0.005-0.02 higher under heavy ties.
+
+All functions are pure functions of DataFrames: the same input gives the same table (values are
+taken in seed order, so input row order does not matter).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display here; must come before pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from nas.io import UserError  # noqa: E402
+
+COLUMNS = ["variant", "metric", "k", "n", "mean", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high",
+           "p_value"]
+DTYPES = {"variant": "str", "metric": "str", "k": "Int64", "n": "int64",
+          **{c: "float64" for c in COLUMNS[4:]}}
+
+CORRELATION_METRICS = ["kendall_tau", "sparse_kendall_tau", "spearman"]
+TOPK_METRIC = "precision_at_k"
+SELECTION_METRICS = {"selected_accuracy": "accuracy", "regret": "regret"}  # table metric -> selection column
+COST_METRICS = ["passes", "seconds"]
+
+# Plain-text labels (escaped where they go into HTML) and decimals; None decimals = the caller's choice.
+LABELS = {"kendall_tau": "Kendall τ", "sparse_kendall_tau": "s-KdT", "spearman": "Spearman ρ",
+          "precision_at_k": "P@{k}", "selected_accuracy": "selected accuracy (%)",
+          "regret": "regret (points)", "passes": "passes", "seconds": "seconds"}
+DECIMALS = {"precision_at_k": 2, "selected_accuracy": 2, "regret": 2, "passes": 0, "seconds": 1}
+
+
+# ----------------------------------------------------------------------------------------------
+# statistics
+
+
+def t_interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
+    """(mean, low, high): mean ± t·sd/√n; NaN bounds below 2 values (no spread to estimate)."""
+    if len(x) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(np.mean(x))
+    if len(x) < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf((1 + level) / 2, len(x) - 1)) * float(np.std(x, ddof=1)) / math.sqrt(len(x))
+    return mean, mean - half, mean + half
+
+
+def paired_p_value(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided paired t-test of x against y; see the module docstring for the zero-variance rule."""
+    d = x - y
+    if len(d) < 2:
+        return math.nan
+    if np.all(d == d[0]):  # scipy gives nan (0/0) or an infinite t here; the answer is plain
+        return 0.0 if d[0] != 0 else 1.0
+    return float(stats.ttest_rel(x, y).pvalue)
+
+
+def compare(x: pd.Series, base: pd.Series | None, level: float) -> tuple[float, float, float, float]:
+    """(diff, diff_ci_low, diff_ci_high, p) of x - base over the seeds both have (series indexed by seed)."""
+    if base is None:
+        return math.nan, math.nan, math.nan, math.nan
+    seeds = x.index.intersection(base.index).sort_values()
+    a, b = x.loc[seeds].to_numpy(float), base.loc[seeds].to_numpy(float)
+    diff, low, high = t_interval(a - b, level)
+    return diff, low, high, paired_p_value(a, b)
+
+
+# ----------------------------------------------------------------------------------------------
+# inputs -> per-seed values
+
+
+def _require(df: pd.DataFrame, columns: list[str], name: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise UserError(f"{name}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, df.columns))}")
+
+
+def _no_duplicates(df: pd.DataFrame, keys: list[str], name: str) -> None:
+    # Two values for one seed would be averaged silently into a "seed"; better to say so.
+    dup = df[df.duplicated(keys, keep=False)]
+    if not dup.empty:
+        first = ", ".join(f"{k}={dup.iloc[0][k]}" for k in keys)
+        raise UserError(f"{name}: {len(dup)} rows share their ({', '.join(keys)}), e.g. {first}")
+
+
+def _series(df: pd.DataFrame, value: str) -> pd.Series:
+    """value by seed, NaN dropped, in seed order (so the sums, hence the bytes, ignore row order)."""
+    s = pd.Series(df[value].to_numpy(float), index=[int(x) for x in df["seed"]], dtype="float64")
+    return s.dropna().sort_index()
+
+
+def correlation_values(correlation: pd.DataFrame, variants: list[str]) -> dict:
+    """{(variant, metric, k): values by seed} for the rank correlations and P@k (k None for the rest)."""
+    known = set(correlation["variant"].astype(str))
+    for v in variants:
+        if v not in known:
+            has = ", ".join(sorted(known - {"standalone"})) or "none"
+            raise UserError(f"correlation: no rows for variant '{v}' (has: {has})")
+    df = correlation[correlation["variant"].astype(str).isin(variants)]
+    df = df[(df["metric"].isin(CORRELATION_METRICS) & df["k"].isna())
+            | ((df["metric"] == TOPK_METRIC) & df["k"].notna())]
+    if df["seed"].isna().any():
+        v = df.loc[df["seed"].isna(), "variant"].iloc[0]
+        raise UserError(f"correlation: rows of variant '{v}' have no seed")
+    _no_duplicates(df, ["variant", "metric", "k", "seed"], "correlation")
+    out = {}
+    for (v, m, k), g in df.groupby([df["variant"].astype(str), "metric", df["k"].astype("float64").fillna(-1)],
+                                   sort=True):
+        out[(v, m, None if k < 0 else int(k))] = _series(g, "value")
+    return out
+
+
+def selection_values(selection: pd.DataFrame, variants: list[str], method: str) -> dict:
+    df = selection[selection["variant"].astype(str).isin(variants)]
+    picks = df[df["method"] == method]
+    if not df.empty and picks.empty:  # most likely a misspelt method
+        has = ", ".join(sorted(set(df["method"].astype(str))))
+        raise UserError(f"selection: no rows with method '{method}' (has: {has})")
+    _no_duplicates(picks, ["variant", "seed"], "selection")
+    out = {}
+    for v, g in picks.groupby(picks["variant"].astype(str), sort=True):
+        for metric, column in SELECTION_METRICS.items():
+            out[(v, metric, None)] = _series(g, column)
+    return out
+
+
+def cost_values(costs: pd.DataFrame, variants: list[str]) -> dict:
+    df = costs[costs["variant"].astype(str).isin(variants)]
+    _no_duplicates(df, ["variant", "seed"], "costs")
+    return {(v, metric, None): _series(g, metric)
+            for v, g in df.groupby(df["variant"].astype(str), sort=True) for metric in COST_METRICS}
+
+
+def metric_keys(values: dict, seconds: bool) -> list[tuple[str, int | None]]:
+    """(metric, k) in table order. Fixed metrics always get a row (n=0 where absent); P@k one per k seen."""
+    ks = sorted({k for (_, m, k) in values if m == TOPK_METRIC})
+    keys = [(m, None) for m in CORRELATION_METRICS] + [(TOPK_METRIC, k) for k in ks]
+    keys += [(m, None) for m in SELECTION_METRICS] + [("passes", None)]
+    return keys + [("seconds", None)] if seconds else keys
+
+
+# ----------------------------------------------------------------------------------------------
+# the table
+
+
+def heuristics_table(correlation: pd.DataFrame, selection: pd.DataFrame, costs: pd.DataFrame,
+                     variants: list[str], baseline: str = "baseline", method: str = "supernet",
+                     level: float = 0.95) -> pd.DataFrame:
+    """One row per (variant, metric, k): mean and t-interval over seeds, and the paired comparison
+    with `baseline` (see the module docstring). Variants in the order given."""
+    variants = [str(v) for v in variants]
+    if len(set(variants)) != len(variants):
+        raise UserError(f"variants listed twice: {', '.join(sorted({v for v in variants if variants.count(v) > 1}))}")
+    if not 0 < level < 1:
+        raise UserError(f"level must be between 0 and 1, got {level}")
+    _require(correlation, ["variant", "seed", "metric", "k", "value"], "correlation")
+    _require(selection, ["variant", "seed", "method", *SELECTION_METRICS.values()], "selection")
+    _require(costs, ["variant", "seed", *COST_METRICS], "costs")
+
+    values = {**correlation_values(correlation, variants), **selection_values(selection, variants, method),
+              **cost_values(costs, variants)}
+    # seconds measure the machine: a caller that wants byte-identical tables blanks them to drop the rows
+    keys = metric_keys(values, seconds=bool(costs["seconds"].notna().any()))
+    empty = pd.Series(dtype="float64")
+    rows = []
+    for v in variants:
+        for metric, k in keys:
+            x = values.get((v, metric, k), empty)
+            mean, low, high = t_interval(x.to_numpy(float), level)
+            if v == baseline:
+                diff = 0.0 if len(x) else math.nan
+                comparison = (diff, math.nan, math.nan, math.nan)
+            else:
+                base = values.get((baseline, metric, k), empty) if baseline in variants else None
+                comparison = compare(x, base, level)
+            rows.append([v, metric, pd.NA if k is None else k, len(x), mean, low, high, *comparison])
+    table = pd.DataFrame(rows, columns=COLUMNS).astype(DTYPES)
+    # for the presentation functions below; DataFrame.equals ignores attrs, write_parquet drops them
+    table.attrs.update(baseline=baseline, level=level)
+    return table
+
+
+# ----------------------------------------------------------------------------------------------
+# presentation
+
+
+def _missing(x) -> bool:
+    return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))
+
+
+def metric_name(metric: str, k) -> str:
+    """'kendall_tau', 'precision_at_k@5': the key in metrics_json and the wide table's column."""
+    return metric if _missing(k) else f"{metric}@{int(k)}"
+
+
+def metric_label(metric: str, k) -> str:
+    label = LABELS.get(metric, metric)
+    if "{k}" in label:
+        return label.format(k="k" if _missing(k) else int(k))
+    return label if _missing(k) else f"{label} @{int(k)}"
+
+
+def _rows(table: pd.DataFrame):
+    """(name, row) per table row, in table order."""
+    for row in table.itertuples(index=False):
+        yield metric_name(row.metric, row.k), row
+
+
+def _baseline(table: pd.DataFrame, baseline: str | None) -> str:
+    return baseline if baseline is not None else str(table.attrs.get("baseline", "baseline"))
+
+
+def _json_float(x):
+    return None if _missing(x) or not math.isfinite(float(x)) else round(float(x), 6)
+
+
+def metrics_json(table: pd.DataFrame) -> dict:
+    """{variant: {name: mean, name_ci: [low, high], name_diff: diff, name_p: p}}; NaN -> None."""
+    out: dict = {}
+    for name, row in _rows(table):
+        d = out.setdefault(str(row.variant), {})
+        d[name] = _json_float(row.mean)
+        d[f"{name}_ci"] = [_json_float(row.ci_low), _json_float(row.ci_high)]
+        d[f"{name}_diff"] = _json_float(row.diff)
+        d[f"{name}_p"] = _json_float(row.p_value)
+    return out
+
+
+def fmt(x, decimals: int, sign: str = "") -> str:
+    return "n/a" if _missing(x) else f"{float(x):{sign}.{decimals}f}"
+
+
+def fmt_ci(value, low, high, decimals: int, sign: str = "") -> str:
+    """'0.623 [0.512, 0.708]'; just the value when the interval is undefined."""
+    if _missing(value) or _missing(low) or _missing(high):
+        return fmt(value, decimals, sign)
+    return f"{fmt(value, decimals, sign)} [{fmt(low, decimals, sign)}, {fmt(high, decimals, sign)}]"
+
+
+def fmt_p(p) -> str:
+    if _missing(p):
+        return "p=n/a"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}" if p < 0.01 else f"p={p:.2f}"
+
+
+def _decimals(metric: str, decimals: int) -> int:
+    return DECIMALS.get(metric, decimals)
+
+
+def _has_comparison(table: pd.DataFrame, baseline: str) -> bool:
+    variants = table["variant"].unique()
+    return baseline in variants and len(variants) > 1
+
+
+def wide_table(table: pd.DataFrame, decimals: int = 3, baseline: str | None = None) -> pd.DataFrame:
+    """One row per variant for a terminal: 'mean [lo, hi]' per metric and, when there is a baseline to
+    compare with, 'Δ name' = '+0.012 (p=0.34)' ('—' on the baseline's row). `decimals` is for the
+    correlations; P@k, accuracy and regret get 2, passes 0, seconds 1. `n` = most seeds of any metric."""
+    baseline = _baseline(table, baseline)
+    compare_ = _has_comparison(table, baseline)
+    out: dict[str, dict] = {}
+    for name, row in _rows(table):
+        r = out.setdefault(str(row.variant), {"variant": str(row.variant), "n": 0})
+        r["n"] = max(r["n"], int(row.n))
+        d = _decimals(row.metric, decimals)
+        r[name] = fmt_ci(row.mean, row.ci_low, row.ci_high, d)
+        if compare_:
+            r[f"Δ {name}"] = "—" if row.variant == baseline else f"{fmt(row.diff, d, '+')} ({fmt_p(row.p_value)})"
+    return pd.DataFrame(list(out.values()))
+
+
+def html_table(table: pd.DataFrame, baseline: str | None = None) -> str:
+    """The table for the report: metrics as rows, variants as columns (few variants, many metrics).
+    Each cell: mean [CI]; below it, for non-baseline variants, Δ [CI] and p, bold where p < 0.05."""
+    baseline = _baseline(table, baseline)
+    compare_ = _has_comparison(table, baseline)
+    variants = [str(v) for v in table["variant"].unique()]
+    pct = f"{100 * float(table.attrs.get('level', 0.95)):g}"
+    cells: dict[tuple[str, str], str] = {}
+    labels: dict[str, str] = {}
+    seeds = dict.fromkeys(variants, 0)
+    for name, row in _rows(table):
+        labels[name] = html.escape(metric_label(row.metric, row.k))
+        seeds[row.variant] = max(seeds[row.variant], int(row.n))
+        d = _decimals(row.metric, 3)
+        text = html.escape(fmt_ci(row.mean, row.ci_low, row.ci_high, d))
+        if compare_ and row.variant != baseline:
+            delta = html.escape(f"Δ {fmt_ci(row.diff, row.diff_ci_low, row.diff_ci_high, d, '+')}, "
+                                f"{fmt_p(row.p_value)}")
+            significant = not _missing(row.p_value) and row.p_value < 0.05
+            text += "<br>" + (f"<b>{delta}</b>" if significant else delta)
+        cells[(name, row.variant)] = text
+    head = "".join(f"<th>{html.escape(v)}</th>" for v in variants)
+    body = [f"<tr><th>seeds</th>{''.join(f'<td>{seeds[v]}</td>' for v in variants)}</tr>"]
+    for name, label in labels.items():
+        body.append(f"<tr><th>{label}</th>" + "".join(f"<td>{cells.get((name, v), 'n/a')}</td>"
+                                                       for v in variants) + "</tr>")
+    caption = f"Mean and {pct}% t-interval over super-net seeds."
+    if compare_:
+        caption += (f" Δ = paired difference from {html.escape(baseline)} (paired by seed) with its {pct}% "
+                    f"t-interval; p from a paired t-test across seeds, <b>bold</b> where p &lt; 0.05. With 2&ndash;3 "
+                    f"seeds the test has little power: p &gt; 0.05 does not show that a heuristic has no effect.")
+    return (f"<table>\n<caption>{caption}</caption>\n<thead><tr><th>metric</th>{head}</tr></thead>\n"
+            "<tbody>\n" + "\n".join(body) + "\n</tbody></table>")
+
+
+def _mean_text(row: pd.Series) -> str:
+    return fmt_ci(row["mean"], row["ci_low"], row["ci_high"], _decimals(row["metric"], 3))
+
+
+def effect_figure(table: pd.DataFrame, metric: str = "sparse_kendall_tau", k: int | None = None,
+                  baseline: str | None = None):
+    """One horizontal error bar per non-baseline variant: diff from baseline with its CI (a bare point
+    where the CI is undefined), top to bottom in table order. Without a baseline, or with nothing to
+    compare it with, each variant's mean with its CI instead. k: for P@k (default: smallest k)."""
+    baseline = _baseline(table, baseline)
+    rows = table[table["metric"] == metric]
+    if k is None and rows["k"].notna().any():
+        k = int(rows["k"].dropna().min())
+    rows = rows[rows["k"].isna()] if k is None else rows[(rows["k"] == k).fillna(False).astype(bool)]
+    label = metric_label(metric, k)
+    pct = f"{100 * float(table.attrs.get('level', 0.95)):g}"
+    diff_mode = _has_comparison(rows, baseline)
+    shown = rows[rows["variant"] != baseline] if diff_mode else rows
+    cols = ("diff", "diff_ci_low", "diff_ci_high") if diff_mode else ("mean", "ci_low", "ci_high")
+
+    fig, ax = plt.subplots(figsize=(6, 1.6 + 0.35 * max(len(shown), 1)), layout="constrained")
+    for y, row in enumerate(shown.itertuples(index=False)):
+        x, low, high = (getattr(row, c) for c in cols)
+        xerr = None if _missing(low) or _missing(high) else [[x - low], [high - x]]
+        ax.errorbar([x], [y], xerr=xerr, fmt="o", color="C0", capsize=4)
+        if _missing(x):
+            ax.text(0, y, " n/a", va="center", color="grey")
+    ax.set_yticks(range(len(shown)), labels=[str(v) for v in shown["variant"]])
+    ax.set_ylim(max(len(shown), 1) - 0.5, -0.5)  # first variant on top
+    if shown.empty:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
+    if diff_mode:
+        ax.axvline(0, color="grey", lw=1, ls="--")
+        ax.set_xlabel(f"Δ {label} vs {baseline} ({pct}% CI over seeds)")
+        ax.set_title(f"{baseline}: {label} {_mean_text(rows[rows['variant'] == baseline].iloc[0])}", fontsize=10)
+    else:
+        ax.set_xlabel(f"{label} ({pct}% CI over seeds)")
+        if list(shown["variant"]) == [baseline]:
+            ax.set_title(f"{baseline}: {label} {_mean_text(shown.iloc[0])}", fontsize=10)
+        else:
+            ax.set_title(f"{label} per variant" if len(shown) else f"{label}: no data", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
