@@ -3,6 +3,9 @@
 Measured side by side in one run, on this machine, with the committed params.yaml:
   * median seconds per super-net training step (one uniformly sampled path) next to a stand-alone
     training step of the largest cell (every edge nor_conv_3x3) at the same size, and their ratio;
+  * super-net step time per path-sampling mode (uniform, random-NAS, FairNAS, and the one-shot
+    warm-up step), each relative to uniform single path;
+  * peak memory (resident set) of super-net training at the default size, in a fresh process;
   * architectures scored per second by eval-supernet (with the configured batch-norm handling);
   * wall seconds of the default study (`dvc repro` in a fresh copy) and of a no-op `dvc repro`.
 Timings are medians of repeats; the machine is shared, so compare ratios within one run.
@@ -70,6 +73,76 @@ def bench_steps(cfg, repeats: int) -> dict:
             "channels": c, "cells": n}
 
 
+def median_sampled_step_seconds(net, x, y, sample, steps: int, repeats: int) -> float:
+    """A super-net step as nas.supernet.train_epoch takes it: every path `sample` draws, gradients
+    summed, one update."""
+    from torch.nn import functional as F
+
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    g = torch.Generator().manual_seed(0)
+    net.train()
+    times = []
+    for r in range(repeats + 1):
+        start = time.perf_counter()
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            for path in sample(g):
+                F.cross_entropy(net(x, path), y).backward()
+            opt.step()
+        if r:
+            times.append((time.perf_counter() - start) / steps)
+    return statistics.median(times)
+
+
+def bench_sampling(cfg, repeats: int) -> dict:
+    """Step time of each path-sampling mode, and of a warm-up step, at the baseline's size."""
+    from nas import supernet
+    from nas.data import NUM_CLASSES
+    from nas.spaces import get_space
+
+    space = get_space(cfg.space.name)
+    shape = (1, 40) if cfg.data.dataset == "mnist1d" else (3, 32, 32)
+    classes = NUM_CLASSES[cfg.data.dataset]
+    hp = cfg.variant(cfg.variants[0])
+    x, y = torch.randn(hp.batch_size, *shape), torch.randint(classes, (hp.batch_size,))
+    torch.manual_seed(0)
+    net = space.build_supernet(hp.channels or cfg.space.channels, hp.cells or cfg.space.cells, shape, classes,
+                               affine=hp.bn_affine, track=hp.bn_track)
+    modes = {name: make(space) for name, make in supernet.SAMPLERS.items()}
+    modes["one-shot warm-up"] = lambda g, path=supernet.one_shot_path(space): [path]
+    return {name: median_sampled_step_seconds(net, x, y, sample, 10, repeats) for name, sample in modes.items()}
+
+
+PEAK_MEMORY = """
+import dataclasses, pathlib, resource, sys, tempfile, torch
+from nas import config, data, supernet
+from nas.spaces import get_space
+torch.set_num_threads(1)
+cfg = config.load(sys.argv[1])
+hp = dataclasses.replace(cfg.variant(cfg.variants[0]), epochs=2)
+d, tmp = cfg.data, pathlib.Path(tempfile.mkdtemp())
+split = data.prepare(d.dataset, d.root, d.valid_fraction, d.seed, num_samples=d.num_samples,
+                     test_fraction=d.test_fraction)["train"]
+data.write_split(split, tmp / "train.parquet", d.dataset, data.NUM_CLASSES[d.dataset])
+train = data.load_split(tmp / "train.parquet")
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+space = get_space(cfg.space.name)
+net = supernet.build(space, hp, cfg.space.channels, cfg.space.cells, train)
+supernet.train(net, hp, space, train, 0, torch.device("cpu"), tmp / "state.pt")
+print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def bench_peak_memory() -> dict:
+    """Peak resident memory of 2 epochs of super-net training at the committed size, in a fresh
+    process (KiB from getrusage), and how much of it training added over the imports and data."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", PEAK_MEMORY, str(REPO / "params.yaml")], cwd=REPO, env=env,
+                         capture_output=True, text=True, check=True).stdout.split()
+    before, after = int(out[-2]), int(out[-1])
+    return {"peak_mib": after / 1024, "training_mib": (after - before) / 1024}
+
+
 def bench_scoring(cfg, repeats: int) -> dict:
     from nas import data, evaluate
     from nas.data import Tensors
@@ -132,12 +205,18 @@ def main(argv=None):
     cfg = config.load(REPO / "params.yaml")
     torch.set_num_threads(1)  # the pipeline trains stand-alone nets on one thread each
     steps = bench_steps(cfg, args.repeats)
+    sampling = bench_sampling(cfg, args.repeats)
+    memory = bench_peak_memory()
     scoring = bench_scoring(cfg, args.repeats)
     rows = [
         (f"super-net step (C={steps['channels']}, N={steps['cells']}, batch {steps['batch']}, 1 thread)",
          f"{steps['supernet_step_s'] * 1e3:.2f} ms"),
         ("stand-alone step, largest cell (all nor_conv_3x3), same size", f"{steps['standalone_step_s'] * 1e3:.2f} ms"),
         ("ratio super-net / stand-alone", f"{steps['ratio']:.2f}x"),
+        *((f"super-net step, sampling {name} (x uniform)",
+           f"{t * 1e3:.2f} ms ({t / sampling['uniform']:.2f}x)") for name, t in sampling.items()),
+        ("peak memory, super-net training at the default size (RSS)",
+         f"{memory['peak_mib']:.0f} MiB (+{memory['training_mib']:.0f} MiB training)"),
         (f"eval-supernet scoring (bn={scoring['bn']}, {scoring['valid_size']} valid samples)",
          f"{scoring['archs_per_s']:.1f} archs/s"),
     ]

@@ -308,8 +308,9 @@ def _check(cfg: Config):
                         "integers >= 0")
     space = get_space(cfg.space.name)
     for name in cfg.supernet.variants:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(name)):
-            raise UserError(f"supernet.variants: name {name!r} must be letters, digits, '_', '-' or '.'")
+        # No '.': DVC and `nas dag` name a variant's params key supernet.variants.<name>.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", str(name)):
+            raise UserError(f"supernet.variants: name {name!r} must be letters, digits, '_' or '-'")
         sn = cfg.variant(name)
         _check_heuristics(cfg, name, sn, space)
         if cfg.eval.bn == "stored" and not sn.bn_track:

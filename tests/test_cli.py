@@ -213,6 +213,35 @@ def test_unknown_variant(bare):
             "--variant 'nope': not in supernet.variants; expected one of baseline, wide"
 
 
+def test_unknown_seed(bare):
+    for stage in ("train-supernet", "eval-supernet"):
+        assert fails(stage, "--seed", "5") == "--seed 5: not in supernet.seeds; expected one of 0"
+
+
+def test_landmarks_without_standalone_results(project):
+    write_params(project / "params.yaml", supernet={"variants": {"baseline": {}, "lm": {"landmarks": 2}}})
+    assert fails("train-supernet", "--variant", "lm") == (
+        "supernet.landmarks: 2 landmarks need stand-alone results, but results/standalone.parquet does not "
+        "exist (run merge-standalone first; dvc repro and snakemake order this for you)")
+
+
+def test_landmark_variant_trains_and_scores_without_its_landmarks(project):
+    archs = pd.read_parquet(project / "results/archs.parquet")
+    pd.DataFrame({"arch": archs.arch, "accuracy": 50.0 + archs.arch_id}).to_csv(project / "truth.csv", index=False)
+    write_params(project / "params.yaml", supernet={"variants": {"baseline": {}, "lm": {"landmarks": 2}}},
+                 standalone={"source": "table", "table": "truth.csv"})
+    for argv in (["merge-standalone"], ["train-supernet", "--variant", "lm"], ["eval-supernet", "--variant", "lm"]):
+        rc, _, err = run(*argv)
+        assert rc == 0, err
+    ckpt = torch.load(project / "results/supernet/lm/seed-0/weights.pt", weights_only=True)
+    assert len(ckpt["landmarks"]) == 2 and ckpt["seed"] == 0
+    scores = pd.read_parquet(project / "results/supernet/lm/seed-0/scores.parquet")
+    assert len(scores) == len(archs) - 2 and not set(scores.arch_id) & set(ckpt["landmarks"])
+    history = pd.read_parquet(project / "results/supernet/lm/seed-0/history.parquet")
+    baseline = pd.read_parquet(project / "results/supernet/baseline/seed-0/history.parquet")
+    assert (history.passes == 3 * baseline.passes).all()  # one path + a landmark pair per step
+
+
 # --- bad params files -------------------------------------------------------------------------------------
 
 def test_mistyped_key(bare):
