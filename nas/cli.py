@@ -211,7 +211,7 @@ def cmd_eval_supernet(cfg, args):
     from nas.spaces import get_space
     from nas.train import resolve_device
 
-    _, seed = _run(cfg, args)
+    hp, seed = _run(cfg, args)
     out = supernet_dir(args.variant, seed)
     net, meta = load_supernet(out / "weights.pt", cfg.space.name)
     archs = io.read_parquet(ARCHS, ["arch_id", "arch"])
@@ -220,7 +220,7 @@ def cmd_eval_supernet(cfg, args):
     archs = archs[~archs["arch_id"].isin(meta.get("landmarks") or [])].reset_index(drop=True)
     e = cfg.eval
     scores = evaluate.score_archs(net, archs, get_space(cfg.space.name), data.load_split(split_path("valid")),
-                                  data.load_split(split_path("train")), e.bn, e.recalibrate_batches,
+                                  data.load_split(split_path("train")), hp.eval_bn or e.bn, e.recalibrate_batches,
                                   e.batch_size, cfg.seed, resolve_device(cfg.device))
     io.write_parquet(scores, out / "scores.parquet")
     wrote(out / "scores.parquet")
@@ -418,9 +418,13 @@ def cmd_report(cfg, args):
     selection = io.read_parquet(SELECTION)
     selection["variant"] = [run_name(v, s) for v, s in zip(selection["variant"], selection["seed"])]
     table = _heuristics_table(cfg, seconds=True)
+    # The figures show each variant's first seed (one panel per run would not scale to a sweep); the
+    # tables and the plot CSVs cover every run.
+    first = {r for r, (_, seed) in runs.items() if seed == cfg.supernet.seeds[0]}
     paths = report.write_report(
         REPORT, archs=io.read_parquet(ARCHS), truth=_truth(cfg.correlate.truth),
-        standalone=io.read_parquet(STANDALONE), scores=scores, histories=histories, timings=timings,
+        standalone=io.read_parquet(STANDALONE), scores={r: s for r, s in scores.items() if r in first},
+        histories={r: h for r, h in histories.items() if r in first}, timings=timings,
         correlation=correlation.drop(columns="seed"), selection=selection.drop(columns="seed"),
         params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth,
         heuristics_html=heuristics.html_table(table) if len(cfg.variants) > 1 or len(cfg.supernet.seeds) > 1 else "",

@@ -76,6 +76,8 @@ class SupernetConfig(TrainConfig):
     train_fraction: float = opt(1.0, above=0.0, max=1.0, doc="low fidelity: share of the train split used")
     bn_track: bool = opt(False, doc="batch norm keeps running statistics")
     bn_affine: bool = opt(False, doc="batch norm has a learnable scale and shift")
+    eval_bn: str | None = opt(None, choices=("recalibrate", "batch", "stored"),
+                              doc="how this variant's scores treat batch norm; null = eval.bn")
     sampling: str = opt("uniform", choices=("uniform", "fairnas", "random_nas"), doc="path sampling per step")
     warmup_epochs: int = opt(0, min=0, doc="first epochs train every operation at once (one-shot)")
     path_dropout: float = opt(0.0, min=0.0, below=1.0, doc="rate at which an edge's output is dropped")
@@ -313,8 +315,9 @@ def _check(cfg: Config):
             raise UserError(f"supernet.variants: name {name!r} must be letters, digits, '_' or '-'")
         sn = cfg.variant(name)
         _check_heuristics(cfg, name, sn, space)
-        if cfg.eval.bn == "stored" and not sn.bn_track:
-            raise UserError(f"eval.bn: 'stored' needs running statistics, but variant {name!r} has "
+        if (sn.eval_bn or cfg.eval.bn) == "stored" and not sn.bn_track:
+            where = "supernet.eval_bn" if sn.eval_bn else "eval.bn"
+            raise UserError(f"{where}: 'stored' needs running statistics, but variant {name!r} has "
                             "supernet.bn_track false; use recalibrate or batch")
         bad = [e for e in sn.save_epochs if not 1 <= e <= sn.epochs]
         if bad:

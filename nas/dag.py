@@ -75,7 +75,8 @@ def stages(cfg: Config) -> dict:
         "cmd": "nas eval-supernet --variant ${item.variant} --seed ${item.seed}",
         "deps": ["nas/evaluate.py", "nas/train.py", SPACES, f"{run_out}/weights.pt",
                  "results/archs.parquet", SPLIT.format("train"), SPLIT.format("valid")],
-        "params": ["seed", "device", "eval"],
+        # A variant may score with its own batch-norm mode (supernet.eval_bn, e.g. stored statistics).
+        "params": ["seed", "device", "eval", "supernet.eval_bn", "supernet.variants.${item.variant}"],
         "outs": [f"{run_out}/scores.parquet"],
     }
     if sc.source == "train":

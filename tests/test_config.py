@@ -304,3 +304,13 @@ def test_fingerprint():
     assert config.fingerprint({"x": 1}, "a") != config.fingerprint("a", {"x": 1})
     # a known value: the hash must not drift between runs, processes or machines
     assert config.fingerprint({"x": 1}) == "0b038d98d2d83021"
+
+
+def test_variant_scores_with_stored_statistics_only_when_tracked():
+    assert error({"supernet": {"variants": {"baseline": {}, "s": {"eval_bn": "stored"}}}}) == (
+        "supernet.eval_bn: 'stored' needs running statistics, but variant 's' has supernet.bn_track false; "
+        "use recalibrate or batch")
+    cfg = from_dict({"supernet": {"variants": {"baseline": {}, "s": {"bn_track": True, "eval_bn": "stored"}}}})
+    assert cfg.variant("s").eval_bn == "stored" and cfg.variant("baseline").eval_bn is None
+    assert error({"supernet": {"eval_bn": "running"}}).startswith("supernet.eval_bn: 'running' is not allowed; "
+                                                                 "expected one of recalibrate, batch, stored")

@@ -39,7 +39,7 @@ rule eval_supernet:
     output:
         "results/supernet/{variant}/seed-{seed}/scores.parquet",
     params:
-        tracked=tracked("eval-supernet"),
+        tracked=lambda wildcards: tracked("eval-supernet", wildcards.variant),
     log:
         "logs/eval_supernet/{variant}/seed-{seed}.log",
     benchmark:
