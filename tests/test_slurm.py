@@ -35,7 +35,7 @@ pytestmark = pytest.mark.e2e
 PROFILE = "workflow/profiles/slurm"
 # Rules that run as Slurm jobs (`all` is a local rule).
 SLURM_RULES = {"prepare", "sample", "train_supernet", "eval_supernet", "train_standalone", "merge_standalone",
-               "correlate", "select", "report"}
+               "correlate", "select", "heuristics", "report"}
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
 # Seconds to the plugin's first status check of a job; each check that finds no job finished adds
 # 10 s to the next wait (the plugin's fixed back-off), so checks come at 4, 18, 42 s: most rules of
@@ -153,8 +153,10 @@ def test_sbatch_job_completes(cluster, tmp_path):
 def test_study_runs_as_slurm_jobs(cluster, studies):
     project, out, seconds, _ = studies
     jobs = submitted(out)
-    # One Slurm job per rule instance: 9 rules, train_standalone twice (2 shards).
-    assert sorted(r for r, _ in jobs.values()) == sorted([*SLURM_RULES, "train_standalone"]), out
+    # One Slurm job per rule instance: 10 rules; train_standalone twice (2 shards), the super-net
+    # rules twice (2 seeds).
+    assert sorted(r for r, _ in jobs.values()) == sorted([*SLURM_RULES, "train_standalone", "train_supernet",
+                                                          "eval_supernet"]), out
     for slurm_id, (rule, log) in jobs.items():
         assert log.is_file() and f"rule_{rule}" in log.parts, log
         assert cluster.job_state(slurm_id) == "COMPLETED", (slurm_id, rule)
