@@ -67,7 +67,7 @@ def bench_steps(cfg, repeats: int) -> dict:
     largest = ("nor_conv_3x3",) * len(space.EDGES)  # the NB201 cell with the most parameters and FLOPs
     sa = space.build(largest, c, n, shape, classes)
     sampler = supernet.uniform_sampler(space)
-    t_sn = median_step_seconds(sn, x, y, sampler, 20, repeats)
+    t_sn = median_step_seconds(sn, x, y, lambda g: sampler(g)[0], 20, repeats)
     t_sa = median_step_seconds(sa, x, y, lambda g: None, 20, repeats)
     return {"supernet_step_s": t_sn, "standalone_step_s": t_sa, "ratio": t_sn / t_sa, "batch": b,
             "channels": c, "cells": n}
