@@ -31,51 +31,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 
 
-def median_step_seconds(net, x, y, arch_fn, steps: int, repeats: int) -> float:
-    from torch.nn import functional as F
-
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    g = torch.Generator().manual_seed(0)
-    net.train()
-    times = []
-    for r in range(repeats + 1):
-        start = time.perf_counter()
-        for _ in range(steps):
-            loss = F.cross_entropy(net(x, arch_fn(g)), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if r:  # the first repeat warms up
-            times.append((time.perf_counter() - start) / steps)
-    return statistics.median(times)
-
-
-def bench_steps(cfg, repeats: int) -> dict:
-    from nas import supernet
-    from nas.data import NUM_CLASSES
-    from nas.spaces import get_space
-
-    space = get_space(cfg.space.name)
-    shape = (1, 40) if cfg.data.dataset == "mnist1d" else (3, 32, 32)
-    classes = NUM_CLASSES[cfg.data.dataset]
-    hp = cfg.variant(cfg.variants[0])
-    b = hp.batch_size
-    x, y = torch.randn(b, *shape), torch.randint(classes, (b,))
-    c, n = hp.channels or cfg.space.channels, hp.cells or cfg.space.cells
-    torch.manual_seed(0)
-    sn = space.build_supernet(c, n, shape, classes, affine=hp.bn_affine, track=hp.bn_track)
-    largest = ("nor_conv_3x3",) * len(space.EDGES)  # the NB201 cell with the most parameters and FLOPs
-    sa = space.build(largest, c, n, shape, classes)
-    sampler = supernet.uniform_sampler(space)
-    t_sn = median_step_seconds(sn, x, y, lambda g: sampler(g)[0], 20, repeats)
-    t_sa = median_step_seconds(sa, x, y, lambda g: None, 20, repeats)
-    return {"supernet_step_s": t_sn, "standalone_step_s": t_sa, "ratio": t_sn / t_sa, "batch": b,
-            "channels": c, "cells": n}
-
-
-def median_sampled_step_seconds(net, x, y, sample, steps: int, repeats: int) -> float:
-    """A super-net step as nas.supernet.train_epoch takes it: every path `sample` draws, gradients
-    summed, one update."""
+def median_step_seconds(net, x, y, sample, steps: int, repeats: int) -> float:
+    """A training step as nas.supernet.train_epoch takes it: every path `sample` draws (one for
+    uniform sampling, None for a stand-alone net), gradients summed, one update."""
     from torch.nn import functional as F
 
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
@@ -89,28 +47,50 @@ def median_sampled_step_seconds(net, x, y, sample, steps: int, repeats: int) -> 
             for path in sample(g):
                 F.cross_entropy(net(x, path), y).backward()
             opt.step()
-        if r:
+        if r:  # the first repeat warms up
             times.append((time.perf_counter() - start) / steps)
     return statistics.median(times)
+
+
+def step_setup(cfg):
+    """The space, the baseline's settings, and one random batch of the dataset's shape."""
+    from nas.data import NUM_CLASSES
+    from nas.spaces import get_space
+
+    shape = (1, 40) if cfg.data.dataset == "mnist1d" else (3, 32, 32)
+    classes = NUM_CLASSES[cfg.data.dataset]
+    hp = cfg.variant(cfg.variants[0])
+    x, y = torch.randn(hp.batch_size, *shape), torch.randint(classes, (hp.batch_size,))
+    return get_space(cfg.space.name), hp, x, y, classes
+
+
+def bench_steps(cfg, repeats: int) -> dict:
+    """A super-net step (one uniformly sampled path) next to a stand-alone step of the largest cell."""
+    from nas import supernet
+
+    space, hp, x, y, classes = step_setup(cfg)
+    c, n = hp.channels or cfg.space.channels, hp.cells or cfg.space.cells
+    torch.manual_seed(0)
+    sn = space.build_supernet(c, n, tuple(x.shape[1:]), classes, affine=hp.bn_affine, track=hp.bn_track)
+    largest = ("nor_conv_3x3",) * len(space.EDGES)  # the NB201 cell with the most parameters and FLOPs
+    sa = space.build(largest, c, n, tuple(x.shape[1:]), classes)
+    t_sn = median_step_seconds(sn, x, y, supernet.uniform_sampler(space), 20, repeats)
+    t_sa = median_step_seconds(sa, x, y, lambda g: [None], 20, repeats)
+    return {"supernet_step_s": t_sn, "standalone_step_s": t_sa, "ratio": t_sn / t_sa, "batch": hp.batch_size,
+            "channels": c, "cells": n}
 
 
 def bench_sampling(cfg, repeats: int) -> dict:
     """Step time of each path-sampling mode, and of a warm-up step, at the baseline's size."""
     from nas import supernet
-    from nas.data import NUM_CLASSES
-    from nas.spaces import get_space
 
-    space = get_space(cfg.space.name)
-    shape = (1, 40) if cfg.data.dataset == "mnist1d" else (3, 32, 32)
-    classes = NUM_CLASSES[cfg.data.dataset]
-    hp = cfg.variant(cfg.variants[0])
-    x, y = torch.randn(hp.batch_size, *shape), torch.randint(classes, (hp.batch_size,))
+    space, hp, x, y, classes = step_setup(cfg)
     torch.manual_seed(0)
-    net = space.build_supernet(hp.channels or cfg.space.channels, hp.cells or cfg.space.cells, shape, classes,
-                               affine=hp.bn_affine, track=hp.bn_track)
+    net = space.build_supernet(hp.channels or cfg.space.channels, hp.cells or cfg.space.cells, tuple(x.shape[1:]),
+                               classes, affine=hp.bn_affine, track=hp.bn_track)
     modes = {name: make(space) for name, make in supernet.SAMPLERS.items()}
     modes["one-shot warm-up"] = lambda g, path=supernet.one_shot_path(space): [path]
-    return {name: median_sampled_step_seconds(net, x, y, sample, 10, repeats) for name, sample in modes.items()}
+    return {name: median_step_seconds(net, x, y, sample, 10, repeats) for name, sample in modes.items()}
 
 
 PEAK_MEMORY = """

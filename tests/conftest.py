@@ -53,6 +53,17 @@ def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedPr
     return proc
 
 
+def one_line_error(fn, *args) -> str:
+    """The UserError message `fn(*args)` raises, checked to be one line."""
+    from nas.io import UserError
+
+    with pytest.raises(UserError) as info:
+        fn(*args)
+    msg = str(info.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
 def write_params(path: Path, params: dict):
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 

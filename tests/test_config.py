@@ -8,20 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import one_line_error
 from nas import config
 from nas.config import Config, from_dict, load
 from nas.io import UserError
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def one_line_error(fn, *args) -> str:
-    """The UserError message `fn(*args)` raises, checked to be one line."""
-    with pytest.raises(UserError) as info:
-        fn(*args)
-    msg = str(info.value)
-    assert "\n" not in msg, msg
-    return msg
 
 
 def error(raw) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nas.io import UserError
+from conftest import one_line_error
 from nas.spaces import SPACES, get_space, nb201
 from nas.spaces.nb201 import OPS, canonical, enumerate_all, num_unique, parse, sample
 
@@ -22,12 +22,7 @@ def key(arch) -> str:
     return nb201._function_key(tuple(arch))
 
 
-def error(fn, *args) -> str:
-    with pytest.raises(UserError) as info:
-        fn(*args)
-    msg = str(info.value)
-    assert "\n" not in msg, msg
-    return msg
+error = one_line_error
 
 
 # --- encoding ---------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from scipy import stats
 from torch import nn
 from torch.nn import functional as F
 
-from conftest import TINY
+from conftest import TINY, one_line_error
 from nas import config, io, spaces, supernet
 from nas.config import SupernetConfig
 from nas.data import Tensors
@@ -90,14 +90,6 @@ def run_train(h, data, tmp_path, name="state.pt", seed=0, **kw):
     net = build(h, data, seed)
     history = supernet.train(net, h, nb201, data, seed, CPU, tmp_path / name, **kw)
     return net, history
-
-
-def one_line_error(fn, *args) -> str:
-    with pytest.raises(UserError) as info:
-        fn(*args)
-    msg = str(info.value)
-    assert "\n" not in msg, msg
-    return msg
 
 
 def params_with(**supernet_keys) -> dict:
@@ -813,8 +805,10 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
 @CUDA
-def test_resume_with_wpl_on_cuda(tmp_path):
-    h = hp(epochs=2, wpl_weight=0.5)
+@pytest.mark.parametrize("knobs", [{"wpl_weight": 0.5}, {"path_dropout": 0.3, "global_dropout": 0.2}],
+                         ids=["wpl-state-on-the-gpu", "cuda-rng"])
+def test_resume_on_cuda(tmp_path, knobs):
+    h = hp(epochs=2, **knobs)
     data = tensors(64)
     dev = torch.device("cuda")
 
@@ -823,28 +817,6 @@ def test_resume_with_wpl_on_cuda(tmp_path):
             if epoch == kill_at:
                 raise Killed
         net = build(h, data)
-        supernet.train(net, h, nb201, data, 0, dev, tmp_path / name, on_epoch=on_epoch)
-        return supernet.weights(net)
-
-    full = go("a.pt")
-    with pytest.raises(Killed):
-        go("b.pt", 2)
-    resumed = go("b.pt")
-    assert all(torch.equal(resumed[k], full[k]) for k in full)
-
-
-@CUDA
-def test_resume_with_dropout_on_cuda(tmp_path):
-    h = hp(epochs=2, path_dropout=0.3, global_dropout=0.2)
-    data = tensors(64)
-    dev = torch.device("cuda")
-
-    def go(name, kill_at=None):
-        def on_epoch(epoch, model):
-            if epoch == kill_at:
-                raise Killed
-        torch.manual_seed(0)
-        net = supernet.build(nb201, h, 2, 1, data)
         supernet.train(net, h, nb201, data, 0, dev, tmp_path / name, on_epoch=on_epoch)
         return supernet.weights(net)
 
