@@ -93,22 +93,33 @@ def bench_sampling(cfg, repeats: int) -> dict:
     return {name: median_step_seconds(net, x, y, sample, 10, repeats) for name, sample in modes.items()}
 
 
+def prepared_splits(cfg, names=("train", "valid")) -> dict:
+    """The study's splits as `nas prepare` writes and the stages load them (through Parquet)."""
+    from nas import data
+
+    d = cfg.data
+    splits = data.prepare(d.dataset, d.root, d.valid_fraction, d.seed, num_samples=d.num_samples,
+                          iid_noise_scale=d.iid_noise_scale, corr_noise_scale=d.corr_noise_scale,
+                          test_fraction=d.test_fraction)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            data.write_split(splits[name], Path(tmp) / f"{name}.parquet", d.dataset, data.NUM_CLASSES[d.dataset])
+        return {name: data.load_split(Path(tmp) / f"{name}.parquet") for name in names}
+
+
 PEAK_MEMORY = """
 import dataclasses, pathlib, resource, sys, tempfile, torch
-from nas import config, data, supernet
+from benchmarks.run import prepared_splits
+from nas import config, supernet
 from nas.spaces import get_space
 torch.set_num_threads(1)
 cfg = config.load(sys.argv[1])
 hp = dataclasses.replace(cfg.variant(cfg.variants[0]), epochs=2)
-d, tmp = cfg.data, pathlib.Path(tempfile.mkdtemp())
-split = data.prepare(d.dataset, d.root, d.valid_fraction, d.seed, num_samples=d.num_samples,
-                     test_fraction=d.test_fraction)["train"]
-data.write_split(split, tmp / "train.parquet", d.dataset, data.NUM_CLASSES[d.dataset])
-train = data.load_split(tmp / "train.parquet")
+train = prepared_splits(cfg, ["train"])["train"]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 space = get_space(cfg.space.name)
 net = supernet.build(space, hp, cfg.space.channels, cfg.space.cells, train)
-supernet.train(net, hp, space, train, 0, torch.device("cpu"), tmp / "state.pt")
+supernet.train(net, hp, space, train, 0, torch.device("cpu"), pathlib.Path(tempfile.mkdtemp()) / "state.pt")
 print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
@@ -124,17 +135,12 @@ def bench_peak_memory() -> dict:
 
 
 def bench_scoring(cfg, repeats: int) -> dict:
-    from nas import data, evaluate
-    from nas.data import Tensors
+    from nas import evaluate
     from nas.spaces import get_space
 
     space = get_space(cfg.space.name)
-    d = cfg.data
-    splits = data.prepare(d.dataset, d.root, d.valid_fraction, d.seed, num_samples=d.num_samples)
-    tmp = Path(tempfile.mkdtemp())
-    for name in ("train", "valid"):
-        data.write_split(splits[name], tmp / f"{name}.parquet", d.dataset, data.NUM_CLASSES[d.dataset])
-    train, valid = data.load_split(tmp / "train.parquet"), data.load_split(tmp / "valid.parquet")
+    splits = prepared_splits(cfg)
+    train, valid = splits["train"], splits["valid"]
     hp = cfg.variant(cfg.variants[0])
     net = space.build_supernet(hp.channels or cfg.space.channels, hp.cells or cfg.space.cells, train.shape,
                                train.num_classes, affine=hp.bn_affine, track=hp.bn_track)
@@ -148,7 +154,6 @@ def bench_scoring(cfg, repeats: int) -> dict:
             evaluate.score_archs(net, archs, space, valid, train, e.bn, e.recalibrate_batches, e.batch_size,
                                  0, torch.device("cpu"))
         rates.append(len(archs) / (time.perf_counter() - start))
-    shutil.rmtree(tmp)
     return {"archs_per_s": statistics.median(rates), "bn": e.bn, "valid_size": len(valid.y)}
 
 

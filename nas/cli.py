@@ -364,46 +364,46 @@ def cmd_select(cfg, args):
     wrote(SELECTION, METRICS / "selection.json")
 
 
-def _costs(cfg) -> pd.DataFrame:
-    """Training cost per run: passes (from history.parquet, deterministic) and seconds (measured)."""
+def _timing(variant: str, seed: int) -> dict:
+    """A run's measured training time ({} when it was not recorded)."""
     import json
 
+    path = timing_path(variant, seed)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _costs(cfg) -> pd.DataFrame:
+    """Training cost per run: passes (from history.parquet, deterministic) and seconds (measured)."""
     rows = []
     for v, seed in cfg.runs:
         history = io.read_parquet(supernet_dir(v, seed) / "history.parquet")
-        timing = timing_path(v, seed)
-        seconds = json.loads(timing.read_text()).get("seconds") if timing.is_file() else None
         rows.append({"variant": v, "seed": seed, "passes": int(history["passes"].sum()),
-                     "seconds": float("nan") if seconds is None else float(seconds)})
+                     "seconds": _timing(v, seed).get("seconds", float("nan"))})
     return pd.DataFrame(rows).astype({"variant": "str", "seed": "int64", "passes": "int64", "seconds": "float64"})
 
 
-def _heuristics_table(cfg, seconds: bool) -> pd.DataFrame:
+def _heuristics_table(cfg) -> pd.DataFrame:
     from nas import heuristics
 
-    costs = _costs(cfg)
-    if not seconds:
-        costs["seconds"] = float("nan")
-    return heuristics.heuristics_table(io.read_parquet(CORRELATION), io.read_parquet(SELECTION), costs,
+    return heuristics.heuristics_table(io.read_parquet(CORRELATION), io.read_parquet(SELECTION), _costs(cfg),
                                        cfg.variants)
 
 
 def cmd_heuristics(cfg, args):
     from nas import heuristics
 
+    table = _heuristics_table(cfg)
     # Seconds measure the machine, not the inputs: kept out of the artifacts (byte-identical between
     # runs), shown in the printed table and the report.
-    table = _heuristics_table(cfg, seconds=False)
-    io.write_parquet(table, HEURISTICS)
-    io.write_json(heuristics.metrics_json(table), METRICS / "heuristics.json")
+    deterministic = table[table["metric"] != "seconds"].reset_index(drop=True)
+    io.write_parquet(deterministic, HEURISTICS)
+    io.write_json(heuristics.metrics_json(deterministic), METRICS / "heuristics.json")
     with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
-        print(heuristics.wide_table(_heuristics_table(cfg, seconds=True)).to_string(index=False))
+        print(heuristics.wide_table(table).to_string(index=False))
     wrote(HEURISTICS, METRICS / "heuristics.json")
 
 
 def cmd_report(cfg, args):
-    import json
-
     from nas import heuristics, report
 
     # The report speaks of runs ("variant/seed-S") where it used to speak of variants; the heuristics
@@ -411,26 +411,27 @@ def cmd_report(cfg, args):
     runs = {run_name(v, seed): (v, seed) for v, seed in cfg.runs}
     scores = {run_name(v, seed): s for (v, seed), s in _scores(cfg).items()}
     histories = {r: io.read_parquet(supernet_dir(v, seed) / "history.parquet") for r, (v, seed) in runs.items()}
-    timings = {r: json.loads(timing_path(v, seed).read_text()) if timing_path(v, seed).is_file() else {}
-               for r, (v, seed) in runs.items()}
+    timings = {r: _timing(v, seed) for r, (v, seed) in runs.items()}
     correlation = io.read_parquet(CORRELATION)
     correlation["variant"] = [_label(v, s) for v, s in zip(correlation["variant"], correlation["seed"])]
     selection = io.read_parquet(SELECTION)
     selection["variant"] = [run_name(v, s) for v, s in zip(selection["variant"], selection["seed"])]
-    table = _heuristics_table(cfg, seconds=True)
+    table = _heuristics_table(cfg)
+    truth = _truth(cfg.correlate.truth)
     # The figures show each variant's first seed (one panel per run would not scale to a sweep); the
     # tables and the plot CSVs cover every run.
     first = {r for r, (_, seed) in runs.items() if seed == cfg.supernet.seeds[0]}
     paths = report.write_report(
-        REPORT, archs=io.read_parquet(ARCHS), truth=_truth(cfg.correlate.truth),
+        REPORT, archs=io.read_parquet(ARCHS), truth=truth,
         standalone=io.read_parquet(STANDALONE), scores={r: s for r, s in scores.items() if r in first},
         histories={r: h for r, h in histories.items() if r in first}, timings=timings,
         correlation=correlation.drop(columns="seed"), selection=selection.drop(columns="seed"),
         params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth,
-        heuristics_html=heuristics.html_table(table) if len(cfg.variants) > 1 or len(cfg.supernet.seeds) > 1 else "",
-        heuristics_figure=heuristics.effect_figure(table))
+        # With one run there is nothing to aggregate or compare.
+        **({"heuristics_html": heuristics.html_table(table), "heuristics_figure": heuristics.effect_figure(table)}
+           if len(cfg.runs) > 1 else {}))
     # One CSV per run, so `dvc plots show` draws each run as its own series.
-    scatter = report.scatter_frame(_truth(cfg.correlate.truth), scores)
+    scatter = report.scatter_frame(truth, scores)
     curves = report.curves_frame(histories)
     for r in runs:
         for name, frame in (("scatter", scatter), ("curves", curves)):

@@ -44,7 +44,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from nas.io import UserError  # noqa: E402
+from nas.io import UserError, require_columns  # noqa: E402
+from nas.report import fmt, fmt_ci, is_missing  # noqa: E402  (one number format for the whole report)
 
 COLUMNS = ["variant", "metric", "k", "n", "mean", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high",
            "p_value"]
@@ -100,12 +101,6 @@ def compare(x: pd.Series, base: pd.Series | None, level: float) -> tuple[float, 
 
 # ----------------------------------------------------------------------------------------------
 # inputs -> per-seed values
-
-
-def _require(df: pd.DataFrame, columns: list[str], name: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise UserError(f"{name}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, df.columns))}")
 
 
 def _no_duplicates(df: pd.DataFrame, keys: list[str], name: str) -> None:
@@ -186,13 +181,13 @@ def heuristics_table(correlation: pd.DataFrame, selection: pd.DataFrame, costs: 
         raise UserError(f"variants listed twice: {', '.join(sorted({v for v in variants if variants.count(v) > 1}))}")
     if not 0 < level < 1:
         raise UserError(f"level must be between 0 and 1, got {level}")
-    _require(correlation, ["variant", "seed", "metric", "k", "value"], "correlation")
-    _require(selection, ["variant", "seed", "method", *SELECTION_METRICS.values()], "selection")
-    _require(costs, ["variant", "seed", *COST_METRICS], "costs")
+    require_columns(correlation, ["variant", "seed", "metric", "k", "value"], "correlation")
+    require_columns(selection, ["variant", "seed", "method", *SELECTION_METRICS.values()], "selection")
+    require_columns(costs, ["variant", "seed", *COST_METRICS], "costs")
 
     values = {**correlation_values(correlation, variants), **selection_values(selection, variants, method),
               **cost_values(costs, variants)}
-    # seconds measure the machine: a caller that wants byte-identical tables blanks them to drop the rows
+    # seconds measure the machine: rows only where measured (callers drop them for byte-identical tables)
     keys = metric_keys(values, seconds=bool(costs["seconds"].notna().any()))
     empty = pd.Series(dtype="float64")
     rows = []
@@ -217,20 +212,16 @@ def heuristics_table(correlation: pd.DataFrame, selection: pd.DataFrame, costs: 
 # presentation
 
 
-def _missing(x) -> bool:
-    return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))
-
-
 def metric_name(metric: str, k) -> str:
     """'kendall_tau', 'precision_at_k@5': the key in metrics_json and the wide table's column."""
-    return metric if _missing(k) else f"{metric}@{int(k)}"
+    return metric if is_missing(k) else f"{metric}@{int(k)}"
 
 
 def metric_label(metric: str, k) -> str:
     label = LABELS.get(metric, metric)
     if "{k}" in label:
-        return label.format(k="k" if _missing(k) else int(k))
-    return label if _missing(k) else f"{label} @{int(k)}"
+        return label.format(k="k" if is_missing(k) else int(k))
+    return label if is_missing(k) else f"{label} @{int(k)}"
 
 
 def _rows(table: pd.DataFrame):
@@ -244,7 +235,7 @@ def _baseline(table: pd.DataFrame, baseline: str | None) -> str:
 
 
 def _json_float(x):
-    return None if _missing(x) or not math.isfinite(float(x)) else round(float(x), 6)
+    return None if is_missing(x) or not math.isfinite(float(x)) else round(float(x), 6)
 
 
 def metrics_json(table: pd.DataFrame) -> dict:
@@ -259,19 +250,8 @@ def metrics_json(table: pd.DataFrame) -> dict:
     return out
 
 
-def fmt(x, decimals: int, sign: str = "") -> str:
-    return "n/a" if _missing(x) else f"{float(x):{sign}.{decimals}f}"
-
-
-def fmt_ci(value, low, high, decimals: int, sign: str = "") -> str:
-    """'0.623 [0.512, 0.708]'; just the value when the interval is undefined."""
-    if _missing(value) or _missing(low) or _missing(high):
-        return fmt(value, decimals, sign)
-    return f"{fmt(value, decimals, sign)} [{fmt(low, decimals, sign)}, {fmt(high, decimals, sign)}]"
-
-
 def fmt_p(p) -> str:
-    if _missing(p):
+    if is_missing(p):
         return "p=n/a"
     return "p<0.001" if p < 0.001 else f"p={p:.3f}" if p < 0.01 else f"p={p:.2f}"
 
@@ -320,7 +300,7 @@ def html_table(table: pd.DataFrame, baseline: str | None = None) -> str:
         if compare_ and row.variant != baseline:
             delta = html.escape(f"Δ {fmt_ci(row.diff, row.diff_ci_low, row.diff_ci_high, d, '+')}, "
                                 f"{fmt_p(row.p_value)}")
-            significant = not _missing(row.p_value) and row.p_value < 0.05
+            significant = not is_missing(row.p_value) and row.p_value < 0.05
             text += "<br>" + (f"<b>{delta}</b>" if significant else delta)
         cells[(name, row.variant)] = text
     head = "".join(f"<th>{html.escape(v)}</th>" for v in variants)
@@ -360,9 +340,9 @@ def effect_figure(table: pd.DataFrame, metric: str = "sparse_kendall_tau", k: in
     fig, ax = plt.subplots(figsize=(6, 1.6 + 0.35 * max(len(shown), 1)), layout="constrained")
     for y, row in enumerate(shown.itertuples(index=False)):
         x, low, high = (getattr(row, c) for c in cols)
-        xerr = None if _missing(low) or _missing(high) else [[x - low], [high - x]]
+        xerr = None if is_missing(low) or is_missing(high) else [[x - low], [high - x]]
         ax.errorbar([x], [y], xerr=xerr, fmt="o", color="C0", capsize=4)
-        if _missing(x):
+        if is_missing(x):
             ax.text(0, y, " n/a", va="center", color="grey")
     ax.set_yticks(range(len(shown)), labels=[str(v) for v in shown["variant"]])
     ax.set_ylim(max(len(shown), 1) - 0.5, -0.5)  # first variant on top

@@ -23,6 +23,13 @@ class UserError(Exception):
     line on stderr and exits with status 2."""
 
 
+def require_columns(df: pd.DataFrame, columns: list[str], name: str) -> None:
+    """A one-line UserError naming the table and the columns it lacks."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise UserError(f"{name}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, df.columns))}")
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""

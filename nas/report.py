@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from nas.io import UserError, atomic_path  # noqa: E402
+from nas.io import atomic_path, require_columns  # noqa: E402
 
 SCATTER_COLUMNS = ["variant", "arch_id", "standalone_accuracy", "supernet_accuracy"]
 CURVE_COLUMNS = ["variant", "epoch", "lr", "train_loss", "train_accuracy"]
@@ -54,20 +54,14 @@ SKDT_NOTE = ("Sparse Kendall tau (s-KdT) here is tau-b between floor(accuracy/th
 # CSV frames for `dvc plots`
 
 
-def _require(df: pd.DataFrame, columns: list[str], name: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise UserError(f"{name}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, df.columns))}")
-
-
 def scatter_frame(truth: pd.DataFrame, scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """variant, arch_id, standalone_accuracy, supernet_accuracy; one row per (variant, scored arch)."""
-    _require(truth, ["arch_id", "accuracy"], "truth")
+    require_columns(truth, ["arch_id", "accuracy"], "truth")
     standalone = truth[["arch_id", "accuracy"]].rename(columns={"accuracy": "standalone_accuracy"})
     parts = []
     for variant in sorted(scores):
         s = scores[variant]
-        _require(s, ["arch_id", "accuracy"], f"scores[{variant}]")
+        require_columns(s, ["arch_id", "accuracy"], f"scores[{variant}]")
         s = s[["arch_id", "accuracy"]].rename(columns={"accuracy": "supernet_accuracy"})
         # inner join: an architecture needs both numbers to be a point
         parts.append(s.merge(standalone, on="arch_id", how="inner").assign(variant=variant))
@@ -86,7 +80,7 @@ def curves_frame(histories: dict[str, pd.DataFrame]) -> pd.DataFrame:
     parts = []
     for variant in sorted(histories):
         h = histories[variant]
-        _require(h, CURVE_COLUMNS[1:], f"histories[{variant}]")
+        require_columns(h, CURVE_COLUMNS[1:], f"histories[{variant}]")
         parts.append(h[CURVE_COLUMNS[1:]].assign(variant=variant))
     if not parts:
         return pd.DataFrame({"variant": pd.Series(dtype="str"), "epoch": pd.Series(dtype="int64"),
@@ -101,21 +95,23 @@ def curves_frame(histories: dict[str, pd.DataFrame]) -> pd.DataFrame:
 # number formatting (one place, so the summary, the tables and the tests agree)
 
 
-def _missing(x) -> bool:
+def is_missing(x) -> bool:
+    """None, NaN or pd.NA (a scalar)."""
     return x is None or (np.ndim(x) == 0 and bool(pd.isna(x)))
 
 
-def fmt(x, decimals: int = 3) -> str:
-    return "n/a" if _missing(x) else f"{float(x):.{decimals}f}"
+def fmt(x, decimals: int = 3, sign: str = "") -> str:
+    """`sign="+"` writes the sign of positive numbers too (differences)."""
+    return "n/a" if is_missing(x) else f"{float(x):{sign}.{decimals}f}"
 
 
-def fmt_ci(value, low, high, decimals: int = 3) -> str:
+def fmt_ci(value, low, high, decimals: int = 3, sign: str = "") -> str:
     """'0.623 [0.512, 0.708]'; just the value when the interval is undefined."""
-    if _missing(value):
+    if is_missing(value):
         return "n/a"
-    if _missing(low) or _missing(high):
-        return fmt(value, decimals)
-    return f"{fmt(value, decimals)} [{fmt(low, decimals)}, {fmt(high, decimals)}]"
+    if is_missing(low) or is_missing(high):
+        return fmt(value, decimals, sign)
+    return f"{fmt(value, decimals, sign)} [{fmt(low, decimals, sign)}, {fmt(high, decimals, sign)}]"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -143,14 +139,14 @@ def metric_text(correlation: pd.DataFrame, variant: str, metric: str, k=None, de
 
 def metric_value(correlation: pd.DataFrame, variant: str, metric: str) -> float:
     row = metric_row(correlation, variant, metric)
-    return float("nan") if row is None or _missing(row["value"]) else float(row["value"])
+    return float("nan") if row is None or is_missing(row["value"]) else float(row["value"])
 
 
 def metric_columns(correlation: pd.DataFrame) -> list[tuple[str, object]]:
     """(metric, k) pairs in table order: the correlations, then P@k and top-k percentile per k
     ascending, then any metric this module does not know, by name."""
     rows = correlation[correlation["metric"] != SEED_METRIC][["metric", "k"]].drop_duplicates()
-    pairs = [(str(m), None if _missing(k) else int(k)) for m, k in rows.itertuples(index=False)]
+    pairs = [(str(m), None if is_missing(k) else int(k)) for m, k in rows.itertuples(index=False)]
     known = list(METRICS)
 
     def order(pair):
@@ -192,7 +188,7 @@ def summary_html(variant: str, correlation: pd.DataFrame, selection: pd.DataFram
     pick = supernet_pick(selection, variant)
     if pick is not None:
         who = "the super-net's pick" if pick["method"] == "supernet" else f"the {pick['method']} pick"
-        arch = "" if _missing(pick["arch"]) else f" ({pick['arch']})"
+        arch = "" if is_missing(pick["arch"]) else f" ({pick['arch']})"
         text += (f"; {who}{arch} reaches {fmt(pick['accuracy'], 2)}% stand-alone "
                  f"(regret {fmt(pick['regret'], 2)} points, percentile {fmt(pick['percentile'], 0)})")
     return f"<p><b>{html.escape(variant)}</b>: {html.escape(text, quote=False)}.</p>"
@@ -226,8 +222,8 @@ def selection_html(selection: pd.DataFrame) -> str:
     if selection.empty:
         return "<p>No selection results.</p>"
     df = selection.sort_values(["variant"], kind="stable").copy()
-    df["arch_id"] = [("&mdash;" if _missing(x) else str(int(x))) for x in df["arch_id"]]
-    df["arch"] = [("&mdash;" if _missing(x) else html.escape(str(x))) for x in df["arch"]]
+    df["arch_id"] = [("&mdash;" if is_missing(x) else str(int(x))) for x in df["arch_id"]]
+    df["arch"] = [("&mdash;" if is_missing(x) else html.escape(str(x))) for x in df["arch"]]
     df["variant"] = [html.escape(str(x)) for x in df["variant"]]
     df["method"] = [html.escape(str(x)) for x in df["method"]]
     for col, d in [("accuracy", 2), ("percentile", 1), ("regret", 2)]:
@@ -365,7 +361,7 @@ def scatter_figure(frame: pd.DataFrame, correlation: pd.DataFrame, selection: pd
             _no_data(ax)
         ax.scatter(d["standalone_accuracy"], d["supernet_accuracy"], s=14, alpha=0.7, color="C0")
         pick = supernet_pick(selection, v)
-        if pick is not None and not _missing(pick["arch_id"]):
+        if pick is not None and not is_missing(pick["arch_id"]):
             p = d[d["arch_id"] == int(pick["arch_id"])]
             ax.scatter(p["standalone_accuracy"], p["supernet_accuracy"], s=90, marker="*", color="C3",
                        zorder=3, label="super-net pick")

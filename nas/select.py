@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from nas.io import UserError
+from nas.io import UserError, require_columns
 from nas.metrics import percentiles
 
 Selector = Callable[[pd.DataFrame], int]
@@ -42,12 +42,6 @@ def best_supernet_score(scores: pd.DataFrame) -> int:
     ranked = scores.sort_values(["accuracy", "loss", "arch_id"], ascending=[False, True, True],
                                 kind="mergesort", na_position="last")
     return int(ranked["arch_id"].iloc[0])
-
-
-def _check_columns(df: pd.DataFrame, columns: list[str], name: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise UserError(f"{name}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, df.columns))}")
 
 
 def _arch_ids(df: pd.DataFrame, name: str) -> np.ndarray:
@@ -86,8 +80,8 @@ def selection_table(variant: str, scores: pd.DataFrame, truth: pd.DataFrame) -> 
     chosen arch, stand-alone), percentile (100 = best in the pool, average ranks for ties) and regret
     (oracle accuracy - chosen accuracy).
     """
-    _check_columns(scores, SCORE_COLUMNS, "scores")
-    _check_columns(truth, TRUTH_COLUMNS, "truth")
+    require_columns(scores, SCORE_COLUMNS, "scores")
+    require_columns(truth, TRUTH_COLUMNS, "truth")
     truth_ids = _arch_ids(truth, "truth")
     _check_same_pool(_arch_ids(scores, "scores"), truth_ids)
     if len(truth_ids) == 0:

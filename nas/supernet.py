@@ -33,7 +33,8 @@ from torch.nn import functional as F
 from nas import io
 from nas.config import SupernetConfig
 from nas.data import Tensors
-from nas.train import batch_indices, make_optimizer
+from nas.train import make_optimizer
+from nas.train import train_epoch as train_paths
 
 HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "passes"]
 Sampler = Callable[[torch.Generator], list[tuple]]
@@ -226,38 +227,23 @@ def train(net, hp: SupernetConfig, space: ModuleType, train_data: Tensors, seed:
 
 def train_epoch(net, x, y, optimizer, scheduler, hp: SupernetConfig, generator: torch.Generator, sample: Sampler,
                 augment=None, wpl: PlasticityLoss | None = None, landmarks=None) -> tuple[float, float, int]:
-    """One pass over (x, y); each step trains the paths `sample` draws (gradients summed, one update).
-    Returns mean training loss, accuracy (percent) over the paths trained, and the number of
-    forward-backward passes of one path over one batch (the deterministic cost)."""
-    net.train()
+    """One epoch of nas.train.train_epoch with the super-net's heuristics: path dropout at hp's rate,
+    and the weight plasticity and landmark losses added to each step's gradients."""
     net.path_dropout = hp.path_dropout
-    loss_sum, correct, seen, passes = 0.0, 0, 0, 0
-    for idx in batch_indices(len(y), hp.batch_size, generator):
-        idx = idx.to(x.device)
-        xb, yb = x[idx], y[idx]
-        if augment is not None:
-            xb = augment(xb, generator)
-        optimizer.zero_grad(set_to_none=True)
-        for path in sample(generator):
-            logits = net(xb, path)
-            loss = F.cross_entropy(logits, yb)
-            loss.backward()
-            passes += 1
-            loss_sum += loss.item() * len(yb)
-            correct += (logits.argmax(1) == yb).sum().item()
-            seen += len(yb)
+
+    def regularize(xb, yb) -> int:
         if wpl is not None:
             wpl.accumulate()  # the importance of a weight comes from the task loss only
             penalty = wpl.penalty()
             if penalty is not None:
                 penalty.backward()
-        if landmarks:
-            (hp.landmark_weight * landmark_loss(net, xb, yb, landmarks, generator)).backward()
-            passes += 2
-        nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        optimizer.step()
-        scheduler.step()
-    return loss_sum / seen, 100.0 * correct / seen, passes
+        if not landmarks:
+            return 0
+        (hp.landmark_weight * landmark_loss(net, xb, yb, landmarks, generator)).backward()
+        return 2
+
+    return train_paths(net, x, y, optimizer, scheduler, hp.batch_size, generator, sample, augment,
+                       regularize if wpl is not None or landmarks else None)
 
 
 def weights(net) -> dict:

@@ -51,29 +51,39 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[t
 
 
 def train_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer, scheduler, batch_size: int,
-                generator: torch.Generator, sample_arch: Callable[[torch.Generator], tuple] | None = None,
-                augment: Callable | None = None) -> tuple[float, float]:
-    """One pass over (x, y). With `sample_arch` (a super-net), each step trains one architecture drawn
-    from it. Returns mean training loss and accuracy (percent)."""
+                generator: torch.Generator, sample_paths: Callable[[torch.Generator], list] | None = None,
+                augment: Callable | None = None,
+                regularize: Callable[[torch.Tensor, torch.Tensor], int] | None = None) -> tuple[float, float, int]:
+    """One pass over (x, y). Each step trains the network (a stand-alone net) or the paths
+    `sample_paths(generator)` draws (a super-net: their gradients summed into one update);
+    `regularize(xb, yb)` adds the gradients of extra losses and returns the passes it made. Returns
+    the mean training loss and accuracy (percent) over the paths trained, and the number of
+    forward-backward passes of one path over one batch (a deterministic measure of cost)."""
     model.train()
-    loss_sum, correct, seen = 0.0, 0, 0
+    # Sums stay on the device: one synchronisation per epoch, not one per path.
+    loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+    correct = torch.zeros((), dtype=torch.int64, device=x.device)
+    seen, passes = 0, 0
     for idx in batch_indices(len(y), batch_size, generator):
         idx = idx.to(x.device)
         xb, yb = x[idx], y[idx]
         if augment is not None:
             xb = augment(xb, generator)
-        arch = sample_arch(generator) if sample_arch is not None else None
-        logits = model(xb, arch)
-        loss = F.cross_entropy(logits, yb)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        for path in (sample_paths(generator) if sample_paths is not None else [None]):
+            logits = model(xb, path)
+            loss = F.cross_entropy(logits, yb)
+            loss.backward()
+            loss_sum += loss.detach().double() * len(yb)
+            correct += (logits.argmax(1) == yb).sum()
+            seen += len(yb)
+            passes += 1
+        if regularize is not None:
+            passes += regularize(xb, yb)
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
         scheduler.step()
-        loss_sum += loss.item() * len(yb)
-        correct += (logits.argmax(1) == yb).sum().item()
-        seen += len(yb)
-    return loss_sum / seen, 100.0 * correct / seen
+    return loss_sum.item() / seen, 100.0 * correct.item() / seen, passes
 
 
 @torch.no_grad()

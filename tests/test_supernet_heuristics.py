@@ -22,6 +22,7 @@ from nas.config import SupernetConfig
 from nas.data import Tensors
 from nas.io import UserError
 from nas.spaces import nb201
+from nas import train as train_loop
 from nas.train import make_optimizer
 
 CPU = torch.device("cpu")
@@ -565,8 +566,8 @@ def test_training_subset(n, fraction):
 def test_train_fraction_halves_the_steps(tmp_path, monkeypatch):
     data = tensors(64)
     seen = []
-    real = supernet.batch_indices
-    monkeypatch.setattr(supernet, "batch_indices", lambda n, *a: seen.append(n) or real(n, *a))
+    real = train_loop.batch_indices  # the one training loop, nas.train.train_epoch, draws the batches
+    monkeypatch.setattr(train_loop, "batch_indices", lambda n, *a: seen.append(n) or real(n, *a))
     _, full = run_train(hp(epochs=2), data, tmp_path, "a.pt")
     _, half = run_train(hp(epochs=2, train_fraction=0.5), data, tmp_path, "b.pt")
     assert full["passes"].tolist() == [4, 4]

@@ -305,6 +305,11 @@ def node_path(arch) -> list[tuple[object, tuple[int, ...]]]:
     return path
 
 
+@lru_cache(maxsize=None)  # every cell maps the same path at every step; at most 15,625 + 1 paths
+def _cached_node_path(arch) -> tuple:
+    return tuple(node_path(arch))
+
+
 class NodeCell(nn.Module):
     """The node-wise super-net cell (operation on node): node j = op_j(sum of its inputs), with one
     set of weights per (node, operation). Called with an edge-wise cell, mapped by `node_path`."""
@@ -316,7 +321,7 @@ class NodeCell(nn.Module):
 
     def forward(self, x: torch.Tensor, arch, path_dropout: float = 0.0) -> torch.Tensor:
         nodes = [x]
-        for j, (op, inputs) in enumerate(node_path(arch)):
+        for j, (op, inputs) in enumerate(_cached_node_path(arch)):
             out = None
             if inputs and op != "none":
                 out = _apply(self.nodes[j], op, sum(nodes[i] for i in inputs))
