@@ -237,6 +237,7 @@ def cmd_train_standalone(cfg, args):
         raise UserError(f"--shard {args.shard}: N must equal standalone.shards ({sc.shards})")
     archs = standalone.shard(io.read_parquet(ARCHS, ["arch_id", "arch"]), k, n)
     hp_key = {f.name: getattr(sc, f.name) for f in dataclasses.fields(config_mod.TrainConfig)}
+    hp_key["init"] = sc.init
     key = config_mod.fingerprint(hp_key, cfg.space, cfg.data.augment, data_fingerprint(), cfg.device)
     workers = args.workers or standalone.default_workers()
     results = standalone.run_shard(archs, sc.seeds, sc, cfg.space.name, cfg.space.channels, cfg.space.cells,

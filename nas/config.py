@@ -111,6 +111,8 @@ class StandaloneConfig(TrainConfig):
     accuracy_column: str = opt("accuracy", doc="percent, 0-100")
     seeds: list[int] = opt([0, 1])
     shards: int = opt(2, min=1)
+    init: str = opt("paired", choices=("paired", "independent"),
+                    doc="paired: a module with the same name starts from the same weights in every architecture")
 
 
 @dataclass(frozen=True)

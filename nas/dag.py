@@ -87,7 +87,7 @@ def stages(cfg: Config) -> dict:
                 "deps": ["nas/standalone.py", "nas/train.py", SPACES, "results/archs.parquet"]
                         + [SPLIT.format(s) for s in ("train", "valid", "test")],
                 "params": ["device", "space", "data.augment", "standalone.seeds", "standalone.shards",
-                           "standalone.source"] + [f"standalone.{k}" for k in TRAIN_HP],
+                           "standalone.source", "standalone.init"] + [f"standalone.{k}" for k in TRAIN_HP],
                 "outs": ["results/standalone/shard-${item}.parquet"],
             },
         }

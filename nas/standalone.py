@@ -8,8 +8,11 @@ params never reuses a stale result. The shard's output is always assembled from 
 so it is byte-identical whether or not the run was interrupted.
 
 Every network trains on one thread, whichever worker runs it, so results do not depend on
-`--workers`. All architectures with the same seed get the same initialisation seed and the same batch
-order (a paired design: differences between architectures are not confounded by data order).
+`--workers`. All architectures with the same seed see the same batch order and, with `init: paired`
+(the default), start from the same weights wherever they have the same module: the stem, the
+reductions, the head and the same operation on the same edge. That is common random numbers, a paired
+design: the difference between two architectures is then not confounded by data order or by one of
+them drawing a luckier initialisation, which makes one seed's ranking less noisy.
 """
 
 from __future__ import annotations
@@ -50,11 +53,31 @@ def shard(archs: pd.DataFrame, k: int, n: int) -> pd.DataFrame:
     return archs.iloc[k - 1::n]
 
 
+def paired_init(net: torch.nn.Module, seed: int) -> None:
+    """Re-initialise every module that has parameters from a generator seeded by (seed, the module's
+    name), so that a module named alike in two architectures starts from the same weights."""
+    import hashlib
+
+    state = torch.random.get_rng_state()
+    try:
+        for name, module in net.named_modules():
+            if hasattr(module, "reset_parameters") and any(True for _ in module.parameters(recurse=False)):
+                digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
+                torch.manual_seed(int.from_bytes(digest[:8], "little"))
+                module.reset_parameters()
+    finally:
+        torch.random.set_rng_state(state)
+
+
 def train_one(arch: str, seed: int, hp, space, channels: int, cells: int, train: Tensors,
-              valid: Tensors, test: Tensors, device: torch.device, augment: bool) -> dict:
+              valid: Tensors, test: Tensors, device: torch.device, augment: bool,
+              init: str = "paired") -> dict:
     """Train `arch` from scratch with `seed`; accuracies (percent) and losses on train, valid, test."""
     seed_everything(seed)
-    net = space.build(arch, channels, cells, train.shape, train.num_classes).to(device)
+    net = space.build(arch, channels, cells, train.shape, train.num_classes)
+    if init == "paired":
+        paired_init(net, seed)
+    net = net.to(device)
     x, y = train.x.to(device), train.y.to(device)
     generator = torch.Generator().manual_seed(seed)
     optimizer, scheduler = make_optimizer(net, hp, max(1, len(y) // hp.batch_size))
@@ -110,7 +133,8 @@ def _train_task(arch_id: int, arch: str, seed: int, hp, space_name: str, channel
     from nas.spaces import get_space
 
     result = train_one(arch, seed, hp, get_space(space_name), channels, cells, _DATA["train"],
-                       _DATA["valid"], _DATA["test"], torch.device(device), augment)
+                       _DATA["valid"], _DATA["test"], torch.device(device), augment,
+                       getattr(hp, "init", "paired"))
     row = {"arch_id": arch_id, "arch": arch, "seed": seed, **result}
     io.write_parquet(pd.DataFrame([row], columns=RESULT_COLUMNS), out_path)
     return arch_id, seed, result["test_accuracy"]
