@@ -24,7 +24,10 @@ TINY = {
     "sample": {"archs": 6},
     "supernet": {"epochs": 2, "batch_size": 64, "save_epochs": [1], "seeds": [0, 1], "variants": {"baseline": {}}},
     "eval": {"bn": "recalibrate", "recalibrate_batches": 2, "batch_size": 100},
-    "standalone": {"seeds": [0, 1], "shards": 2, "epochs": 1, "batch_size": 64},
+    # Two steps of C=2 nets: with paired initialisation every cell still predicts the same class,
+    # and landmarks need cells whose accuracies differ. Paired init is tested in test_standalone.py
+    # and test_resume.py.
+    "standalone": {"seeds": [0, 1], "shards": 2, "epochs": 1, "batch_size": 64, "lr": 0.1, "init": "independent"},
     "correlate": {"topk": [1, 3], "bootstrap": 50},
     "select": {"methods": ["supernet"]},
 }
