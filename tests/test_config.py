@@ -32,6 +32,16 @@ def test_committed_params_load():
     assert config.to_dict(from_dict(config.to_dict(cfg))) == config.to_dict(cfg)  # round trip
 
 
+@pytest.mark.parametrize("study", sorted((REPO / "studies").glob("*.yaml")), ids=lambda p: p.name)
+def test_committed_studies_load_and_differ_from_params_only_where_they_say(study):
+    cfg = load(study)
+    base = load(REPO / "params.yaml")
+    # a study is a whole params file: everything that is not the super-net sweep or the ground truth
+    # it documents is the committed study's
+    assert cfg.data == base.data and cfg.space == base.space and cfg.sample == base.sample
+    assert len(cfg.variants) > 1 and "baseline" in cfg.variants
+
+
 def test_defaults():
     cfg = from_dict({})
     assert cfg == Config()
