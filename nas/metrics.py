@@ -134,6 +134,79 @@ def topk_percentile(truth: ArrayLike, score: ArrayLike, k: int) -> float:
     return float(percentiles(t)[top_k(s, k)].mean())
 
 
+# --- the same statistics over many resamples at once ------------------------------------------------
+# A bootstrap evaluates each statistic on 1,000 resamples; through scipy that is one call (and its
+# argument checking) per resample. These take (resamples, n) arrays and compute every row in numpy.
+# Same definitions, nan where the loop gives nan; Kendall's tau uses scipy's integer pair counts and
+# its formula, so it matches scipy bit for bit.
+
+def _chunks(rows: int, n: int, budget: int = 2_000_000):
+    """Row slices small enough that a (rows, n, n) pair matrix stays within `budget` entries."""
+    step = max(1, budget // max(1, n * n))
+    return (slice(i, min(i + step, rows)) for i in range(0, rows, step))
+
+
+def _kendall_rows(T: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b of each row pair: (concordant - discordant) / sqrt(untied in T) / sqrt(untied in S)."""
+    out = np.empty(len(T))
+    for part in _chunks(*T.shape):
+        dt = np.sign(T[part, :, None] - T[part, None, :]).astype(np.int64)
+        ds = np.sign(S[part, :, None] - S[part, None, :]).astype(np.int64)
+        # every pair appears twice in the full matrices; halve to scipy's pair counts (exact integers)
+        con_minus_dis = (dt * ds).sum(axis=(1, 2)) // 2
+        untied_t, untied_s = (dt * dt).sum(axis=(1, 2)) // 2, (ds * ds).sum(axis=(1, 2)) // 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tau = con_minus_dis / np.sqrt(untied_t) / np.sqrt(untied_s)
+        out[part] = np.where((untied_t > 0) & (untied_s > 0), np.clip(tau, -1.0, 1.0), np.nan)
+    return out
+
+
+def _pearson_rows(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    xm, ym = X - X.mean(axis=1, keepdims=True), Y - Y.mean(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (xm * ym).sum(axis=1) / np.sqrt((xm * xm).sum(axis=1) * (ym * ym).sum(axis=1))
+    constant = (X.min(axis=1) == X.max(axis=1)) | (Y.min(axis=1) == Y.max(axis=1))
+    return np.where(constant, np.nan, np.clip(r, -1.0, 1.0))
+
+
+def _spearman_rows(T: np.ndarray, S: np.ndarray) -> np.ndarray:
+    return _pearson_rows(stats.rankdata(T, axis=1), stats.rankdata(S, axis=1))
+
+
+def _sparse_kendall_rows(T: np.ndarray, S: np.ndarray, threshold: float) -> np.ndarray:
+    return _kendall_rows(truth_bins(T, threshold), S)
+
+
+def _top_k_mask(values: np.ndarray, k: int) -> np.ndarray:
+    """Per row, True at the k largest values; ties to the lower index, as `top_k`."""
+    mask = np.zeros(values.shape, dtype=bool)
+    np.put_along_axis(mask, np.argsort(-values, axis=1, kind="stable")[:, :k], True, axis=1)
+    return mask
+
+
+def _precision_rows(T: np.ndarray, S: np.ndarray, k: int) -> np.ndarray:
+    return (_top_k_mask(S, k) & _top_k_mask(T, k)).sum(axis=1) / k
+
+
+def _topk_percentile_rows(T: np.ndarray, S: np.ndarray, k: int) -> np.ndarray:
+    n = T.shape[1]
+    pct = np.full(T.shape, 100.0) if n == 1 else 100 * (stats.rankdata(T, axis=1) - 1) / (n - 1)
+    return np.where(_top_k_mask(S, k), pct, 0.0).sum(axis=1) / k
+
+
+ROWWISE = {kendall_tau: _kendall_rows, sparse_kendall_tau: _sparse_kendall_rows, spearman: _spearman_rows,
+           pearson: _pearson_rows, precision_at_k: _precision_rows, topk_percentile: _topk_percentile_rows}
+
+
+def _rowwise(stat: Statistic) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """The row-wise form of one of this module's statistics (keyword arguments kept), else None."""
+    func, keywords = stat, {}
+    if isinstance(stat, partial) and not stat.args:
+        func, keywords = stat.func, stat.keywords
+    rows = ROWWISE.get(func)
+    return partial(rows, **keywords) if rows is not None else None
+
+
 def _check_bootstrap(n_boot: int, level: float) -> None:
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
         raise UserError(f"n_boot must be a positive integer, got {n_boot!r}")
@@ -162,7 +235,11 @@ def bootstrap_ci(stat: Statistic, truth: ArrayLike, score: ArrayLike, n_boot: in
     t, s = _pair(truth, score, min_n=1)
     _check_bootstrap(n_boot, level)
     idx = resample_indices(len(t), n_boot, seed)
-    values = np.array([stat(ti, si) for ti, si in zip(t[idx], s[idx])], dtype=float)
+    rows = _rowwise(stat)
+    if rows is not None:
+        values = rows(t[idx], s[idx])
+    else:
+        values = np.array([stat(ti, si) for ti, si in zip(t[idx], s[idx])], dtype=float)
     return percentile_interval(values, level)
 
 
@@ -237,5 +314,7 @@ def seed_to_seed_ci(acc: pd.DataFrame, n_boot: int, seed: int, level: float = 0.
     if values.shape[0] < 2:
         raise UserError(f"need at least 2 architectures, got {values.shape[0]}")
     idx = resample_indices(values.shape[0], n_boot, seed)
-    boots = np.array([_mean_pairwise_tau(values[i]) for i in idx], dtype=float)
+    resampled = values[idx]  # (n_boot, architectures, seeds)
+    boots = np.mean([_kendall_rows(resampled[:, :, i], resampled[:, :, j])
+                     for i, j in combinations(range(values.shape[1]), 2)], axis=0)
     return percentile_interval(boots, level)

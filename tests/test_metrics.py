@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nas import metrics
 from nas.io import UserError
 from nas.metrics import (bootstrap_ci, correlation_table, kendall_tau, pearson, percentiles, precision_at_k,
                          seed_to_seed_ci, seed_to_seed_tau, sparse_kendall_tau, spearman, topk_percentile,
@@ -209,6 +210,40 @@ def test_bootstrap_skips_nan_resamples():
 def test_bootstrap_all_nan_gives_nan_interval():
     low, high = bootstrap_ci(kendall_tau, [5, 5, 5], [1, 2, 3], n_boot=50, seed=0)
     assert math.isnan(low) and math.isnan(high)
+
+
+@pytest.mark.parametrize("stat", [kendall_tau, spearman, pearson, partial(sparse_kendall_tau, threshold=0.5),
+                                  partial(precision_at_k, k=3), partial(topk_percentile, k=3)],
+                         ids=["kendall", "spearman", "pearson", "sparse", "precision", "topk_pct"])
+def test_bootstrap_rowwise_statistics_equal_the_per_resample_loop(stat):
+    """The bootstrap computes the module's statistics for all resamples at once; it must give what
+    calling the statistic on each resample gives, ties and constant (nan) resamples included."""
+    rng = np.random.default_rng(0)
+    truth = np.round(rng.uniform(90, 95, 12), 0)  # heavy ties
+    score = np.round(truth + rng.normal(0, 1, 12), 1)
+    idx = metrics.resample_indices(len(truth), 300, seed=1)
+    idx[:5] = idx[:5, :1]  # a few resamples that drew one architecture n times
+    rows = metrics._rowwise(stat)
+    assert rows is not None
+    fast = rows(truth[idx], score[idx])
+    slow = np.array([stat(truth[i], score[i]) for i in idx])
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(slow))
+    assert np.isnan(fast[:5]).all() or stat.func in (precision_at_k, topk_percentile)
+    np.testing.assert_allclose(fast[~np.isnan(fast)], slow[~np.isnan(slow)], rtol=0, atol=1e-12)
+    if stat is kendall_tau:  # the same integer counts and formula as scipy: equal to the last bit
+        np.testing.assert_array_equal(fast, slow)
+
+
+def test_bootstrap_of_an_unknown_statistic_calls_it_per_resample():
+    calls = []
+
+    def mean_gap(t, s):
+        calls.append(1)
+        return float(np.mean(t - s))
+
+    truth, score = correlated(10)
+    low, high = bootstrap_ci(mean_gap, truth, score, n_boot=40, seed=0)
+    assert len(calls) == 40 and low <= high
 
 
 @pytest.mark.parametrize("n_boot, level", [(0, 0.95), (10, 1.0), (10, 0.0)])
