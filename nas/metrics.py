@@ -47,98 +47,10 @@ def _pair(truth: ArrayLike, score: ArrayLike, min_n: int = 2) -> tuple[np.ndarra
     return t, s
 
 
-def _constant(x: np.ndarray) -> bool:
-    return x.min() == x.max()
-
-
-def _correlation(fn, t: np.ndarray, s: np.ndarray) -> float:
-    # A constant ranking has no order to agree with. scipy answers nan too, but spearmanr/pearsonr
-    # also warn, which would flood the log from bootstrap resamples that drew one architecture n times.
-    if _constant(t) or _constant(s):
-        return float("nan")
-    return float(fn(t, s).statistic)
-
-
-def kendall_tau(truth: ArrayLike, score: ArrayLike) -> float:
-    """Kendall's tau-b (scipy's default variant, which corrects for ties)."""
-    return _correlation(stats.kendalltau, *_pair(truth, score))
-
-
-def truth_bins(truth: ArrayLike, threshold: float) -> np.ndarray:
-    """floor(truth / threshold): architectures in the same threshold-wide accuracy bin share a value."""
-    if not (np.isfinite(threshold) and threshold > 0):
-        raise UserError(f"sparse Kendall tau threshold must be a positive number, got {threshold}")
-    return np.floor(np.asarray(truth, dtype=float) / threshold + BIN_EPS)
-
-
-def sparse_kendall_tau(truth: ArrayLike, score: ArrayLike, threshold: float) -> float:
-    """Sparse Kendall tau: Kendall's tau-b between floor(truth / threshold) and score.
-
-    This project's definition: truth is in percent and threshold in percentage points (e.g. 0.1), so
-    architectures whose stand-alone accuracies fall in the same threshold-wide bin are tied, and the
-    super-net is not charged for ordering differences smaller than the bin width. The floor is taken
-    of truth / threshold + 1e-9 to guard against float error (93.3 / 0.1 = 932.999...).
-
-    If every truth falls in one bin the binned ranking is constant and the result is nan.
-
-    Yu et al.'s code pairs positions rather than models and reads about 0.005-0.02 higher under
-    heavy ties, so compare numbers across papers with care.
-    """
-    t, s = _pair(truth, score)
-    return _correlation(stats.kendalltau, truth_bins(t, threshold), s)
-
-
-def spearman(truth: ArrayLike, score: ArrayLike) -> float:
-    """Spearman's rank correlation (ties get average ranks)."""
-    return _correlation(stats.spearmanr, *_pair(truth, score))
-
-
-def pearson(truth: ArrayLike, score: ArrayLike) -> float:
-    """Pearson's linear correlation of the raw values."""
-    return _correlation(stats.pearsonr, *_pair(truth, score))
-
-
-def _check_k(k: int, n: int, name: str = "k") -> None:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-        raise UserError(f"{name} must be an integer between 1 and n = {n} (the number of architectures), got {k!r}")
-
-
-def top_k(values: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest values; ties go to the lower index (stable sort on (-value, index))."""
-    return np.argsort(-values, kind="stable")[:k]
-
-
-def precision_at_k(truth: ArrayLike, score: ArrayLike, k: int) -> float:
-    """|top-k by score ∩ top-k by truth| / k; ties broken by position (lower index ranks higher)."""
-    t, s = _pair(truth, score, min_n=1)
-    _check_k(k, len(t))
-    return np.intersect1d(top_k(s, k), top_k(t, k)).size / k
-
-
-def percentiles(values: ArrayLike) -> np.ndarray:
-    """Percentile of each value within its pool: 100 * (rank - 1) / (n - 1) with average ranks for ties.
-
-    100 = best, 0 = worst; equivalently 100 * (#strictly lower + 0.5 * (#ties - 1)) / (n - 1).
-    A pool of one is its own best (100).
-    """
-    x = np.asarray(values, dtype=float)
-    if len(x) == 1:
-        return np.array([100.0])
-    return 100 * (stats.rankdata(x) - 1) / (len(x) - 1)
-
-
-def topk_percentile(truth: ArrayLike, score: ArrayLike, k: int) -> float:
-    """Mean stand-alone percentile (100 = best) of the k architectures the super-net ranks best."""
-    t, s = _pair(truth, score, min_n=1)
-    _check_k(k, len(t))
-    return float(percentiles(t)[top_k(s, k)].mean())
-
-
-# --- the same statistics over many resamples at once ------------------------------------------------
-# A bootstrap evaluates each statistic on 1,000 resamples; through scipy that is one call (and its
-# argument checking) per resample. These take (resamples, n) arrays and compute every row in numpy.
-# Same definitions, nan where the loop gives nan; Kendall's tau uses scipy's integer pair counts and
-# its formula, so it matches scipy bit for bit.
+# Each statistic is written once, for a stack of rankings: (rows, n) arrays in, one value per row out.
+# A bootstrap evaluates it on all its resamples in one call; the public functions below are the same
+# code on one row. A constant ranking (a resample that drew one architecture n times, say) has no
+# order to agree with and gives nan, without a warning.
 
 def _chunks(rows: int, n: int, budget: int = 2_000_000):
     """Row slices small enough that a (rows, n, n) pair matrix stays within `budget` entries."""
@@ -147,12 +59,13 @@ def _chunks(rows: int, n: int, budget: int = 2_000_000):
 
 
 def _kendall_rows(T: np.ndarray, S: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b of each row pair: (concordant - discordant) / sqrt(untied in T) / sqrt(untied in S)."""
+    """Kendall's tau-b per row, from scipy's integer pair counts and its formula (equal to
+    scipy.stats.kendalltau to the last bit): (concordant - discordant) / sqrt(untied in T) / sqrt(untied in S)."""
     out = np.empty(len(T))
     for part in _chunks(*T.shape):
         dt = np.sign(T[part, :, None] - T[part, None, :]).astype(np.int64)
         ds = np.sign(S[part, :, None] - S[part, None, :]).astype(np.int64)
-        # every pair appears twice in the full matrices; halve to scipy's pair counts (exact integers)
+        # every pair appears twice in the full matrices; halve to the pair counts (exact integers)
         con_minus_dis = (dt * ds).sum(axis=(1, 2)) // 2
         untied_t, untied_s = (dt * dt).sum(axis=(1, 2)) // 2, (ds * ds).sum(axis=(1, 2)) // 2
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -188,10 +101,88 @@ def _precision_rows(T: np.ndarray, S: np.ndarray, k: int) -> np.ndarray:
     return (_top_k_mask(S, k) & _top_k_mask(T, k)).sum(axis=1) / k
 
 
+def _percentile_rows(X: np.ndarray) -> np.ndarray:
+    n = X.shape[1]
+    return np.full(X.shape, 100.0) if n == 1 else 100 * (stats.rankdata(X, axis=1) - 1) / (n - 1)
+
+
 def _topk_percentile_rows(T: np.ndarray, S: np.ndarray, k: int) -> np.ndarray:
-    n = T.shape[1]
-    pct = np.full(T.shape, 100.0) if n == 1 else 100 * (stats.rankdata(T, axis=1) - 1) / (n - 1)
-    return np.where(_top_k_mask(S, k), pct, 0.0).sum(axis=1) / k
+    return np.where(_top_k_mask(S, k), _percentile_rows(T), 0.0).sum(axis=1) / k
+
+
+def _one(rows: Callable[..., np.ndarray], t: np.ndarray, s: np.ndarray, **kwargs) -> float:
+    return float(rows(t[None], s[None], **kwargs)[0])
+
+
+def kendall_tau(truth: ArrayLike, score: ArrayLike) -> float:
+    """Kendall's tau-b (scipy's default variant, which corrects for ties)."""
+    return _one(_kendall_rows, *_pair(truth, score))
+
+
+def truth_bins(truth: ArrayLike, threshold: float) -> np.ndarray:
+    """floor(truth / threshold): architectures in the same threshold-wide accuracy bin share a value."""
+    if not (np.isfinite(threshold) and threshold > 0):
+        raise UserError(f"sparse Kendall tau threshold must be a positive number, got {threshold}")
+    return np.floor(np.asarray(truth, dtype=float) / threshold + BIN_EPS)
+
+
+def sparse_kendall_tau(truth: ArrayLike, score: ArrayLike, threshold: float) -> float:
+    """Sparse Kendall tau: Kendall's tau-b between floor(truth / threshold) and score.
+
+    This project's definition: truth is in percent and threshold in percentage points (e.g. 0.1), so
+    architectures whose stand-alone accuracies fall in the same threshold-wide bin are tied, and the
+    super-net is not charged for ordering differences smaller than the bin width. The floor is taken
+    of truth / threshold + 1e-9 to guard against float error (93.3 / 0.1 = 932.999...).
+
+    If every truth falls in one bin the binned ranking is constant and the result is nan.
+
+    Yu et al.'s code pairs positions rather than models and reads about 0.005-0.02 higher under
+    heavy ties, so compare numbers across papers with care.
+    """
+    return _one(_sparse_kendall_rows, *_pair(truth, score), threshold=threshold)
+
+
+def spearman(truth: ArrayLike, score: ArrayLike) -> float:
+    """Spearman's rank correlation (ties get average ranks)."""
+    return _one(_spearman_rows, *_pair(truth, score))
+
+
+def pearson(truth: ArrayLike, score: ArrayLike) -> float:
+    """Pearson's linear correlation of the raw values."""
+    return _one(_pearson_rows, *_pair(truth, score))
+
+
+def _check_k(k: int, n: int, name: str = "k") -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+        raise UserError(f"{name} must be an integer between 1 and n = {n} (the number of architectures), got {k!r}")
+
+
+def top_k(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values; ties go to the lower index (stable sort on (-value, index))."""
+    return np.argsort(-values, kind="stable")[:k]
+
+
+def precision_at_k(truth: ArrayLike, score: ArrayLike, k: int) -> float:
+    """|top-k by score ∩ top-k by truth| / k; ties broken by position (lower index ranks higher)."""
+    t, s = _pair(truth, score, min_n=1)
+    _check_k(k, len(t))
+    return _one(_precision_rows, t, s, k=k)
+
+
+def percentiles(values: ArrayLike) -> np.ndarray:
+    """Percentile of each value within its pool: 100 * (rank - 1) / (n - 1) with average ranks for ties.
+
+    100 = best, 0 = worst; equivalently 100 * (#strictly lower + 0.5 * (#ties - 1)) / (n - 1).
+    A pool of one is its own best (100).
+    """
+    return _percentile_rows(np.asarray(values, dtype=float)[None])[0]
+
+
+def topk_percentile(truth: ArrayLike, score: ArrayLike, k: int) -> float:
+    """Mean stand-alone percentile (100 = best) of the k architectures the super-net ranks best."""
+    t, s = _pair(truth, score, min_n=1)
+    _check_k(k, len(t))
+    return _one(_topk_percentile_rows, t, s, k=k)
 
 
 ROWWISE = {kendall_tau: _kendall_rows, sparse_kendall_tau: _sparse_kendall_rows, spearman: _spearman_rows,
@@ -288,9 +279,9 @@ def _seed_matrix(acc: pd.DataFrame) -> np.ndarray:
     return values
 
 
-def _mean_pairwise_tau(values: np.ndarray) -> float:
-    pairs = combinations(range(values.shape[1]), 2)
-    return float(np.mean([kendall_tau(values[:, i], values[:, j]) for i, j in pairs]))
+def _mean_pairwise_tau_rows(V: np.ndarray) -> np.ndarray:
+    """Mean Kendall tau over all pairs of seeds, for each (architectures x seeds) table of the stack V."""
+    return np.mean([_kendall_rows(V[:, :, i], V[:, :, j]) for i, j in combinations(range(V.shape[2]), 2)], axis=0)
 
 
 def seed_to_seed_tau(acc: pd.DataFrame) -> float:
@@ -302,7 +293,7 @@ def seed_to_seed_tau(acc: pd.DataFrame) -> float:
     values = _seed_matrix(acc)
     if values.shape[1] < 2:
         return float("nan")
-    return _mean_pairwise_tau(values)
+    return float(_mean_pairwise_tau_rows(values[None])[0])
 
 
 def seed_to_seed_ci(acc: pd.DataFrame, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
@@ -314,7 +305,4 @@ def seed_to_seed_ci(acc: pd.DataFrame, n_boot: int, seed: int, level: float = 0.
     if values.shape[0] < 2:
         raise UserError(f"need at least 2 architectures, got {values.shape[0]}")
     idx = resample_indices(values.shape[0], n_boot, seed)
-    resampled = values[idx]  # (n_boot, architectures, seeds)
-    boots = np.mean([_kendall_rows(resampled[:, :, i], resampled[:, :, j])
-                     for i, j in combinations(range(values.shape[1]), 2)], axis=0)
-    return percentile_interval(boots, level)
+    return percentile_interval(_mean_pairwise_tau_rows(values[idx]), level)

@@ -50,6 +50,18 @@ def test_pearson_sees_values_rank_statistics_do_not():
     assert pearson(truth, score) == pytest.approx(9 / math.sqrt(2 * 438 / 9))
 
 
+def test_correlations_equal_scipy_under_ties():
+    """The statistics are computed in numpy (for whole stacks of bootstrap resamples); scipy is the
+    reference definition, ties included."""
+    from scipy import stats
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        truth, score = np.round(rng.uniform(90, 95, 15)), np.round(rng.normal(0, 1, 15), 1)
+        assert kendall_tau(truth, score) == stats.kendalltau(truth, score).statistic  # to the last bit
+        assert spearman(truth, score) == pytest.approx(stats.spearmanr(truth, score).statistic, abs=1e-12)
+        assert pearson(truth, score) == pytest.approx(stats.pearsonr(truth, score).statistic, abs=1e-12)
+
+
 def test_kendall_is_tau_b_under_ties():
     # One tied pair in truth, 5 concordant pairs: tau-b = 5 / sqrt((6 - 1) * (6 - 0)).
     assert kendall_tau([1, 1, 2, 3], [1, 2, 3, 4]) == pytest.approx(5 / math.sqrt(30))
