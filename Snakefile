@@ -1,6 +1,7 @@
 # The study's DAG for Snakemake: the same stages, commands, files and params as dvc.yaml
-# (tests/test_snakemake.py checks the two agree). Settings come from params.yaml, as for DVC: edit
-# it, not --config (the `nas` commands read params.yaml, so other config is refused).
+# (tests/e2e/test_snakemake.py checks the two agree). Settings come from params.yaml, as for DVC: edit
+# it, not --config (the `nas` commands read params.yaml, so other config is refused). Every path
+# comes from nas/layout.py.
 #
 #   snakemake --profile workflow/profiles/default          # local, all cores
 #   snakemake --profile workflow/profiles/slurm            # one Slurm job per rule (edit the profile first)
@@ -23,12 +24,12 @@ include: "workflow/rules/analysis.smk"
 
 rule all:
     input:
-        "results/report",
-        "metrics/correlation.json",
-        "metrics/selection.json",
-        "metrics/heuristics.json",
-        expand("metrics/supernet/{run}.json", run=RUNS),
-        expand("plots/scatter/{run}.csv", run=RUNS),
-        expand("plots/curves/{run}.csv", run=RUNS),
-        "plots/heuristics.csv",
+        str(L.REPORT),
+        str(L.CORRELATION_JSON),
+        str(L.SELECTION_JSON),
+        str(L.HEURISTICS_JSON),
+        each_run(lambda r: r.timing),
+        each_run(lambda r: r.scatter_csv),
+        each_run(lambda r: r.curves_csv),
+        str(L.HEURISTICS_CSV),
     default_target: True

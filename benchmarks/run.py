@@ -7,6 +7,7 @@ Measured side by side in one run, on this machine, with the committed params.yam
     warm-up step), each relative to uniform single path;
   * peak memory (resident set) of super-net training at the default size, in a fresh process;
   * architectures scored per second by eval-supernet (with the configured batch-norm handling);
+  * a super-net step at 1 and at 2 intra-op threads, interleaved (the `threads` setting);
   * wall seconds of the default study (`dvc repro` in a fresh copy) and of a no-op `dvc repro`.
 Timings are medians of repeats; the machine is shared, so compare ratios within one run.
 Usage: python -m benchmarks.run [--skip-study] [--repeats N]
@@ -72,7 +73,7 @@ def bench_steps(cfg, repeats: int) -> dict:
     c, n = hp.channels or cfg.space.channels, hp.cells or cfg.space.cells
     torch.manual_seed(0)
     sn = space.build_supernet(c, n, tuple(x.shape[1:]), classes, affine=hp.bn_affine, track=hp.bn_track)
-    largest = ("nor_conv_3x3",) * len(space.EDGES)  # the NB201 cell with the most parameters and FLOPs
+    largest = ("nor_conv_3x3",) * len(space.choices())  # the NB201 cell with the most parameters and FLOPs
     sa = space.build(largest, c, n, tuple(x.shape[1:]), classes)
     t_sn = median_step_seconds(sn, x, y, supernet.uniform_sampler(space), 20, repeats)
     t_sa = median_step_seconds(sa, x, y, lambda g: [None], 20, repeats)
@@ -91,6 +92,25 @@ def bench_sampling(cfg, repeats: int) -> dict:
     modes = {name: make(space) for name, make in supernet.SAMPLERS.items()}
     modes["one-shot warm-up"] = lambda g, path=supernet.one_shot_path(space): [path]
     return {name: median_step_seconds(net, x, y, sample, 10, repeats) for name, sample in modes.items()}
+
+
+def bench_threads(cfg, repeats: int) -> dict:
+    """A super-net step (the baseline's sampling) at 1 and at 2 intra-op threads (the `threads`
+    setting), interleaved so both see the same machine load."""
+    from nas import supernet
+
+    space, hp, x, y, classes = step_setup(cfg)
+    torch.manual_seed(0)
+    net = space.build_supernet(hp.channels or cfg.space.channels, hp.cells or cfg.space.cells, tuple(x.shape[1:]),
+                               classes, affine=hp.bn_affine, track=hp.bn_track)
+    sample = supernet.SAMPLERS[hp.sampling](space)
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for r in range(repeats):
+        for threads in ((1, 2) if r % 2 == 0 else (2, 1)):
+            torch.set_num_threads(threads)
+            times[threads].append(median_step_seconds(net, x, y, sample, 10, 1))
+    torch.set_num_threads(1)
+    return {threads: statistics.median(t) for threads, t in times.items()}
 
 
 def prepared_splits(cfg, names=("train", "valid")) -> dict:
@@ -193,6 +213,7 @@ def main(argv=None):
     sampling = bench_sampling(cfg, args.repeats)
     memory = bench_peak_memory()
     scoring = bench_scoring(cfg, args.repeats)
+    threads = bench_threads(cfg, args.repeats)
     rows = [
         (f"super-net step (C={steps['channels']}, N={steps['cells']}, batch {steps['batch']}, 1 thread)",
          f"{steps['supernet_step_s'] * 1e3:.2f} ms"),
@@ -204,6 +225,8 @@ def main(argv=None):
          f"{memory['peak_mib']:.0f} MiB (+{memory['training_mib']:.0f} MiB training)"),
         (f"eval-supernet scoring (bn={scoring['bn']}, {scoring['valid_size']} valid samples)",
          f"{scoring['archs_per_s']:.1f} archs/s"),
+        (f"super-net step, sampling {cfg.variant(cfg.variants[0]).sampling}, 1 thread / 2 threads (interleaved)",
+         f"{threads[1] * 1e3:.2f} / {threads[2] * 1e3:.2f} ms ({threads[2] / threads[1]:.2f}x)"),
     ]
     if not args.skip_study:
         study = bench_study()

@@ -17,37 +17,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from nas import layout as L
 from nas.io import UserError
 
-# name -> path; {variant} and {seed} are filled from the `variant` and `seed` arguments.
-ARTIFACTS = {
-    "train": "data/prepared/train.parquet",
-    "valid": "data/prepared/valid.parquet",
-    "test": "data/prepared/test.parquet",
-    "archs": "results/archs.parquet",
-    "weights": "results/supernet/{variant}/seed-{seed}/weights.pt",
-    "history": "results/supernet/{variant}/seed-{seed}/history.parquet",
-    "scores": "results/supernet/{variant}/seed-{seed}/scores.parquet",
-    "standalone": "results/standalone.parquet",
-    "correlation": "results/correlation.parquet",
-    "selection": "results/selection.parquet",
-    "heuristics": "results/heuristics.parquet",
-}
-METRICS_FILES = {"correlation": "metrics/correlation.json", "selection": "metrics/selection.json",
-                 "heuristics": "metrics/heuristics.json"}
-
-
 def artifact_path(artifact: str, variant: str | None = None, seed: int = 0) -> str:
-    if artifact not in ARTIFACTS:
-        raise UserError(f"artifact {artifact!r}: unknown; expected one of {', '.join(ARTIFACTS)}")
-    path = ARTIFACTS[artifact]
-    if "{variant}" in path:
+    """The path of artifact `artifact` (a name of `nas.layout.ARTIFACTS`), of run (variant, seed) for the
+    per-run ones."""
+    if artifact not in L.ARTIFACTS:
+        raise UserError(f"artifact {artifact!r}: unknown; expected one of {', '.join(L.ARTIFACTS)}")
+    path = L.ARTIFACTS[artifact]
+    if callable(path):
         if not variant:
             raise UserError(f"artifact {artifact!r}: needs a variant (e.g. variant='baseline')")
-        path = path.format(variant=variant, seed=int(seed))
+        path = path(L.Run(variant, int(seed)))
     elif variant:
         raise UserError(f"artifact {artifact!r}: has no variants, but variant={variant!r} was given")
-    return path
+    return Path(path).as_posix()
 
 
 def read_bytes(path: str, rev: str | None = None, repo: str | None = None) -> bytes:
@@ -85,8 +70,8 @@ def load(artifact: str, rev: str | None = None, variant: str | None = None, repo
 def metrics(rev: str | None = None, repo: str | None = None) -> pd.DataFrame:
     """The correlation and selection metrics of `rev` as one long table: file, variant, metric, value."""
     rows = []
-    for name, path in METRICS_FILES.items():
-        doc = json.loads(read_bytes(path, rev, repo))
+    for name, path in L.METRICS_FILES.items():
+        doc = json.loads(read_bytes(Path(path).as_posix(), rev, repo))
         for variant, values in doc.items():
             for metric, value in values.items():
                 if isinstance(value, (int, float)) or value is None:

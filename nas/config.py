@@ -46,7 +46,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SpaceConfig:
-    name: str = opt("nb201", doc="a module of nas/spaces")
+    name: str = opt("nb201", doc="a search space of nas.spaces.SPACES")
     channels: int = opt(16, min=1, doc="C of the stand-alone network (stages have C, 2C, 4C)")
     cells: int = opt(1, min=1, doc="N, cells per stage of the stand-alone network")
 
@@ -70,6 +70,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class SupernetConfig(TrainConfig):
     """The super-net's training heuristics (Yu et al.); README "Super-net heuristics" documents each."""
+    method: str = opt("spos", doc="the super-net method: a name of nas.supernet.METHODS")
     lr_schedule: str = opt("cosine", choices=("cosine", "constant"), doc="learning rate over the steps")
     channels: int | None = opt(None, min=1, doc="C of the super-net; null = space.channels")
     cells: int | None = opt(None, min=1, doc="N of the super-net; null = space.cells")
@@ -133,6 +134,7 @@ class SelectConfig:
 class Config:
     seed: int = opt(0, min=0)
     device: str = opt("auto", doc="auto | cpu | cuda | cuda:N")
+    threads: int = opt(1, min=1, max=256, doc="intra-op CPU threads of every torch stage (results depend on it)")
     data: DataConfig = field(default_factory=DataConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
@@ -336,46 +338,21 @@ def _check(cfg: Config):
     bad = [k for k in cfg.correlate.topk if k < 1 or k > cfg.sample.archs]
     if bad:
         raise UserError(f"correlate.topk: {bad[0]} is not allowed; expected integers in 1..{cfg.sample.archs}")
-    from nas.select import SELECTORS
+    from nas.selection import SELECTORS
     for m in cfg.select.methods:
         if m not in SELECTORS:
             raise UserError(f"select.methods: unknown method {m!r}; expected one of {', '.join(SELECTORS)}")
 
 
 def _check_heuristics(cfg: Config, name: str, sn: SupernetConfig, space) -> None:
-    """Heuristics that do not apply to the space, or that contradict each other."""
+    """The variant's method checks its own keys (e.g. heuristics that do not apply to the space)."""
+    from nas.supernet import METHODS
+
     overrides = cfg.supernet.variants[name] or {}
 
-    def key(k):  # where the user wrote the value
+    def where(k):  # where the user wrote the value
         return f"supernet.variants.{name}.{k}" if k in overrides else f"supernet.{k}"
 
-    op_on = getattr(space, "OP_ON", ("edge",))
-    if sn.op_on not in op_on:
-        raise UserError(f"{key('op_on')}: {sn.op_on!r} does not apply to space {cfg.space.name!r}; "
-                        f"it supports {', '.join(op_on)}")
-    if sn.kernel_mapping and not getattr(space, "KERNEL_MAPPING", None):
-        raise UserError(f"{key('kernel_mapping')}: space {cfg.space.name!r} has no pair of convolutions "
-                        "that share a kernel centre")
-    if sn.sampling == "fairnas":
-        sizes = sorted({len(ops) for ops in space.CANDIDATES})
-        if len(sizes) > 1:
-            raise UserError(f"{key('sampling')}: fairnas trains every operation of every edge once per step, "
-                            f"but the edges of space {cfg.space.name!r} have different numbers of operations "
-                            f"({', '.join(map(str, sizes))})")
-        if sn.op_on == "node":
-            raise UserError(f"{key('sampling')}: fairnas conflicts with {key('op_on')} node: the node-wise "
-                            "path of a cell is derived from its edges, so operations cannot be trained once "
-                            "each per node; use uniform or random_nas")
-    if sn.warmup_epochs >= sn.epochs:
-        raise UserError(f"{key('warmup_epochs')}: {sn.warmup_epochs} is not allowed; expected fewer than "
-                        f"the {sn.epochs} epochs (warm-up epochs train no single path)")
-    if sn.landmarks:
-        if sn.landmarks < 2:
-            raise UserError(f"{key('landmarks')}: {sn.landmarks} is not allowed; the ranking loss compares "
-                            "pairs, so use 0 (off) or at least 2")
-        keep = cfg.sample.archs - sn.landmarks
-        need = max([2] + list(cfg.correlate.topk))
-        if keep < need:
-            raise UserError(f"{key('landmarks')}: {sn.landmarks} landmarks leave {keep} of the {cfg.sample.archs} "
-                            f"sampled archs to score; need at least {need} (correlate.topk); lower it or "
-                            "raise sample.archs")
+    if sn.method not in METHODS:
+        raise UserError(f"{where('method')}: unknown method {sn.method!r}; expected one of {', '.join(METHODS)}")
+    METHODS[sn.method].check(where, sn, space, cfg.sample.archs, cfg.correlate.topk)

@@ -33,19 +33,13 @@ taken in seed order, so input row order does not matter).
 
 from __future__ import annotations
 
-import html
 import math
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from scipy import stats
 
-matplotlib.use("Agg")  # no display here; must come before pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from nas.io import UserError, require_columns  # noqa: E402
-from nas.report import fmt, fmt_ci, is_missing  # noqa: E402  (one number format for the whole report)
+from nas.io import UserError, require_columns
 
 COLUMNS = ["variant", "metric", "k", "n", "mean", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high",
            "p_value"]
@@ -56,13 +50,6 @@ CORRELATION_METRICS = ["kendall_tau", "sparse_kendall_tau", "spearman"]
 TOPK_METRIC = "precision_at_k"
 SELECTION_METRICS = {"selected_accuracy": "accuracy", "regret": "regret"}  # table metric -> selection column
 COST_METRICS = ["passes", "seconds"]
-
-# Plain-text labels (escaped where they go into HTML) and decimals; None decimals = the caller's choice.
-LABELS = {"kendall_tau": "Kendall τ", "sparse_kendall_tau": "s-KdT", "spearman": "Spearman ρ",
-          "precision_at_k": "P@{k}", "selected_accuracy": "selected accuracy (%)",
-          "regret": "regret (points)", "passes": "passes", "seconds": "seconds"}
-DECIMALS = {"precision_at_k": 2, "selected_accuracy": 2, "regret": 2, "passes": 0, "seconds": 1}
-
 
 # ----------------------------------------------------------------------------------------------
 # statistics
@@ -206,157 +193,3 @@ def heuristics_table(correlation: pd.DataFrame, selection: pd.DataFrame, costs: 
     # for the presentation functions below; DataFrame.equals ignores attrs, write_parquet drops them
     table.attrs.update(baseline=baseline, level=level)
     return table
-
-
-# ----------------------------------------------------------------------------------------------
-# presentation
-
-
-def metric_name(metric: str, k) -> str:
-    """'kendall_tau', 'precision_at_k@5': the key in metrics_json and the wide table's column."""
-    return metric if is_missing(k) else f"{metric}@{int(k)}"
-
-
-def metric_label(metric: str, k) -> str:
-    label = LABELS.get(metric, metric)
-    if "{k}" in label:
-        return label.format(k="k" if is_missing(k) else int(k))
-    return label if is_missing(k) else f"{label} @{int(k)}"
-
-
-def _rows(table: pd.DataFrame):
-    """(name, row) per table row, in table order."""
-    for row in table.itertuples(index=False):
-        yield metric_name(row.metric, row.k), row
-
-
-def _baseline(table: pd.DataFrame, baseline: str | None) -> str:
-    return baseline if baseline is not None else str(table.attrs.get("baseline", "baseline"))
-
-
-def _json_float(x):
-    return None if is_missing(x) or not math.isfinite(float(x)) else round(float(x), 6)
-
-
-def metrics_json(table: pd.DataFrame) -> dict:
-    """{variant: {name: mean, name_ci: [low, high], name_diff: diff, name_p: p}}; NaN -> None."""
-    out: dict = {}
-    for name, row in _rows(table):
-        d = out.setdefault(str(row.variant), {})
-        d[name] = _json_float(row.mean)
-        d[f"{name}_ci"] = [_json_float(row.ci_low), _json_float(row.ci_high)]
-        d[f"{name}_diff"] = _json_float(row.diff)
-        d[f"{name}_p"] = _json_float(row.p_value)
-    return out
-
-
-def fmt_p(p) -> str:
-    if is_missing(p):
-        return "p=n/a"
-    return "p<0.001" if p < 0.001 else f"p={p:.3f}" if p < 0.01 else f"p={p:.2f}"
-
-
-def _decimals(metric: str, decimals: int) -> int:
-    return DECIMALS.get(metric, decimals)
-
-
-def _has_comparison(table: pd.DataFrame, baseline: str) -> bool:
-    variants = table["variant"].unique()
-    return baseline in variants and len(variants) > 1
-
-
-def wide_table(table: pd.DataFrame, decimals: int = 3, baseline: str | None = None) -> pd.DataFrame:
-    """One row per variant for a terminal: 'mean [lo, hi]' per metric and, when there is a baseline to
-    compare with, 'Δ name' = '+0.012 (p=0.34)' ('—' on the baseline's row). `decimals` is for the
-    correlations; P@k, accuracy and regret get 2, passes 0, seconds 1. `n` = most seeds of any metric."""
-    baseline = _baseline(table, baseline)
-    compare_ = _has_comparison(table, baseline)
-    out: dict[str, dict] = {}
-    for name, row in _rows(table):
-        r = out.setdefault(str(row.variant), {"variant": str(row.variant), "n": 0})
-        r["n"] = max(r["n"], int(row.n))
-        d = _decimals(row.metric, decimals)
-        r[name] = fmt_ci(row.mean, row.ci_low, row.ci_high, d)
-        if compare_:
-            r[f"Δ {name}"] = "—" if row.variant == baseline else f"{fmt(row.diff, d, '+')} ({fmt_p(row.p_value)})"
-    return pd.DataFrame(list(out.values()))
-
-
-def html_table(table: pd.DataFrame, baseline: str | None = None) -> str:
-    """The table for the report: metrics as rows, variants as columns (few variants, many metrics).
-    Each cell: mean [CI]; below it, for non-baseline variants, Δ [CI] and p, bold where p < 0.05."""
-    baseline = _baseline(table, baseline)
-    compare_ = _has_comparison(table, baseline)
-    variants = [str(v) for v in table["variant"].unique()]
-    pct = f"{100 * float(table.attrs.get('level', 0.95)):g}"
-    cells: dict[tuple[str, str], str] = {}
-    labels: dict[str, str] = {}
-    seeds = dict.fromkeys(variants, 0)
-    for name, row in _rows(table):
-        labels[name] = html.escape(metric_label(row.metric, row.k))
-        seeds[row.variant] = max(seeds[row.variant], int(row.n))
-        d = _decimals(row.metric, 3)
-        text = html.escape(fmt_ci(row.mean, row.ci_low, row.ci_high, d))
-        if compare_ and row.variant != baseline:
-            delta = html.escape(f"Δ {fmt_ci(row.diff, row.diff_ci_low, row.diff_ci_high, d, '+')}, "
-                                f"{fmt_p(row.p_value)}")
-            significant = not is_missing(row.p_value) and row.p_value < 0.05
-            text += "<br>" + (f"<b>{delta}</b>" if significant else delta)
-        cells[(name, row.variant)] = text
-    head = "".join(f"<th>{html.escape(v)}</th>" for v in variants)
-    body = [f"<tr><th>seeds</th>{''.join(f'<td>{seeds[v]}</td>' for v in variants)}</tr>"]
-    for name, label in labels.items():
-        body.append(f"<tr><th>{label}</th>" + "".join(f"<td>{cells.get((name, v), 'n/a')}</td>"
-                                                       for v in variants) + "</tr>")
-    caption = f"Mean and {pct}% t-interval over super-net seeds."
-    if compare_:
-        caption += (f" Δ = paired difference from {html.escape(baseline)} (paired by seed) with its {pct}% "
-                    f"t-interval; p from a paired t-test across seeds, <b>bold</b> where p &lt; 0.05. With 2&ndash;3 "
-                    f"seeds the test has little power: p &gt; 0.05 does not show that a heuristic has no effect.")
-    return (f"<table>\n<caption>{caption}</caption>\n<thead><tr><th>metric</th>{head}</tr></thead>\n"
-            "<tbody>\n" + "\n".join(body) + "\n</tbody></table>")
-
-
-def _mean_text(row: pd.Series) -> str:
-    return fmt_ci(row["mean"], row["ci_low"], row["ci_high"], _decimals(row["metric"], 3))
-
-
-def effect_figure(table: pd.DataFrame, metric: str = "sparse_kendall_tau", k: int | None = None,
-                  baseline: str | None = None):
-    """One horizontal error bar per non-baseline variant: diff from baseline with its CI (a bare point
-    where the CI is undefined), top to bottom in table order. Without a baseline, or with nothing to
-    compare it with, each variant's mean with its CI instead. k: for P@k (default: smallest k)."""
-    baseline = _baseline(table, baseline)
-    rows = table[table["metric"] == metric]
-    if k is None and rows["k"].notna().any():
-        k = int(rows["k"].dropna().min())
-    rows = rows[rows["k"].isna()] if k is None else rows[(rows["k"] == k).fillna(False).astype(bool)]
-    label = metric_label(metric, k)
-    pct = f"{100 * float(table.attrs.get('level', 0.95)):g}"
-    diff_mode = _has_comparison(rows, baseline)
-    shown = rows[rows["variant"] != baseline] if diff_mode else rows
-    cols = ("diff", "diff_ci_low", "diff_ci_high") if diff_mode else ("mean", "ci_low", "ci_high")
-
-    fig, ax = plt.subplots(figsize=(6, 1.6 + 0.35 * max(len(shown), 1)), layout="constrained")
-    for y, row in enumerate(shown.itertuples(index=False)):
-        x, low, high = (getattr(row, c) for c in cols)
-        xerr = None if is_missing(low) or is_missing(high) else [[x - low], [high - x]]
-        ax.errorbar([x], [y], xerr=xerr, fmt="o", color="C0", capsize=4)
-        if is_missing(x):
-            ax.text(0, y, " n/a", va="center", color="grey")
-    ax.set_yticks(range(len(shown)), labels=[str(v) for v in shown["variant"]])
-    ax.set_ylim(max(len(shown), 1) - 0.5, -0.5)  # first variant on top
-    if shown.empty:
-        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
-    if diff_mode:
-        ax.axvline(0, color="grey", lw=1, ls="--")
-        ax.set_xlabel(f"Δ {label} vs {baseline} ({pct}% CI over seeds)")
-        ax.set_title(f"{baseline}: {label} {_mean_text(rows[rows['variant'] == baseline].iloc[0])}", fontsize=10)
-    else:
-        ax.set_xlabel(f"{label} ({pct}% CI over seeds)")
-        if list(shown["variant"]) == [baseline]:
-            ax.set_title(f"{baseline}: {label} {_mean_text(shown.iloc[0])}", fontsize=10)
-        else:
-            ax.set_title(f"{label} per variant" if len(shown) else f"{label}: no data", fontsize=10)
-    ax.grid(axis="x", alpha=0.3)
-    return fig

@@ -306,3 +306,28 @@ def seed_to_seed_ci(acc: pd.DataFrame, n_boot: int, seed: int, level: float = 0.
         raise UserError(f"need at least 2 architectures, got {values.shape[0]}")
     idx = resample_indices(values.shape[0], n_boot, seed)
     return percentile_interval(_mean_pairwise_tau_rows(values[idx]), level)
+
+
+# --- the correlation table of a study -------------------------------------------------------------
+
+SEED_TO_SEED = "seed_to_seed_kendall_tau"
+TABLE_COLUMNS = ["variant", "seed", "metric", "k", "value", "ci_low", "ci_high"]
+
+
+def seed_to_seed_row(results: pd.DataFrame, split: str, n_boot: int, seed: int) -> pd.DataFrame:
+    """The stand-alone seed-to-seed Kendall tau on `split` with its bootstrap interval, as a row of the
+    correlation table (variant 'standalone', no super-net seed); no row with fewer than 2 seeds."""
+    by_seed = results.pivot(index="arch_id", columns="seed", values=f"{split}_accuracy")
+    if by_seed.shape[1] < 2:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    lo, hi = seed_to_seed_ci(by_seed, n_boot, seed)
+    return pd.DataFrame([{"variant": "standalone", "seed": pd.NA, "metric": SEED_TO_SEED, "k": pd.NA,
+                          "value": seed_to_seed_tau(by_seed), "ci_low": lo, "ci_high": hi}])
+
+
+def correlation_long(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per-run correlation tables (with variant and seed columns) and the seed-to-seed row as one table."""
+    tables = [t for t in tables if not t.empty]
+    table = pd.concat(tables, ignore_index=True)[TABLE_COLUMNS]
+    return table.astype({"seed": "Int64", "k": "Int64", "value": "float64", "ci_low": "float64",
+                         "ci_high": "float64"})

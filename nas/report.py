@@ -14,16 +14,23 @@ import json
 import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import yaml
 
-matplotlib.use("Agg")  # no display here; must come before pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
+from nas.io import atomic_path, require_columns
+from nas.layout import Run
 
-from nas.io import atomic_path, require_columns  # noqa: E402
+
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, imported on first use: the stages that write
+    only tables and metrics JSON (correlate, select, heuristics) need not pay for it."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display here; must come before pyplot
+    import matplotlib.pyplot as plt
+
+    return plt
 
 SCATTER_COLUMNS = ["variant", "arch_id", "standalone_accuracy", "supernet_accuracy"]
 CURVE_COLUMNS = ["variant", "epoch", "lr", "train_loss", "train_accuracy"]
@@ -32,16 +39,18 @@ DPI = 100
 # PNG "Software" would embed the matplotlib version; without it the bytes depend only on the data.
 PNG_METADATA = {"Software": None}
 
-# Correlation-table columns: label and decimals. Correlations get 3 decimals because the variants
-# being compared (and the s-KdT caveat below) differ by less than 0.01.
-METRICS = {
-    "kendall_tau": ("Kendall &tau;", 3),
-    "sparse_kendall_tau": ("s-KdT", 3),
-    "spearman": ("Spearman &rho;", 3),
-    "pearson": ("Pearson r", 3),
-    "precision_at_k": ("P@{k}", 2),
-    "topk_percentile": ("top-{k} percentile", 1),
-}
+# One label table and one decimals table for every metric the report, the terminal and the metrics
+# files show. Labels are plain text (escaped where they go into HTML); "{k}" takes the k of P@k.
+# Correlations get 3 decimals because the variants being compared (and the s-KdT caveat below)
+# differ by less than 0.01.
+LABELS = {"kendall_tau": "Kendall τ", "sparse_kendall_tau": "s-KdT", "spearman": "Spearman ρ",
+          "pearson": "Pearson r", "precision_at_k": "P@{k}", "topk_percentile": "top-{k} percentile",
+          "selected_accuracy": "selected accuracy (%)", "regret": "regret (points)", "passes": "passes",
+          "seconds": "seconds"}
+DECIMALS = {"precision_at_k": 2, "topk_percentile": 1, "selected_accuracy": 2, "regret": 2, "passes": 0,
+            "seconds": 1}
+CORRELATION_ORDER = ["kendall_tau", "sparse_kendall_tau", "spearman", "pearson", "precision_at_k",
+                     "topk_percentile"]
 SEED_METRIC = "seed_to_seed_kendall_tau"
 SEED_VARIANT = "standalone"
 
@@ -115,6 +124,47 @@ def fmt_ci(value, low, high, decimals: int = 3, sign: str = "") -> str:
 
 
 # ----------------------------------------------------------------------------------------------
+# metrics JSON for `dvc metrics` (one shape for every file)
+
+
+def json_number(x):
+    """A finite number rounded to 6 decimals, else None (JSON has no NaN)."""
+    return None if is_missing(x) or not math.isfinite(float(x)) else round(float(x), 6)
+
+
+def metrics_json(entries) -> dict:
+    """{group: {name: number | [low, high] | null}} from (group, name, value) entries; a group is a run
+    ('variant/seed-S'), a variant, or 'standalone'."""
+    out: dict = {}
+    for group, name, value in entries:
+        out.setdefault(str(group), {})[name] = ([json_number(v) for v in value] if isinstance(value, (list, tuple))
+                                                else json_number(value))
+    return out
+
+
+def run_label(variant, seed) -> str:
+    """'variant/seed-S'; the variant alone for rows without a super-net seed (the stand-alone rows)."""
+    return str(variant) if is_missing(seed) else Run(str(variant), int(seed)).name
+
+
+def correlation_json(table: pd.DataFrame) -> dict:
+    """{run: {metric[@k]: value, metric[@k]_ci: [low, high]}}; the seed-to-seed row under 'standalone'."""
+    def entries():
+        for row in table.itertuples(index=False):
+            name = row.metric if is_missing(row.k) else f"{row.metric}@{int(row.k)}"
+            run = run_label(row.variant, row.seed)
+            yield run, name, row.value
+            yield run, f"{name}_ci", [row.ci_low, row.ci_high]
+    return metrics_json(entries())
+
+
+def selection_json(table: pd.DataFrame) -> dict:
+    """{run: {method_accuracy, method_percentile, method_regret}}."""
+    return metrics_json((Run(row["variant"], int(row["seed"])).name, f"{row['method']}_{col}", row[col])
+                        for _, row in table.iterrows() for col in ("accuracy", "percentile", "regret"))
+
+
+# ----------------------------------------------------------------------------------------------
 # lookups in the long tables
 
 
@@ -147,7 +197,7 @@ def metric_columns(correlation: pd.DataFrame) -> list[tuple[str, object]]:
     ascending, then any metric this module does not know, by name."""
     rows = correlation[correlation["metric"] != SEED_METRIC][["metric", "k"]].drop_duplicates()
     pairs = [(str(m), None if is_missing(k) else int(k)) for m, k in rows.itertuples(index=False)]
-    known = list(METRICS)
+    known = CORRELATION_ORDER
 
     def order(pair):
         m, k = pair
@@ -161,9 +211,15 @@ def metric_columns(correlation: pd.DataFrame) -> list[tuple[str, object]]:
 
 
 def metric_label(metric: str, k) -> str:
-    if metric in METRICS:
-        return METRICS[metric][0].format(k=k)
-    return html.escape(metric if k is None else f"{metric} @{k}")
+    """'Kendall τ', 'P@5', 'name @k' for a metric without a label (plain text)."""
+    label = LABELS.get(metric, metric)
+    if "{k}" in label:
+        return label.format(k="k" if is_missing(k) else int(k))
+    return label if is_missing(k) else f"{label} @{int(k)}"
+
+
+def decimals(metric: str, default: int = 3) -> int:
+    return DECIMALS.get(metric, default)
 
 
 def supernet_pick(selection: pd.DataFrame, variant: str) -> pd.Series | None:
@@ -208,10 +264,10 @@ def correlation_html(correlation: pd.DataFrame, variants: list[str]) -> str:
     columns = metric_columns(correlation)
     if not columns:
         return "<p>No correlation statistics.</p>"
-    head = "".join(f"<th>{metric_label(m, k)}</th>" for m, k in columns)
+    head = "".join(f"<th>{html.escape(metric_label(m, k))}</th>" for m, k in columns)
     body = []
     for v in variants:
-        cells = "".join(f"<td>{metric_text(correlation, v, m, k, METRICS.get(m, ('', 3))[1])}</td>"
+        cells = "".join(f"<td>{metric_text(correlation, v, m, k, decimals(m))}</td>"
                         for m, k in columns)
         body.append(f"<tr><th>{html.escape(v)}</th>{cells}</tr>")
     return (f"<table><thead><tr><th>variant</th>{head}</tr></thead>\n"
@@ -339,7 +395,7 @@ def save_figure(fig, path: Path) -> None:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=DPI, metadata=PNG_METADATA)
     finally:
-        plt.close(fig)
+        _pyplot().close(fig)
 
 
 def _no_data(ax, text: str = "no data") -> None:
@@ -351,7 +407,7 @@ def scatter_figure(frame: pd.DataFrame, correlation: pd.DataFrame, selection: pd
     variants = [v for v in variants if (frame["variant"] == v).any()] or ["(none)"]
     ncols = min(len(variants), 3)
     nrows = math.ceil(len(variants) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.8 * nrows), squeeze=False,
+    fig, axes = _pyplot().subplots(nrows, ncols, figsize=(4.2 * ncols, 3.8 * nrows), squeeze=False,
                              layout="constrained")
     for ax in axes.flat[len(variants):]:
         ax.set_axis_off()
@@ -376,14 +432,14 @@ def scatter_figure(frame: pd.DataFrame, correlation: pd.DataFrame, selection: pd
 
 
 def curves_figure(frame: pd.DataFrame):
-    fig, (loss, acc) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    fig, (loss, acc) = _pyplot().subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     for v, d in frame.groupby("variant", sort=True):
         loss.plot(d["epoch"], d["train_loss"], marker=".", label=v)
         acc.plot(d["epoch"], d["train_accuracy"], marker=".", label=v)
     for ax, what, unit in [(loss, "train loss", ""), (acc, "train accuracy", " (%)")]:
         if frame.empty:
             _no_data(ax)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(_pyplot().MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(what + unit)
         ax.set_title(f"super-net {what}", fontsize=10)
@@ -405,7 +461,7 @@ def seed_columns(standalone: pd.DataFrame, truth_split: str) -> pd.DataFrame:
 
 
 def standalone_figure(standalone: pd.DataFrame, correlation: pd.DataFrame, truth: pd.DataFrame, truth_split: str):
-    fig, ax = plt.subplots(figsize=(5, 4.2), layout="constrained")
+    fig, ax = _pyplot().subplots(figsize=(5, 4.2), layout="constrained")
     wide = seed_columns(standalone, truth_split)
     seed_tau = correlation.loc[correlation["metric"] == SEED_METRIC, "value"]
     tau = f", seed-to-seed Kendall τ {fmt(seed_tau.iloc[0])}" if len(seed_tau) else ""
@@ -424,7 +480,7 @@ def standalone_figure(standalone: pd.DataFrame, correlation: pd.DataFrame, truth
             ax.hist(acc, bins=min(20, max(5, acc.size // 3)), color="C0", alpha=0.8, edgecolor="white")
         else:
             _no_data(ax)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(_pyplot().MaxNLocator(integer=True))
         ax.set_xlabel(f"stand-alone {truth_split} accuracy (%), mean over seeds")
         ax.set_ylabel("architectures")
         seeds = "one seed" if wide.shape[1] == 1 else "fewer than two seeds per architecture"
@@ -469,3 +525,143 @@ def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalon
     with atomic_path(out / "index.html") as tmp:
         tmp.write_text(page, encoding="utf-8")
     return sorted(out / n for n in names)
+
+
+# ----------------------------------------------------------------------------------------------
+# the heuristics table (nas.heuristics computes it)
+
+
+def metric_name(metric: str, k) -> str:
+    """'kendall_tau', 'precision_at_k@5': the key in metrics_json and the wide table's column."""
+    return metric if is_missing(k) else f"{metric}@{int(k)}"
+
+
+def _heuristic_rows(table: pd.DataFrame):
+    """(name, row) per table row, in table order."""
+    for row in table.itertuples(index=False):
+        yield metric_name(row.metric, row.k), row
+
+
+def _baseline(table: pd.DataFrame, baseline: str | None) -> str:
+    return baseline if baseline is not None else str(table.attrs.get("baseline", "baseline"))
+
+
+def heuristics_json(table: pd.DataFrame) -> dict:
+    """{variant: {name: mean, name_ci: [low, high], name_diff: diff, name_p: p}}."""
+    return metrics_json(entry for name, row in _heuristic_rows(table) for entry in (
+        (row.variant, name, row.mean), (row.variant, f"{name}_ci", [row.ci_low, row.ci_high]),
+        (row.variant, f"{name}_diff", row.diff), (row.variant, f"{name}_p", row.p_value)))
+
+
+def fmt_p(p) -> str:
+    if is_missing(p):
+        return "p=n/a"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}" if p < 0.01 else f"p={p:.2f}"
+
+
+def _has_comparison(table: pd.DataFrame, baseline: str) -> bool:
+    variants = table["variant"].unique()
+    return baseline in variants and len(variants) > 1
+
+
+def heuristics_wide(table: pd.DataFrame, digits: int = 3, baseline: str | None = None) -> pd.DataFrame:
+    """One row per variant for a terminal: 'mean [lo, hi]' per metric and, when there is a baseline to
+    compare with, 'Δ name' = '+0.012 (p=0.34)' ('—' on the baseline's row). `digits` is for the
+    correlations; P@k, accuracy and regret get 2, passes 0, seconds 1. `n` = most seeds of any metric."""
+    baseline = _baseline(table, baseline)
+    compare_ = _has_comparison(table, baseline)
+    out: dict[str, dict] = {}
+    for name, row in _heuristic_rows(table):
+        r = out.setdefault(str(row.variant), {"variant": str(row.variant), "n": 0})
+        r["n"] = max(r["n"], int(row.n))
+        d = decimals(row.metric, digits)
+        r[name] = fmt_ci(row.mean, row.ci_low, row.ci_high, d)
+        if compare_:
+            r[f"Δ {name}"] = "—" if row.variant == baseline else f"{fmt(row.diff, d, '+')} ({fmt_p(row.p_value)})"
+    return pd.DataFrame(list(out.values()))
+
+
+def heuristics_html(table: pd.DataFrame, baseline: str | None = None) -> str:
+    """The table for the report: metrics as rows, variants as columns (few variants, many metrics).
+    Each cell: mean [CI]; below it, for non-baseline variants, Δ [CI] and p, bold where p < 0.05."""
+    baseline = _baseline(table, baseline)
+    compare_ = _has_comparison(table, baseline)
+    variants = [str(v) for v in table["variant"].unique()]
+    pct = f"{100 * float(table.attrs.get('level', 0.95)):g}"
+    cells: dict[tuple[str, str], str] = {}
+    labels: dict[str, str] = {}
+    seeds = dict.fromkeys(variants, 0)
+    for name, row in _heuristic_rows(table):
+        labels[name] = html.escape(metric_label(row.metric, row.k))
+        seeds[row.variant] = max(seeds[row.variant], int(row.n))
+        d = decimals(row.metric, 3)
+        text = html.escape(fmt_ci(row.mean, row.ci_low, row.ci_high, d))
+        if compare_ and row.variant != baseline:
+            delta = html.escape(f"Δ {fmt_ci(row.diff, row.diff_ci_low, row.diff_ci_high, d, '+')}, "
+                                f"{fmt_p(row.p_value)}")
+            significant = not is_missing(row.p_value) and row.p_value < 0.05
+            text += "<br>" + (f"<b>{delta}</b>" if significant else delta)
+        cells[(name, row.variant)] = text
+    head = "".join(f"<th>{html.escape(v)}</th>" for v in variants)
+    body = [f"<tr><th>seeds</th>{''.join(f'<td>{seeds[v]}</td>' for v in variants)}</tr>"]
+    for name, label in labels.items():
+        body.append(f"<tr><th>{label}</th>" + "".join(f"<td>{cells.get((name, v), 'n/a')}</td>"
+                                                       for v in variants) + "</tr>")
+    caption = f"Mean and {pct}% t-interval over super-net seeds."
+    if compare_:
+        caption += (f" Δ = paired difference from {html.escape(baseline)} (paired by seed) with its {pct}% "
+                    f"t-interval; p from a paired t-test across seeds, <b>bold</b> where p &lt; 0.05. With 2&ndash;3 "
+                    f"seeds the test has little power: p &gt; 0.05 does not show that a heuristic has no effect.")
+    return (f"<table>\n<caption>{caption}</caption>\n<thead><tr><th>metric</th>{head}</tr></thead>\n"
+            "<tbody>\n" + "\n".join(body) + "\n</tbody></table>")
+
+
+def _mean_text(row: pd.Series) -> str:
+    return fmt_ci(row["mean"], row["ci_low"], row["ci_high"], decimals(row["metric"], 3))
+
+
+def heuristics_figure(table: pd.DataFrame, metric: str = "sparse_kendall_tau", k: int | None = None,
+                  baseline: str | None = None):
+    """One horizontal error bar per non-baseline variant: diff from baseline with its CI (a bare point
+    where the CI is undefined), top to bottom in table order. Without a baseline, or with nothing to
+    compare it with, each variant's mean with its CI instead. k: for P@k (default: smallest k)."""
+    baseline = _baseline(table, baseline)
+    rows = table[table["metric"] == metric]
+    if k is None and rows["k"].notna().any():
+        k = int(rows["k"].dropna().min())
+    rows = rows[rows["k"].isna()] if k is None else rows[(rows["k"] == k).fillna(False).astype(bool)]
+    label = metric_label(metric, k)
+    pct = f"{100 * float(table.attrs.get('level', 0.95)):g}"
+    diff_mode = _has_comparison(rows, baseline)
+    shown = rows[rows["variant"] != baseline] if diff_mode else rows
+    cols = ("diff", "diff_ci_low", "diff_ci_high") if diff_mode else ("mean", "ci_low", "ci_high")
+
+    fig, ax = _pyplot().subplots(figsize=(6, 1.6 + 0.35 * max(len(shown), 1)), layout="constrained")
+    for y, row in enumerate(shown.itertuples(index=False)):
+        x, low, high = (getattr(row, c) for c in cols)
+        xerr = None if is_missing(low) or is_missing(high) else [[x - low], [high - x]]
+        ax.errorbar([x], [y], xerr=xerr, fmt="o", color="C0", capsize=4)
+        if is_missing(x):
+            ax.text(0, y, " n/a", va="center", color="grey")
+    ax.set_yticks(range(len(shown)), labels=[str(v) for v in shown["variant"]])
+    ax.set_ylim(max(len(shown), 1) - 0.5, -0.5)  # first variant on top
+    if shown.empty:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
+    if diff_mode:
+        ax.axvline(0, color="grey", lw=1, ls="--")
+        ax.set_xlabel(f"Δ {label} vs {baseline} ({pct}% CI over seeds)")
+        ax.set_title(f"{baseline}: {label} {_mean_text(rows[rows['variant'] == baseline].iloc[0])}", fontsize=10)
+    else:
+        ax.set_xlabel(f"{label} ({pct}% CI over seeds)")
+        if list(shown["variant"]) == [baseline]:
+            ax.set_title(f"{baseline}: {label} {_mean_text(shown.iloc[0])}", fontsize=10)
+        else:
+            ax.set_title(f"{label} per variant" if len(shown) else f"{label}: no data", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def heuristics_effect_frame(table: pd.DataFrame, metric: str = "sparse_kendall_tau") -> pd.DataFrame:
+    """The rows `dvc plots` draws as the heuristics bar chart: each variant's mean and difference."""
+    return table[table["metric"] == metric][["variant", "mean", "ci_low", "ci_high", "diff", "diff_ci_low",
+                                             "diff_ci_high", "p_value"]]

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nas import io
+from nas import io, layout
 from nas.data import Tensors, load_split, random_crop_flip
 from nas.io import UserError
 from nas.train import evaluate, make_optimizer, resolve_device, seed_everything, train_epoch
@@ -222,6 +222,38 @@ def merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if dup.any():
         raise UserError(f"merge-standalone: architecture {int(df[dup].arch_id.iloc[0])} appears in two shards")
     return _sorted(df)
+
+
+def check_complete(merged: pd.DataFrame, archs: pd.DataFrame, seeds: list[int]) -> None:
+    """The merged shards hold exactly one result per (sampled architecture, seed)."""
+    expected = {(int(a), s) for a in archs["arch_id"] for s in seeds}
+    got = set(zip(merged["arch_id"].astype(int), merged["seed"].astype(int)))
+    if got != expected:
+        missing = sorted(expected - got)
+        raise UserError(f"merge-standalone: shards do not match {layout.ARCHS} and standalone.seeds "
+                        f"({len(missing)} (arch, seed) missing, {len(got - expected)} extra); rerun train-standalone")
+
+
+def empty_results() -> pd.DataFrame:
+    """A results table with no rows (nothing to train)."""
+    return _sorted(pd.DataFrame({c: pd.Series(dtype="float64") for c in RESULT_COLUMNS}))
+
+
+def scored_truth(truth: pd.DataFrame, scores: pd.DataFrame, variant: str) -> pd.DataFrame:
+    """The stand-alone truth of the architectures a run scored: all sampled ones, less its landmarks
+    (a landmark variant scores fewer; scoring anything outside the pool is an error)."""
+    extra = set(scores["arch_id"]) - set(truth["arch_id"])
+    if extra or len(scores) < 2:
+        raise UserError(f"scores of variant {variant!r} and {layout.STANDALONE} cover different "
+                        "architectures; rerun the pipeline from sample")
+    return truth[truth["arch_id"].isin(scores["arch_id"])]
+
+
+def aligned(truth: pd.DataFrame, scores: pd.DataFrame, variant: str) -> pd.DataFrame:
+    """Truth and scores of a run side by side (accuracy_truth, accuracy_score), by arch_id."""
+    both = scored_truth(truth, scores, variant).merge(scores, on="arch_id", suffixes=("_truth", "_score"),
+                                                       validate="one_to_one")
+    return both.sort_values("arch_id")
 
 
 def mean_over_seeds(results: pd.DataFrame, split: str) -> pd.DataFrame:

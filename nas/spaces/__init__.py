@@ -1,26 +1,36 @@
-"""Search spaces. Each is a module with the same functions (see nb201.py):
+"""Search spaces: the registry of `SearchSpace` instances (the interface is in base.py).
 
-    NAME, OPS, EDGES                     what the space is
-    parse(str) / format(arch)            the space's architecture string, round-tripping
-    enumerate_all(), canonical(arch),    enumeration and isomorphism classes
-    num_unique(), sample(n, seed)        uniform sampling of distinct canonical cells
-    build(arch, ...)                     a stand-alone network
-    build_supernet(...)                  the weight-sharing network, called as net(x, arch)
-    count_params_flops(arch, ...)        the benchmark's parameter and FLOP counts
+    SPACES            name -> space, for every space the pipeline can run (space.name in params.yaml)
+    get_space(name)   the space, or a UserError naming the known ones
+    register_space()  add a space at run time (e.g. in tests); a taken name is refused
 
-A new space is a new module here plus one line in SPACES.
+A space implements `nas.spaces.base.SearchSpace` (choices, parse/format, sampling and isomorphism,
+build/build_supernet, counts); shared operations are in ops.py. A new space = one new module here
+(a `SearchSpace` subclass and its instance) + one line in SPACES.
 """
-
-from types import ModuleType
 
 from nas.io import UserError
 from nas.spaces import nb201
+from nas.spaces.base import SearchSpace
 
-SPACES: dict[str, ModuleType] = {nb201.NAME: nb201}
+SPACES: dict[str, SearchSpace] = {
+    nb201.SPACE.name: nb201.SPACE,
+}
 
 
-def get_space(name: str) -> ModuleType:
+def get_space(name: str) -> SearchSpace:
     try:
         return SPACES[name]
     except KeyError:
         raise UserError(f"space.name: unknown space {name!r}; expected one of {', '.join(SPACES)}") from None
+
+
+def register_space(space: SearchSpace) -> SearchSpace:
+    """Add `space` to SPACES under its name; refuses a name that is taken or an object that is not a
+    SearchSpace. Returns the space."""
+    if not isinstance(space, SearchSpace):
+        raise TypeError(f"register_space: {space!r} is not a SearchSpace")
+    if space.name in SPACES:
+        raise ValueError(f"register_space: the name {space.name!r} is taken by {SPACES[space.name]!r}")
+    SPACES[space.name] = space
+    return space

@@ -1,16 +1,20 @@
-"""The NAS-Bench-201 cell space (Dong & Yang, 2020).
+"""The NAS-Bench-201 cell space (Dong & Yang, 2020): `NB201`, and its instance `SPACE`.
 
 A cell is a DAG of 4 nodes; each of the 6 edges j<-i (i<j) carries one of 5 operations, so the space
 has 5^6 = 15,625 cells. Node j is the sum of its incoming edges; the cell's output is node 3.
 
 String format (the benchmark's own): `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`, where group j lists the
 edges into node j and `~i` names the source node. In code a cell is a tuple of 6 operation names in
-that order (EDGES).
+that order (EDGES); the choices are the edges, keyed "j<-i" in the same order.
 
 The network (`Network`) is the benchmark's: a 3x3 stem conv + BN; three stages of N cells with C, 2C
 and 4C channels joined by residual reduction blocks; BN-ReLU, global average pooling and a linear
 classifier. It is built for 1-D signals (MNIST-1D) or 2-D images from the same code, and with one
-operation per edge (a stand-alone network) or every operation per edge (the weight-sharing super-net).
+operation per edge (a stand-alone network) or every operation per edge (the weight-sharing super-net),
+or, with op_on="node", one set of operations per node (`NodeCell`, `node_path`).
+
+The module-level functions (`parse`, `format`, `build`, ...) are `SPACE`'s bound methods, for code
+that imports this module; the registry `nas.spaces.SPACES` holds `SPACE`.
 """
 
 from __future__ import annotations
@@ -21,64 +25,16 @@ from functools import lru_cache
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from nas.io import UserError
+from nas.spaces.base import Choice, PathChoice, SearchSpace, single_path
+from nas.spaces.ops import ResidualReduction, bn, candidate_modules, conv, drop_path
 
 NAME = "nb201"
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), in string order
 NUM_NODES = 4
-CANDIDATES = (OPS,) * len(EDGES)  # the operations each edge chooses from (FairNAS needs equal counts)
-
-# Super-net forms this space supports beyond the edge-wise one (checked by nas.config).
-OP_ON = ("edge", "node")
-KERNEL_MAPPING = ("nor_conv_1x1", "nor_conv_3x3")  # (smaller, larger): the smaller takes the centre
-
-
-# --- encoding -------------------------------------------------------------------------------------
-
-def parse(text: str) -> tuple[str, ...]:
-    """`|op~0|+|op~0|op~1|+|op~0|op~1|op~2|` -> tuple of 6 op names. Raises UserError if malformed."""
-    if not isinstance(text, str):
-        raise UserError(f"architecture {text!r}: expected a string like {format(('nor_conv_3x3',) * 6)}")
-    groups = text.strip().split("+")
-    if len(groups) != NUM_NODES - 1:
-        raise UserError(f"architecture {text!r}: expected {NUM_NODES - 1} '+'-separated node groups, "
-                        f"got {len(groups)}")
-    arch = []
-    for node, group in enumerate(groups, start=1):
-        if not (group.startswith("|") and group.endswith("|")):
-            raise UserError(f"architecture {text!r}: node group {group!r} must start and end with '|'")
-        items = group[1:-1].split("|")
-        if len(items) != node:
-            raise UserError(f"architecture {text!r}: node {node} needs {node} input edge(s), got {len(items)}")
-        for source, item in enumerate(items):
-            op, sep, src = item.partition("~")
-            if not sep or src != str(source):
-                raise UserError(f"architecture {text!r}: edge {item!r} should read 'op~{source}'")
-            if op not in OPS:
-                raise UserError(f"architecture {text!r}: unknown operation {op!r}; "
-                                f"expected one of {', '.join(OPS)}")
-            arch.append(op)
-    return tuple(arch)
-
-
-def format(arch) -> str:  # noqa: A001 - the benchmark's name for it
-    """Tuple of 6 op names -> the benchmark's string."""
-    arch = tuple(arch)
-    if len(arch) != len(EDGES) or any(op not in OPS for op in arch):
-        raise UserError(f"architecture {arch!r}: expected {len(EDGES)} operations from {', '.join(OPS)}")
-    groups, k = [], 0
-    for node in range(1, NUM_NODES):
-        groups.append("|" + "|".join(f"{arch[k + i]}~{i}" for i in range(node)) + "|")
-        k += node
-    return "+".join(groups)
-
-
-def enumerate_all() -> list[tuple[str, ...]]:
-    """All 15,625 cells in a fixed order (itertools.product over OPS, edges in string order)."""
-    return list(itertools.product(OPS, repeat=len(EDGES)))
+CHOICES = tuple(Choice(f"{to}<-{source}", OPS) for to, source in EDGES)  # every edge chooses from OPS
 
 
 # --- isomorphism ----------------------------------------------------------------------------------
@@ -122,144 +78,29 @@ def _function_key(arch) -> str:
 def _classes() -> dict[str, str]:
     """function key -> canonical string: the first cell of the class in `enumerate_all` order."""
     canon: dict[str, str] = {}
-    for arch in enumerate_all():
-        canon.setdefault(_function_key(arch), format(arch))
+    for arch in SPACE.enumerate_all():
+        canon.setdefault(_function_key(arch), SPACE.format(arch))
     return canon
-
-
-def canonical(arch) -> str:
-    """The canonical string of `arch`'s isomorphism class (see `_function_key` for what is treated as
-    isomorphic): a member of the class, the same for all members, so it can be built and trained."""
-    arch = parse(arch) if isinstance(arch, str) else tuple(arch)
-    return _classes()[_function_key(arch)]
-
-
-def num_unique() -> int:
-    """Number of isomorphism classes (unique cells) in the space."""
-    return len(_classes())
-
-
-def sample(n: int, seed: int) -> list[tuple[str, ...]]:
-    """`n` cells drawn uniformly from the 15,625 without replacement, skipping any cell isomorphic to
-    one already drawn, so the pool holds `n` distinct functions. Deterministic for a seed."""
-    if n < 1:
-        raise UserError(f"sample.archs: {n} must be at least 1")
-    if n > num_unique():
-        raise UserError(f"sample.archs: {n} is more than the {num_unique()} unique cells of {NAME}")
-    cells = enumerate_all()
-    order = np.random.default_rng(seed).permutation(len(cells))
-    pool, seen = [], set()
-    for i in order:
-        key = _function_key(cells[i])
-        if key not in seen:
-            seen.add(key)
-            pool.append(cells[i])
-            if len(pool) == n:
-                break
-    return pool
 
 
 # --- network --------------------------------------------------------------------------------------
 
-def _conv(dim: int):
-    return nn.Conv1d if dim == 1 else nn.Conv2d
-
-
-def _bn(dim: int, channels: int, affine: bool, track: bool):
-    cls = nn.BatchNorm1d if dim == 1 else nn.BatchNorm2d
-    return cls(channels, affine=affine, track_running_stats=track)
-
-
-def _avg_pool(dim: int, kernel: int, stride: int, padding: int):
-    cls = nn.AvgPool1d if dim == 1 else nn.AvgPool2d
-    return cls(kernel, stride=stride, padding=padding, count_include_pad=False)
-
-
-class ReLUConvBN(nn.Sequential):
-    def __init__(self, c_in, c_out, kernel, stride, dim, affine=True, track=True):
-        super().__init__(
-            nn.ReLU(inplace=False),
-            _conv(dim)(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-            _bn(dim, c_out, affine, track),
-        )
-
-
-def make_op(name: str, channels: int, dim: int, affine: bool, track: bool) -> nn.Module | None:
-    """The module of one operation inside a cell (stride 1, channels kept); None for `none`."""
-    if name == "none":
-        return None
-    if name == "skip_connect":
-        return nn.Identity()
-    if name == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1, 1, dim, affine, track)
-    if name == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3, 1, dim, affine, track)
-    if name == "avg_pool_3x3":
-        return _avg_pool(dim, 3, 1, 1)
-    raise UserError(f"unknown operation {name!r}; expected one of {', '.join(OPS)}")
-
-
-def drop_path(x: torch.Tensor, rate: float) -> torch.Tensor:
-    """Zero each sample's tensor with probability `rate` and scale the kept ones by 1/(1-rate), so
-    the expected output is unchanged (DARTS' drop_path; Bender et al.'s path dropout)."""
-    if rate <= 0.0:
-        return x
-    keep = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device) >= rate
-    return x * keep / (1.0 - rate)
-
-
-class CentreKernelConvBN(nn.Module):
-    """ReLU-Conv-BN whose 1x1 kernel is the centre of another ReLU-Conv-BN's 3x3 kernel: the mapping
-    function of Yu et al. (kernel sharing as in Once-for-All, without its transformation matrix).
-    Only batch norm is its own; gradients of its path land on the centre of the 3x3 kernel."""
-
-    def __init__(self, source: ReLUConvBN, channels: int, dim: int, affine: bool, track: bool):
-        super().__init__()
-        self._source = (source,)  # a tuple, not a submodule: the shared kernel is stored once
-        self.bn = _bn(dim, channels, affine, track)
-        self.dim = dim
-
-    def forward(self, x):
-        weight = self._source[0][1].weight
-        centre = weight[..., 1:2] if self.dim == 1 else weight[..., 1:2, 1:2]
-        conv = F.conv1d if self.dim == 1 else F.conv2d
-        return self.bn(conv(torch.relu(x), centre))
-
-
-def _op_modules(ops, channels, dim, affine, track, kernel_mapping=False) -> nn.ModuleDict:
-    modules = {op: make_op(op, channels, dim, affine, track) for op in ops if op != "none"}
-    if kernel_mapping and "nor_conv_1x1" in modules and "nor_conv_3x3" in modules:
-        modules["nor_conv_1x1"] = CentreKernelConvBN(modules["nor_conv_3x3"], channels, dim, affine, track)
-    return nn.ModuleDict(modules)
-
-
-def _apply(ops: nn.ModuleDict, choice, x: torch.Tensor):
-    """`choice` is one op name, or a tuple of names whose outputs are averaged (one-shot warm-up).
-    Returns None for `none` (nothing flows)."""
-    names = [choice] if isinstance(choice, str) else [c for c in choice]
-    outs = [ops[n](x) for n in names if n != "none"]
-    if not outs:
-        return None
-    return outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
-
-
 class Cell(nn.Module):
-    """A cell holding, on each edge, the modules of its candidate operations: one per edge for a
-    stand-alone network, all of OPS for the super-net. `forward` takes the architecture to run: per
-    edge an op name, or a tuple of names to run together (averaged, for the one-shot warm-up)."""
+    """A cell holding, on each edge (in EDGES order), the module of that edge's choice: the candidate
+    operations keyed by name (one per edge for a stand-alone network, all of OPS for the super-net).
+    `forward` takes the architecture to run: per edge what that edge's module is given (an op name, or
+    a tuple of names run together and averaged for the one-shot warm-up)."""
 
-    def __init__(self, channels: int, candidates: list[tuple[str, ...]], dim: int, affine: bool, track: bool,
-                 kernel_mapping: bool = False):
+    def __init__(self, edges: list[nn.Module]):
         super().__init__()
-        self.edges = nn.ModuleList(_op_modules(ops, channels, dim, affine, track, kernel_mapping)
-                                   for ops in candidates)
+        self.edges = nn.ModuleList(edges)
 
     def forward(self, x: torch.Tensor, arch, path_dropout: float = 0.0) -> torch.Tensor:
         nodes, k = [x], 0
         for node in range(1, NUM_NODES):
             total = None
             for source in range(node):
-                out = _apply(self.edges[k + source], arch[k + source], nodes[source])
+                out = self.edges[k + source](nodes[source], arch[k + source])
                 if out is not None:
                     out = drop_path(out, path_dropout) if self.training else out
                     total = out if total is None else total + out
@@ -314,9 +155,9 @@ class NodeCell(nn.Module):
     """The node-wise super-net cell (operation on node): node j = op_j(sum of its inputs), with one
     set of weights per (node, operation). Called with an edge-wise cell, mapped by `node_path`."""
 
-    def __init__(self, channels: int, dim: int, affine: bool, track: bool, kernel_mapping: bool = False):
+    def __init__(self, channels: int, dim: int, affine: bool, track: bool, kernel_pairs=()):
         super().__init__()
-        self.nodes = nn.ModuleList(_op_modules(OPS, channels, dim, affine, track, kernel_mapping)
+        self.nodes = nn.ModuleList(PathChoice(candidate_modules(OPS, channels, dim, affine, track, kernel_pairs))
                                    for _ in range(1, NUM_NODES))
 
     def forward(self, x: torch.Tensor, arch, path_dropout: float = 0.0) -> torch.Tensor:
@@ -324,45 +165,30 @@ class NodeCell(nn.Module):
         for j, (op, inputs) in enumerate(_cached_node_path(arch)):
             out = None
             if inputs and op != "none":
-                out = _apply(self.nodes[j], op, sum(nodes[i] for i in inputs))
+                out = self.nodes[j](sum(nodes[i] for i in inputs), op)
             if out is not None and self.training:
                 out = drop_path(out, path_dropout)
             nodes.append(torch.zeros_like(x) if out is None else out)
         return nodes[-1]
 
 
-class ResidualReduction(nn.Module):
-    """The benchmark's reduction block: a stride-2 ResNet basic block whose shortcut is
-    average-pool + 1x1 conv."""
-
-    def __init__(self, c_in, c_out, dim, affine=True, track=True):
-        super().__init__()
-        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, dim, affine, track)
-        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, dim, affine, track)
-        self.shortcut = nn.Sequential(_avg_pool(dim, 2, 2, 0), _conv(dim)(c_in, c_out, 1, bias=False))
-
-    def forward(self, x):
-        return self.shortcut(x) + self.conv_b(self.conv_a(x))
-
-
 class Network(nn.Module):
     """Stem, three stages of `cells` cells (C, 2C, 4C channels) with reductions between, head.
 
-    `candidates` gives each edge's candidate operations. `arch` fixes the architecture of a
-    stand-alone network; a super-net leaves it None and is called as `net(x, arch)`.
+    `make_cell(c)` builds one cell at c channels, in construction order. `arch` fixes the architecture
+    of a stand-alone network; a super-net leaves it None and is called as `net(x, arch)`.
     """
 
-    def __init__(self, channels: int, cells: int, in_channels: int, num_classes: int, dim: int,
-                 candidates: list[tuple[str, ...]], arch: tuple[str, ...] | None = None,
-                 affine: bool = True, track: bool = True, op_on: str = "edge", kernel_mapping: bool = False,
+    def __init__(self, channels: int, cells: int, in_channels: int, num_classes: int, dim: int, make_cell,
+                 arch: tuple[str, ...] | None = None, affine: bool = True, track: bool = True,
                  global_dropout: float = 0.0):
         super().__init__()
         if dim not in (1, 2):
             raise ValueError(f"dim must be 1 or 2, got {dim}")
         self.arch = arch
         self.path_dropout = 0.0  # set by super-net training; applies in train mode only
-        self.stem = nn.Sequential(_conv(dim)(in_channels, channels, 3, padding=1, bias=False),
-                                  _bn(dim, channels, affine, track))
+        self.stem = nn.Sequential(conv(dim)(in_channels, channels, 3, padding=1, bias=False),
+                                  bn(dim, channels, affine, track))
         self.blocks = nn.ModuleList()
         c = channels
         for stage in range(3):
@@ -370,9 +196,8 @@ class Network(nn.Module):
                 self.blocks.append(ResidualReduction(c, 2 * c, dim, affine, track))
                 c *= 2
             for _ in range(cells):
-                self.blocks.append(NodeCell(c, dim, affine, track, kernel_mapping) if op_on == "node" else
-                                   Cell(c, candidates, dim, affine, track, kernel_mapping))
-        self.head_bn = _bn(dim, c, affine, track)
+                self.blocks.append(make_cell(c))
+        self.head_bn = bn(dim, c, affine, track)
         self.dropout = nn.Dropout(global_dropout)  # "global dropout": on the pooled features
         self.classifier = nn.Linear(c, num_classes)
 
@@ -385,64 +210,141 @@ class Network(nn.Module):
         return self.classifier(self.dropout(x.flatten(2).mean(-1)))
 
 
-def build(arch, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int) -> Network:
-    """The stand-alone network of `arch` for inputs of shape (C, L) or (C, H, W)."""
-    arch = parse(arch) if isinstance(arch, str) else tuple(arch)
-    return Network(channels, cells, input_shape[0], num_classes, len(input_shape) - 1,
-                   candidates=[(op,) for op in arch], arch=arch)
+# --- the space --------------------------------------------------------------------------------------
+
+class NB201(SearchSpace):
+    """NAS-Bench-201: 6 edge choices over OPS, no groups; the architecture is the tuple of the 6 picks."""
+
+    name = NAME
+    parameter_free = frozenset({"none", "skip_connect", "avg_pool_3x3"})
+    supernet_forms = ("edge", "node")
+    kernel_pairs = (("nor_conv_1x1", "nor_conv_3x3"),)  # (smaller, larger): the smaller takes the centre
+
+    def choices(self) -> tuple[Choice, ...]:
+        return CHOICES
+
+    def parse(self, text: str) -> tuple[str, ...]:
+        """`|op~0|+|op~0|op~1|+|op~0|op~1|op~2|` -> tuple of 6 op names. Raises UserError if malformed."""
+        if not isinstance(text, str):
+            raise UserError(f"architecture {text!r}: expected a string like {self.format(('nor_conv_3x3',) * 6)}")
+        groups = text.strip().split("+")
+        if len(groups) != NUM_NODES - 1:
+            raise UserError(f"architecture {text!r}: expected {NUM_NODES - 1} '+'-separated node groups, "
+                            f"got {len(groups)}")
+        arch = []
+        for node, group in enumerate(groups, start=1):
+            if not (group.startswith("|") and group.endswith("|")):
+                raise UserError(f"architecture {text!r}: node group {group!r} must start and end with '|'")
+            items = group[1:-1].split("|")
+            if len(items) != node:
+                raise UserError(f"architecture {text!r}: node {node} needs {node} input edge(s), got {len(items)}")
+            for source, item in enumerate(items):
+                op, sep, src = item.partition("~")
+                if not sep or src != str(source):
+                    raise UserError(f"architecture {text!r}: edge {item!r} should read 'op~{source}'")
+                if op not in OPS:
+                    raise UserError(f"architecture {text!r}: unknown operation {op!r}; "
+                                    f"expected one of {', '.join(OPS)}")
+                arch.append(op)
+        return tuple(arch)
+
+    def format(self, arch) -> str:
+        """Tuple of 6 op names -> the benchmark's string."""
+        arch = tuple(arch)
+        if len(arch) != len(EDGES) or any(op not in OPS for op in arch):
+            raise UserError(f"architecture {arch!r}: expected {len(EDGES)} operations from {', '.join(OPS)}")
+        groups, k = [], 0
+        for node in range(1, NUM_NODES):
+            groups.append("|" + "|".join(f"{arch[k + i]}~{i}" for i in range(node)) + "|")
+            k += node
+        return "+".join(groups)
+
+    def size(self) -> int:
+        return len(OPS) ** len(EDGES)
+
+    def enumerate_all(self) -> list[tuple[str, ...]]:
+        """All 15,625 cells in a fixed order (itertools.product over OPS, edges in string order)."""
+        return list(itertools.product(OPS, repeat=len(EDGES)))
+
+    def canonical(self, arch) -> str:
+        """The canonical string of `arch`'s isomorphism class (see `_function_key` for what is treated as
+        isomorphic): the class's first member in `enumerate_all` order."""
+        arch = self.parse(arch) if isinstance(arch, str) else tuple(arch)
+        return _classes()[_function_key(arch)]
+
+    def num_unique(self) -> int:
+        """Number of isomorphism classes (unique cells) in the space: 4,930."""
+        return len(_classes())
+
+    def distinct_cells(self) -> list[tuple[str, ...]]:
+        """One cell per isomorphism class (its canonical member), in enumeration order."""
+        return [self.parse(c) for c in _classes().values()]
+
+    def build(self, arch, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int) -> Network:
+        """The stand-alone network of `arch` for inputs of shape (C, L) or (C, H, W): on each edge only
+        its operation (`none`: no module)."""
+        arch = self.parse(arch) if isinstance(arch, str) else tuple(arch)
+        dim = len(input_shape) - 1
+
+        def make_cell(c):
+            return Cell([PathChoice(candidate_modules((op,), c, dim, True, True)) for op in arch])
+        return Network(channels, cells, input_shape[0], num_classes, dim, make_cell, arch=arch)
+
+    def build_supernet(self, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int,
+                       choice=single_path, *, affine: bool = True, track: bool = True, global_dropout: float = 0.0,
+                       op_on: str = "edge", kernel_mapping: bool = False) -> Network:
+        """The weight-sharing network: every operation on every edge (or, with op_on="node", on every
+        node: `NodeCell`, which takes the default choice only), one set of weights each; with
+        kernel_mapping the 1x1 convolutions borrow the centre of the 3x3 kernels on the same edge."""
+        self.check_supernet_form(op_on, kernel_mapping)
+        if op_on == "node" and choice is not single_path:
+            raise ValueError("op_on='node' holds weights per node, not per choice: it takes the default choice only")
+        dim = len(input_shape) - 1
+        pairs = self.kernel_pairs if kernel_mapping else ()
+
+        def make_cell(c):
+            if op_on == "node":
+                return NodeCell(c, dim, affine, track, pairs)
+            return Cell([choice(ch, candidate_modules(ch.candidates, c, dim, affine, track, pairs))
+                         for ch in self.choices()])
+        return Network(channels, cells, input_shape[0], num_classes, dim, make_cell, affine=affine, track=track,
+                       global_dropout=global_dropout)
+
+    def count_params_flops(self, arch, channels: int, cells: int, input_shape: tuple[int, ...],
+                           num_classes: int) -> tuple[int, int]:
+        """Parameters and FLOPs of the stand-alone network, counted as NAS-Bench-201 counts them: all
+        parameters; FLOPs are the multiply-adds of convolutions (plus bias adds) and of the classifier
+        for one input. Pooling, batch norm and activations are not counted. With C=16, N=5, 3x32x32 input
+        and 10 classes this gives the benchmark's 1,531,546 parameters and 220.11969 MFLOPs for the
+        all-nor_conv_3x3 cell."""
+        net = self.build(arch, channels, cells, input_shape, num_classes)
+        flops = 0
+
+        def conv_hook(module, inputs, output):
+            nonlocal flops
+            per_position = module.in_channels * module.out_channels // module.groups * int(np.prod(module.kernel_size))
+            positions = int(np.prod(output.shape[2:]))
+            flops += per_position * positions + (module.out_channels * positions if module.bias is not None else 0)
+
+        def linear_hook(module, inputs, output):
+            nonlocal flops
+            flops += module.in_features * module.out_features + (module.out_features if module.bias is not None else 0)
+
+        for m in net.modules():
+            if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+                m.register_forward_hook(conv_hook)
+            elif isinstance(m, nn.Linear):
+                m.register_forward_hook(linear_hook)
+        net.eval()
+        with torch.no_grad():
+            net(torch.zeros(1, *input_shape))
+        return sum(p.numel() for p in net.parameters()), flops
 
 
-def build_supernet(channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int,
-                   affine: bool = True, track: bool = True, op_on: str = "edge", kernel_mapping: bool = False,
-                   global_dropout: float = 0.0) -> Network:
-    """The weight-sharing network: every operation on every edge (or, with op_on="node", on every
-    node), one set of weights each; with kernel_mapping the 1x1 convolutions borrow the centre of
-    the 3x3 kernels on the same edge."""
-    return Network(channels, cells, input_shape[0], num_classes, len(input_shape) - 1,
-                   candidates=list(CANDIDATES), affine=affine, track=track, op_on=op_on,
-                   kernel_mapping=kernel_mapping, global_dropout=global_dropout)
+SPACE = NB201()
 
-
-def distinct_cells() -> list[tuple[str, ...]]:
-    """One cell per isomorphism class (its canonical member), in enumeration order."""
-    return [parse(c) for c in _classes().values()]
-
-
-@lru_cache(maxsize=1)
-def isomorphism_classes() -> tuple[tuple[tuple[str, ...], ...], ...]:
-    """Every isomorphism class as the tuple of its member cells, classes in canonical order."""
-    members: dict[str, list] = {}
-    for arch in enumerate_all():
-        members.setdefault(_function_key(arch), []).append(arch)
-    return tuple(tuple(m) for m in members.values())
-
-
-def count_params_flops(arch, channels: int, cells: int, input_shape: tuple[int, ...],
-                       num_classes: int) -> tuple[int, int]:
-    """Parameters and FLOPs of the stand-alone network, counted as NAS-Bench-201 counts them: all
-    parameters; FLOPs are the multiply-adds of convolutions (plus bias adds) and of the classifier
-    for one input. Pooling, batch norm and activations are not counted. With C=16, N=5, 3x32x32 input
-    and 10 classes this gives the benchmark's 1,531,546 parameters and 220.11969 MFLOPs for the
-    all-nor_conv_3x3 cell."""
-    net = build(arch, channels, cells, input_shape, num_classes)
-    flops = 0
-
-    def conv_hook(module, inputs, output):
-        nonlocal flops
-        per_position = module.in_channels * module.out_channels // module.groups * int(np.prod(module.kernel_size))
-        positions = int(np.prod(output.shape[2:]))
-        flops += per_position * positions + (module.out_channels * positions if module.bias is not None else 0)
-
-    def linear_hook(module, inputs, output):
-        nonlocal flops
-        flops += module.in_features * module.out_features + (module.out_features if module.bias is not None else 0)
-
-    for m in net.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-            m.register_forward_hook(conv_hook)
-        elif isinstance(m, nn.Linear):
-            m.register_forward_hook(linear_hook)
-    net.eval()
-    with torch.no_grad():
-        net(torch.zeros(1, *input_shape))
-    return sum(p.numel() for p in net.parameters()), flops
+# Module-level shortcuts: SPACE's methods, for code that imports the module (nb201.parse(...)).
+parse, format, canonical, sample = SPACE.parse, SPACE.format, SPACE.canonical, SPACE.sample  # noqa: A001
+enumerate_all, num_unique, isomorphism_classes = SPACE.enumerate_all, SPACE.num_unique, SPACE.isomorphism_classes
+distinct_cells, count_params_flops = SPACE.distinct_cells, SPACE.count_params_flops
+build, build_supernet = SPACE.build, SPACE.build_supernet

@@ -1,21 +1,22 @@
-# Aggregates over all runs (variants x seeds): rank correlation, selection, the heuristics table
-# (each variant over its seeds, against the baseline), and the report.
+# Aggregates over all runs (variants x seeds): rank correlation, selection (each method's pick, the
+# stand-alone training of picks outside the pool, the selection table), the heuristics table (each
+# variant over its seeds, against the baseline), and the report.
 
 
 rule correlate:
     input:
         code("correlate"),
-        "results/standalone.parquet",
-        expand("results/supernet/{run}/scores.parquet", run=RUNS),
+        str(L.STANDALONE),
+        each_run(lambda r: r.scores),
     output:
-        "results/correlation.parquet",
-        "metrics/correlation.json",
+        str(L.CORRELATION),
+        str(L.CORRELATION_JSON),
     params:
         tracked=tracked("correlate"),
     log:
-        "logs/correlate/correlate.log",
+        str(L.LOGS / "correlate/correlate.log"),
     benchmark:
-        "logs/benchmarks/correlate/correlate.tsv"
+        str(L.LOGS / "benchmarks/correlate/correlate.tsv")
     threads: 1
     resources:
         mem_mb=2000,
@@ -24,20 +25,62 @@ rule correlate:
         "nas correlate > {log} 2>&1"
 
 
+rule pick:
+    input:
+        code("pick"),
+        stage_deps("pick"),
+    output:
+        str(L.PICKS),
+    params:
+        tracked=tracked("pick"),
+    log:
+        str(L.LOGS / "pick/pick.log"),
+    benchmark:
+        str(L.LOGS / "benchmarks/pick/pick.tsv")
+    threads: THREADS
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=GPU,
+    shell:
+        "nas pick > {log} 2>&1"
+
+
+rule train_picks:
+    input:
+        code("train-picks"),
+        stage_deps("train-picks"),
+    output:
+        str(L.PICKS_STANDALONE),
+    params:
+        tracked=tracked("train-picks"),
+    log:
+        str(L.LOGS / "train_picks/train_picks.log"),
+    benchmark:
+        str(L.LOGS / "benchmarks/train_picks/train_picks.tsv")
+    # Like train-standalone: one process per CPU it may use (up to 8), one thread each.
+    threads: 8
+    resources:
+        mem_mb=8000,
+        runtime=480,
+        gpu=GPU,
+    shell:
+        "nas train-picks > {log} 2>&1"
+
+
 rule select:
     input:
         code("select"),
-        "results/standalone.parquet",
-        expand("results/supernet/{run}/scores.parquet", run=RUNS),
+        stage_deps("select"),
     output:
-        "results/selection.parquet",
-        "metrics/selection.json",
+        str(L.SELECTION),
+        str(L.SELECTION_JSON),
     params:
         tracked=tracked("select"),
     log:
-        "logs/select/select.log",
+        str(L.LOGS / "select/select.log"),
     benchmark:
-        "logs/benchmarks/select/select.tsv"
+        str(L.LOGS / "benchmarks/select/select.tsv")
     threads: 1
     resources:
         mem_mb=2000,
@@ -49,18 +92,18 @@ rule select:
 rule heuristics:
     input:
         code("heuristics"),
-        "results/correlation.parquet",
-        "results/selection.parquet",
-        expand("results/supernet/{run}/history.parquet", run=RUNS),
+        str(L.CORRELATION),
+        str(L.SELECTION),
+        each_run(lambda r: r.history),
     output:
-        "results/heuristics.parquet",
-        "metrics/heuristics.json",
+        str(L.HEURISTICS),
+        str(L.HEURISTICS_JSON),
     params:
         tracked=tracked("heuristics"),
     log:
-        "logs/heuristics/heuristics.log",
+        str(L.LOGS / "heuristics/heuristics.log"),
     benchmark:
-        "logs/benchmarks/heuristics/heuristics.tsv"
+        str(L.LOGS / "benchmarks/heuristics/heuristics.tsv")
     threads: 1
     resources:
         mem_mb=2000,
@@ -72,23 +115,18 @@ rule heuristics:
 rule report:
     input:
         code("report"),
-        "results/archs.parquet",
-        "results/standalone.parquet",
-        "results/correlation.parquet",
-        "results/selection.parquet",
-        expand("results/supernet/{run}/scores.parquet", run=RUNS),
-        expand("results/supernet/{run}/history.parquet", run=RUNS),
+        stage_deps("report"),
     output:
-        directory("results/report"),
-        expand("plots/scatter/{run}.csv", run=RUNS),
-        expand("plots/curves/{run}.csv", run=RUNS),
-        "plots/heuristics.csv",
+        directory(str(L.REPORT)),
+        each_run(lambda r: r.scatter_csv),
+        each_run(lambda r: r.curves_csv),
+        str(L.HEURISTICS_CSV),
     params:
         tracked=tracked("report"),
     log:
-        "logs/report/report.log",
+        str(L.LOGS / "report/report.log"),
     benchmark:
-        "logs/benchmarks/report/report.tsv"
+        str(L.LOGS / "benchmarks/report/report.tsv")
     threads: 1
     resources:
         mem_mb=4000,

@@ -7,6 +7,7 @@ import yaml
 
 from nas import config as nas_config
 from nas import dag as nas_dag
+from nas import layout as L
 from nas.io import UserError
 
 try:
@@ -25,8 +26,13 @@ with open("params.yaml") as f:
 
 VARIANTS = CFG.variants
 SEEDS = CFG.supernet.seeds
-RUNS = [f"{v}/seed-{s}" for v, s in CFG.runs]
+RUNS = [L.Run(v, s) for v, s in CFG.runs]
+RUN = L.SNAKEMAKE_RUN  # the run of a rule: {variant}, {seed}
 SHARDS = CFG.standalone.shards
+SPLITS = [str(L.split(s)) for s in L.SPLITS]
+# Every stage that runs torch sets its intra-op thread count from params (`threads`), under
+# Snakemake and DVC alike; the rules declare the same number so the scheduler reserves it.
+THREADS = CFG.threads
 # A GPU per training/scoring job only where params ask for CUDA explicitly; on Slurm with
 # `device: auto`, request one with `set-resources` in the profile instead.
 GPU = 1 if CFG.device.startswith("cuda") else 0
@@ -36,6 +42,16 @@ wildcard_constraints:
     variant="|".join(re.escape(v) for v in VARIANTS),
     seed=r"\d+",
     k=r"\d+",
+
+
+def each_run(path):
+    """`path(run)` for every run of the study, as strings."""
+    return [str(path(run)) for run in RUNS]
+
+
+def stage_deps(stage):
+    """The stage's file deps in dvc.yaml other than code (its data and artifacts)."""
+    return [d for d in nas_dag.stage_spec(CFG, stage)["deps"] if not d.startswith("nas/")]
 
 
 def code(stage):
@@ -56,4 +72,4 @@ def supernet_stage(variant):
 def landmark_inputs(variant):
     """The extra inputs of a landmark variant: the stand-alone results its ranking loss reads."""
     stage = nas_dag.stage_spec(CFG, supernet_stage(variant))
-    return [d for d in stage["deps"] if d.startswith("results/")]
+    return [d for d in stage["deps"] if d.startswith(f"{L.RESULTS.as_posix()}/")]

@@ -6,15 +6,13 @@ rule prepare:
         code("prepare"),
         [CFG.data.root] if CFG.data.root else [],
     output:
-        "data/prepared/train.parquet",
-        "data/prepared/valid.parquet",
-        "data/prepared/test.parquet",
+        SPLITS,
     params:
         tracked=tracked("prepare"),
     log:
-        "logs/prepare/prepare.log",
+        str(L.LOGS / "prepare/prepare.log"),
     benchmark:
-        "logs/benchmarks/prepare/prepare.tsv"
+        str(L.LOGS / "benchmarks/prepare/prepare.tsv")
     threads: 1
     resources:
         mem_mb=4000,
@@ -26,15 +24,15 @@ rule prepare:
 rule sample:
     input:
         code("sample"),
-        "data/prepared/train.parquet",
+        str(L.split("train")),
     output:
-        "results/archs.parquet",
+        str(L.ARCHS),
     params:
         tracked=tracked("sample"),
     log:
-        "logs/sample/sample.log",
+        str(L.LOGS / "sample/sample.log"),
     benchmark:
-        "logs/benchmarks/sample/sample.tsv"
+        str(L.LOGS / "benchmarks/sample/sample.tsv")
     threads: 1
     resources:
         mem_mb=2000,

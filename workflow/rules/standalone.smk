@@ -8,20 +8,18 @@ if CFG.standalone.source == "train":
     rule train_standalone:
         input:
             code("train-standalone"),
-            "results/archs.parquet",
-            "data/prepared/train.parquet",
-            "data/prepared/valid.parquet",
-            "data/prepared/test.parquet",
+            str(L.ARCHS),
+            SPLITS,
         output:
-            "results/standalone/shard-{k}.parquet",
+            str(L.shard("{k}")),
         params:
             tracked=tracked("train-standalone"),
             shards=SHARDS,
         log:
-            "logs/train_standalone/shard-{k}.log",
+            str(L.LOGS / "train_standalone/shard-{k}.log"),
         benchmark:
-            "logs/benchmarks/train_standalone/shard-{k}.tsv"
-        # `nas train-standalone` runs one process per CPU it may use (up to 8).
+            str(L.LOGS / "benchmarks/train_standalone/shard-{k}.tsv")
+        # `nas train-standalone` runs one process per CPU it may use (up to 8), one thread each.
         threads: 8
         resources:
             mem_mb=8000,
@@ -34,20 +32,20 @@ if CFG.standalone.source == "train":
 rule merge_standalone:
     input:
         code("merge-standalone"),
-        "results/archs.parquet",
+        str(L.ARCHS),
         (
-            expand("results/standalone/shard-{k}.parquet", k=range(1, SHARDS + 1))
+            [str(L.shard(k)) for k in range(1, SHARDS + 1)]
             if CFG.standalone.source == "train"
             else [CFG.standalone.table]
         ),
     output:
-        "results/standalone.parquet",
+        str(L.STANDALONE),
     params:
         tracked=tracked("merge-standalone"),
     log:
-        "logs/merge_standalone/merge_standalone.log",
+        str(L.LOGS / "merge_standalone/merge_standalone.log"),
     benchmark:
-        "logs/benchmarks/merge_standalone/merge_standalone.tsv"
+        str(L.LOGS / "benchmarks/merge_standalone/merge_standalone.tsv")
     threads: 1
     resources:
         mem_mb=2000,

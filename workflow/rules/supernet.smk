@@ -7,20 +7,20 @@
 rule train_supernet:
     input:
         lambda wildcards: code(supernet_stage(wildcards.variant)),
-        "data/prepared/train.parquet",
+        str(L.split("train")),
         lambda wildcards: landmark_inputs(wildcards.variant),
     output:
-        "results/supernet/{variant}/seed-{seed}/weights.pt",
-        "results/supernet/{variant}/seed-{seed}/history.parquet",
-        directory("results/supernet/{variant}/seed-{seed}/checkpoints"),
-        "metrics/supernet/{variant}/seed-{seed}.json",
+        str(RUN.weights),
+        str(RUN.history),
+        directory(str(RUN.checkpoints)),
+        str(RUN.timing),
     params:
         tracked=lambda wildcards: tracked(supernet_stage(wildcards.variant), wildcards.variant),
     log:
-        "logs/train_supernet/{variant}/seed-{seed}.log",
+        str(L.LOGS / "train_supernet/{variant}/seed-{seed}.log"),
     benchmark:
-        "logs/benchmarks/train_supernet/{variant}/seed-{seed}.tsv"
-    threads: 1
+        str(L.LOGS / "benchmarks/train_supernet/{variant}/seed-{seed}.tsv")
+    threads: THREADS
     resources:
         mem_mb=8000,
         runtime=240,
@@ -32,19 +32,19 @@ rule train_supernet:
 rule eval_supernet:
     input:
         code("eval-supernet"),
-        "results/supernet/{variant}/seed-{seed}/weights.pt",
-        "results/archs.parquet",
-        "data/prepared/train.parquet",
-        "data/prepared/valid.parquet",
+        str(RUN.weights),
+        str(L.ARCHS),
+        str(L.split("train")),
+        str(L.split("valid")),
     output:
-        "results/supernet/{variant}/seed-{seed}/scores.parquet",
+        str(RUN.scores),
     params:
         tracked=lambda wildcards: tracked("eval-supernet", wildcards.variant),
     log:
-        "logs/eval_supernet/{variant}/seed-{seed}.log",
+        str(L.LOGS / "eval_supernet/{variant}/seed-{seed}.log"),
     benchmark:
-        "logs/benchmarks/eval_supernet/{variant}/seed-{seed}.tsv"
-    threads: 1
+        str(L.LOGS / "benchmarks/eval_supernet/{variant}/seed-{seed}.tsv")
+    threads: THREADS
     resources:
         mem_mb=8000,
         runtime=60,

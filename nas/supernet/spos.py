@@ -1,4 +1,4 @@
-"""The weight-sharing super-net and its training heuristics (single-path one-shot; Yu et al.).
+"""Single-path one-shot super-net training (SPOS) and its heuristics (Yu et al.): `supernet.method: spos`.
 
 Every architecture of the space is a path through one network: each edge holds one set of weights per
 operation. Each step trains paths drawn by `supernet.sampling`:
@@ -12,61 +12,60 @@ The other heuristics (all fields of `nas.config.SupernetConfig`; README "Super-n
 one-shot warm-up epochs, path and global dropout, operation on node, the kernel mapping function, the
 weight plasticity loss, landmark regularisation, low fidelity (size, data fraction), the schedule.
 
-Training is resumable: after every epoch the full state (weights, optimiser, schedule, both random
-generators, the plasticity anchor, the history so far) is checkpointed, and a restarted run with the
-same settings continues from the last finished epoch with the same batches, paths and dropout masks,
-so its result is identical to an uninterrupted run.
+Its resume state (declared by `checkpointables`): the optimiser, the schedule and the plasticity
+anchor; `nas.supernet.base.train` adds the weights, the random generators and the history.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from types import ModuleType
 from typing import Callable
 
-import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from nas import io
 from nas.config import SupernetConfig
-from nas.data import Tensors
+from nas.spaces.base import SearchSpace
+from nas.supernet.base import Method, register_method
 from nas.train import make_optimizer
 from nas.train import train_epoch as train_paths
 
-HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "passes"]
 Sampler = Callable[[torch.Generator], list[tuple]]
 
 
-def build(space: ModuleType, hp: SupernetConfig, channels: int, cells: int, data: Tensors, training: bool = True):
-    """The super-net for `space` at the variant's size (hp.channels/cells override the space's).
-    Dropout exists only in a network built for training; scoring never drops anything."""
-    return space.build_supernet(hp.channels or channels, hp.cells or cells, data.shape, data.num_classes,
-                                affine=hp.bn_affine, track=hp.bn_track, op_on=hp.op_on,
-                                kernel_mapping=hp.kernel_mapping,
-                                global_dropout=hp.global_dropout if training else 0.0)
+def _candidates(space: SearchSpace) -> list[tuple[str, ...]]:
+    """The candidate operations of each choice (each edge), in choice order."""
+    return [c.candidates for c in space.choices()]
 
 
-def uniform_sampler(space: ModuleType) -> Sampler:
+def _path(space: SearchSpace, picks) -> tuple:
+    """The architecture (super-net path) whose choices, in choice order, pick `picks`."""
+    return space.from_picks(dict(zip((c.key for c in space.choices()), picks)))
+
+
+def uniform_sampler(space: SearchSpace) -> Sampler:
     """Uniform single path: each edge's operation drawn independently and uniformly."""
-    sizes = [len(ops) for ops in space.CANDIDATES]
+    candidates = _candidates(space)
+    sizes = [len(ops) for ops in candidates]
 
     def sample(generator):
         if len(set(sizes)) == 1:  # one draw for all edges
             idx = torch.randint(sizes[0], (len(sizes),), generator=generator).tolist()
         else:
             idx = [int(torch.randint(n, (1,), generator=generator)) for n in sizes]
-        return [tuple(ops[i] for ops, i in zip(space.CANDIDATES, idx))]
+        return [_path(space, (ops[i] for ops, i in zip(candidates, idx)))]
     return sample
 
 
-def random_nas_sampler(space: ModuleType) -> Sampler:
+def random_nas_sampler(space: SearchSpace) -> Sampler:
     """One path per step, uniform over the distinct cells of the space: an isomorphism class drawn
     uniformly, then one of its members (so every member's weights are trained, since scoring uses
     the cell as sampled, which need not be its class's canonical member)."""
     classes = space.isomorphism_classes()
+    if classes is None:
+        raise io.UserError(f"supernet.sampling: random_nas needs the isomorphism classes of space {space.name!r}, "
+                           "which is too large to enumerate; use uniform or fairnas")
 
     def sample(generator):
         members = classes[int(torch.randint(len(classes), (1,), generator=generator))]
@@ -74,40 +73,27 @@ def random_nas_sampler(space: ModuleType) -> Sampler:
     return sample
 
 
-def fairnas_sampler(space: ModuleType) -> Sampler:
+def fairnas_sampler(space: SearchSpace) -> Sampler:
     """FairNAS strict fairness: one random permutation of the operations per edge; path k takes the
     k-th operation of every edge, so each operation of each edge is in exactly one path."""
-    counts = {len(ops) for ops in space.CANDIDATES}
+    candidates = _candidates(space)
+    counts = {len(ops) for ops in candidates}
     if len(counts) != 1:
         raise io.UserError("supernet.sampling: fairnas needs every edge to have the same number of operations")
 
     def sample(generator):
-        perms = [torch.randperm(len(ops), generator=generator).tolist() for ops in space.CANDIDATES]
-        return [tuple(ops[perm[k]] for ops, perm in zip(space.CANDIDATES, perms))
-                for k in range(len(space.CANDIDATES[0]))]
+        perms = [torch.randperm(len(ops), generator=generator).tolist() for ops in candidates]
+        return [_path(space, (ops[perm[k]] for ops, perm in zip(candidates, perms)))
+                for k in range(len(candidates[0]))]
     return sample
 
 
 SAMPLERS = {"uniform": uniform_sampler, "random_nas": random_nas_sampler, "fairnas": fairnas_sampler}
 
 
-def one_shot_path(space: ModuleType) -> tuple:
+def one_shot_path(space: SearchSpace) -> tuple:
     """Every operation of every edge at once (the warm-up's one-shot model)."""
-    return tuple(tuple(ops) for ops in space.CANDIDATES)
-
-
-def landmark_ids(arch_ids: list[int], count: int, seed: int) -> list[int]:
-    """`count` landmark architectures: a fixed random subset of the sampled pool (sorted ids)."""
-    if count > len(arch_ids):
-        raise io.UserError(f"supernet.landmarks: {count} is more than the {len(arch_ids)} sampled archs")
-    picked = np.random.default_rng(seed).permutation(len(arch_ids))[:count]
-    return sorted(int(arch_ids[i]) for i in picked)
-
-
-def training_subset(n: int, fraction: float, seed: int) -> np.ndarray:
-    """Low fidelity: the indices of a fixed random `fraction` of the n training samples."""
-    keep = max(2, int(round(n * fraction)))
-    return np.sort(np.random.default_rng(seed).permutation(n)[:keep])
+    return _path(space, (tuple(ops) for ops in _candidates(space)))
 
 
 class PlasticityLoss:
@@ -146,10 +132,10 @@ class PlasticityLoss:
         self.sq_grads = [torch.zeros_like(p) for p in self.params]
         self.steps = 0
 
-    def state(self) -> dict:
+    def state_dict(self) -> dict:
         return {"fisher": self.fisher, "anchor": self.anchor}
 
-    def load(self, state: dict):
+    def load_state_dict(self, state: dict):
         """Restore from a checkpoint (read on the CPU) onto the parameters' device."""
         def here(tensors):
             return None if tensors is None else [t.to(p.device) for t, p in zip(tensors, self.params)]
@@ -166,63 +152,6 @@ def landmark_loss(net, xb, yb, landmarks: list[tuple[tuple, float]], generator: 
             break
     better, worse = (landmarks[i], landmarks[j]) if landmarks[i][1] > landmarks[j][1] else (landmarks[j], landmarks[i])
     return F.relu(F.cross_entropy(net(xb, better[0]), yb) - F.cross_entropy(net(xb, worse[0]), yb))
-
-
-def train(net, hp: SupernetConfig, space: ModuleType, train_data: Tensors, seed: int, device: torch.device,
-          state_path: Path, augment=None, on_epoch=None, landmarks: list[tuple[tuple, float]] | None = None
-          ) -> pd.DataFrame:
-    """Train `net` in place for hp.epochs; return the per-epoch history. `state_path` holds the
-    resumable state; `on_epoch(epoch, net)` is called after each epoch (to keep chosen epochs).
-    `landmarks`: (architecture, stand-alone accuracy) pairs, needed when hp.landmarks > 0."""
-    if hp.landmarks and (not landmarks or len({a for _, a in landmarks}) < 2):
-        raise io.UserError("supernet.landmarks: needs at least two landmark architectures with different "
-                           "stand-alone accuracies")
-    x, y = train_data.x, train_data.y
-    if hp.train_fraction < 1.0:
-        idx = torch.from_numpy(training_subset(len(y), hp.train_fraction, seed))
-        x, y = x[idx], y[idx]
-    x, y = x.to(device), y.to(device)
-    net.to(device)
-    generator = torch.Generator().manual_seed(seed)
-    steps = max(1, len(y) // hp.batch_size)
-    optimizer, scheduler = make_optimizer(net, hp, steps)
-    params = [p for p in net.parameters() if p.requires_grad]
-    wpl = PlasticityLoss(params, hp.wpl_weight) if hp.wpl_weight > 0 else None
-    history, start = [], 0
-    if state_path.exists():
-        state = io.load_checkpoint(state_path)
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])  # dropout masks drawn on the GPU
-        if wpl is not None:
-            wpl.load(state["wpl"])
-        history, start = state["history"], state["epoch"]
-    sample = SAMPLERS[hp.sampling](space)
-    warmup = one_shot_path(space)
-    bar = io.Progress(hp.epochs, "train-supernet")
-    bar.done = start
-    for epoch in range(start + 1, hp.epochs + 1):
-        lr = optimizer.param_groups[0]["lr"]
-        draw = (lambda g: [warmup]) if epoch <= hp.warmup_epochs else sample
-        loss, acc, passes = train_epoch(net, x, y, optimizer, scheduler, hp, generator, draw, augment, wpl,
-                                        landmarks if hp.landmarks else None)
-        if wpl is not None:
-            wpl.end_epoch()
-        history.append({"epoch": epoch, "lr": lr, "train_loss": loss, "train_accuracy": acc, "passes": passes})
-        if on_epoch is not None:
-            on_epoch(epoch, net)
-        io.save_checkpoint({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                            "torch_rng": torch.get_rng_state(), "wpl": wpl.state() if wpl else None,
-                            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
-                            "history": history, "epoch": epoch}, state_path)
-        bar.update(epoch=epoch, loss=loss, acc=acc)
-    bar.close()
-    return pd.DataFrame(history, columns=HISTORY_COLUMNS).astype({"epoch": "int64", "passes": "int64"})
 
 
 def train_epoch(net, x, y, optimizer, scheduler, hp: SupernetConfig, generator: torch.Generator, sample: Sampler,
@@ -246,6 +175,69 @@ def train_epoch(net, x, y, optimizer, scheduler, hp: SupernetConfig, generator: 
                        regularize if wpl is not None or landmarks else None)
 
 
-def weights(net) -> dict:
-    """The weights as a plain state dict on the CPU (what `weights.pt` holds)."""
-    return {k: v.detach().cpu() for k, v in net.state_dict().items()}
+@register_method
+class SPOS(Method):
+    """Single-path one-shot: each step trains the paths `supernet.sampling` draws (one-shot warm-up
+    epochs first), with path dropout, the weight plasticity loss and landmark regularisation where
+    the variant asks for them; SGD with the `supernet` section's schedule."""
+
+    name = "spos"
+
+    def setup(self, net, steps_per_epoch: int, seed: int, landmarks=None) -> None:
+        hp = self.hp
+        if hp.landmarks and (not landmarks or len({a for _, a in landmarks}) < 2):
+            raise io.UserError("supernet.landmarks: needs at least two landmark architectures with different "
+                               "stand-alone accuracies")
+        self.landmarks = landmarks if hp.landmarks else None
+        self.optimizer, self.scheduler = make_optimizer(net, hp, steps_per_epoch)
+        params = [p for p in net.parameters() if p.requires_grad]
+        self.wpl = PlasticityLoss(params, hp.wpl_weight) if hp.wpl_weight > 0 else None
+        self.sample = SAMPLERS[hp.sampling](self.space)
+        self.warmup = one_shot_path(self.space)
+
+    def checkpointables(self) -> dict:
+        return {"optimizer": self.optimizer, "scheduler": self.scheduler,
+                **({"wpl": self.wpl} if self.wpl is not None else {})}
+
+    def train_epoch(self, epoch, net, x, y, generator, augment=None, valid=None) -> dict:
+        lr = self.optimizer.param_groups[0]["lr"]
+        warmup = self.warmup
+        draw = (lambda g: [warmup]) if epoch <= self.hp.warmup_epochs else self.sample
+        loss, acc, passes = train_epoch(net, x, y, self.optimizer, self.scheduler, self.hp, generator, draw, augment,
+                                        self.wpl, self.landmarks)
+        if self.wpl is not None:
+            self.wpl.end_epoch()
+        return {"lr": lr, "train_loss": loss, "train_accuracy": acc, "passes": passes}
+
+    @classmethod
+    def check(cls, where, hp, space: SearchSpace, sample_archs: int, topk) -> None:
+        """Heuristics that do not apply to the space, or that contradict each other."""
+        if hp.op_on not in space.supernet_forms:
+            raise io.UserError(f"{where('op_on')}: {hp.op_on!r} does not apply to space {space.name!r}; "
+                               f"it supports {', '.join(space.supernet_forms)}")
+        if hp.kernel_mapping and not space.kernel_pairs:
+            raise io.UserError(f"{where('kernel_mapping')}: space {space.name!r} has no pair of convolutions "
+                               "that share a kernel centre")
+        if hp.sampling == "fairnas":
+            sizes = sorted({len(c.candidates) for c in space.choices()})
+            if len(sizes) > 1:
+                raise io.UserError(f"{where('sampling')}: fairnas trains every operation of every edge once per "
+                                   f"step, but the edges of space {space.name!r} have different numbers of "
+                                   f"operations ({', '.join(map(str, sizes))})")
+            if hp.op_on == "node":
+                raise io.UserError(f"{where('sampling')}: fairnas conflicts with {where('op_on')} node: the "
+                                   "node-wise path of a cell is derived from its edges, so operations cannot be "
+                                   "trained once each per node; use uniform or random_nas")
+        if hp.warmup_epochs >= hp.epochs:
+            raise io.UserError(f"{where('warmup_epochs')}: {hp.warmup_epochs} is not allowed; expected fewer than "
+                               f"the {hp.epochs} epochs (warm-up epochs train no single path)")
+        if hp.landmarks:
+            if hp.landmarks < 2:
+                raise io.UserError(f"{where('landmarks')}: {hp.landmarks} is not allowed; the ranking loss compares "
+                                   "pairs, so use 0 (off) or at least 2")
+            keep = sample_archs - hp.landmarks
+            need = max([2] + list(topk))
+            if keep < need:
+                raise io.UserError(f"{where('landmarks')}: {hp.landmarks} landmarks leave {keep} of the {sample_archs} "
+                                   f"sampled archs to score; need at least {need} (correlate.topk); lower it or "
+                                   "raise sample.archs")

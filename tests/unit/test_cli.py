@@ -20,7 +20,7 @@ from nas import io as nas_io
 from nas.cli import main
 from nas.spaces import nb201
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO  # noqa: E402
 NAS = Path(sys.executable).parent / "nas"  # the installed entry point of this environment
 if not NAS.is_file():
     NAS = Path(shutil.which("nas") or NAS)
@@ -475,7 +475,7 @@ def test_check_profile_names_placeholder_and_missing_slurm(tmp_path):
     import sys
 
     profile = tmp_path / "slurm"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "workflow/profiles/slurm", profile)
+    shutil.copytree(REPO / "workflow/profiles/slurm", profile)
     bin_dir = Path(sys.executable).parent
     proc = subprocess.run([str(bin_dir / "nas"), "check-profile", str(profile)], capture_output=True, text=True,
                           env={**os.environ, "PATH": str(bin_dir)}, cwd=tmp_path)
@@ -490,6 +490,6 @@ def test_check_profile_local_profile_is_ok(tmp_path):
     from nas import profile
     from nas.io import UserError
 
-    assert profile.check_profile(Path(__file__).resolve().parents[1] / "workflow/profiles/default") == []
+    assert profile.check_profile(REPO / "workflow/profiles/default") == []
     with pytest.raises(UserError, match="profile not found"):
         profile.check_profile(tmp_path / "nope")

@@ -141,7 +141,7 @@ class SlurmCluster:
         self.memory_mb = memory = max(256, _memory_mb() - 1024)
         self.ctld_port, self.slurmd_port = _free_port(), _free_port()
         self.conf.write_text(f"""\
-# Written by tests/slurm_cluster.py: a one-node test cluster; removed on teardown.
+# Written by tests/e2e/slurm_cluster.py: a one-node test cluster; removed on teardown.
 ClusterName={self.cluster_name}
 SlurmctldHost={self.node}(127.0.0.1)
 SlurmctldPort={self.ctld_port}

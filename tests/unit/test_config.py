@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import one_line_error
+from helpers import one_line_error
 from nas import config
 from nas.config import Config, from_dict, load
 from nas.io import UserError
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO  # noqa: E402
 
 
 def error(raw) -> str:
@@ -69,7 +69,7 @@ def test_values_are_typed():
 def test_unknown_top_level_key():
     assert error({"sed": 1}) == "params: unknown key 'sed'; did you mean 'seed'?"
     msg = error({"zzzz": 1})
-    assert msg.startswith("params: unknown key 'zzzz'; valid keys: seed, device, data, space")
+    assert msg.startswith("params: unknown key 'zzzz'; valid keys: seed, device, threads, data, space")
 
 
 def test_unknown_key_in_section():

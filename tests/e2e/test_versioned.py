@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import TINY, make_project, run, write_params
+from helpers import TINY, make_project, run, write_params
 
 pytestmark = pytest.mark.e2e
 
@@ -90,7 +90,8 @@ def test_experiment_compare_and_metrics_diff(pushed):
     assert not {s for s in ran if s.startswith(("train-standalone", "merge", "prepare", "sample"))}, ran
     diff = run(["dvc", "metrics", "diff", "v1", "more-epochs", "--json"], project).stdout
     changed = json.loads(diff)
-    assert any("kendall_tau" in key for f in changed.values() for key in f), diff
+    # the experiment's correlation metrics differ from v1's (which of them depends on the tiny nets)
+    assert changed.get("metrics/correlation.json"), diff
     plots = run(["dvc", "plots", "diff", "v1", "more-epochs", "--json"], project).stdout
     assert "supernet-training-loss" in plots
     out = run(["nas", "compare", "v1", "more-epochs", "--csv", "cmp.csv"], project)

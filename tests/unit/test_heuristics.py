@@ -13,6 +13,7 @@ from matplotlib.container import ErrorbarContainer
 from scipy import stats
 
 from nas import heuristics as H
+from nas import report as R
 from nas.io import UserError
 
 SEEDS = [0, 1, 2]
@@ -211,7 +212,7 @@ def test_duplicate_seed_is_a_user_error():
 
 
 def test_metrics_json():
-    m = H.metrics_json(table())
+    m = R.heuristics_json(table())
     text = json.dumps(m)
     assert json.loads(text) == m
     assert list(m) == ["a", "baseline", "b"]
@@ -232,11 +233,11 @@ def test_deterministic_and_independent_of_row_order():
     shuffled = H.heuristics_table(corr.sample(frac=1, random_state=1), sel.sample(frac=1, random_state=2),
                                   costs.sample(frac=1, random_state=3), ["a", "baseline", "b"])
     assert shuffled.equals(t1)
-    assert H.html_table(t1) == H.html_table(t2)
+    assert R.heuristics_html(t1) == R.heuristics_html(t2)
 
 
 def test_wide_table():
-    w = H.wide_table(table())
+    w = R.heuristics_wide(table())
     assert list(w["variant"]) == ["a", "baseline", "b"]
     assert list(w.columns[:4]) == ["variant", "n", "kendall_tau", "Δ kendall_tau"]
     assert "precision_at_k@5" in w.columns and "Δ seconds" in w.columns
@@ -246,7 +247,7 @@ def test_wide_table():
     assert w.loc[0, "Δ kendall_tau"].startswith("+0.057 (p=")
     assert w.loc[2, "kendall_tau"] == "0.520" and w.loc[2, "Δ kendall_tau"] == "+0.020 (p=n/a)"
     assert w.loc[1, "Δ kendall_tau"] == "—"
-    assert not any(c.startswith("Δ") for c in H.wide_table(table(variants=("a", "b"))).columns)
+    assert not any(c.startswith("Δ") for c in R.heuristics_wide(table(variants=("a", "b"))).columns)
 
 
 def test_html_table_escapes_and_marks_significance():
@@ -254,7 +255,7 @@ def test_html_table_escapes_and_marks_significance():
     for df in (corr, sel, costs):
         df["variant"] = df["variant"].replace("a", "a<b")
     t = H.heuristics_table(corr, sel, costs, ["baseline", "a<b", "b"])
-    page = H.html_table(t)
+    page = R.heuristics_html(t)
     assert "a&lt;b" in page and "a<b" not in page
     assert "<th>baseline</th>" in page and "<th>b</th>" in page
     assert "t-interval over super-net seeds" in page and "paired t-test" in page
@@ -265,7 +266,7 @@ def test_html_table_escapes_and_marks_significance():
 def test_effect_figure():
     import matplotlib.pyplot as plt
 
-    fig = H.effect_figure(table())
+    fig = R.heuristics_figure(table())
     ax = fig.axes[0]
     bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     assert len(bars) == 2
@@ -276,7 +277,7 @@ def test_effect_figure():
     assert bars[0].has_xerr and not bars[1].has_xerr  # "b" has one seed: a bare point
     plt.close(fig)
 
-    fig = H.effect_figure(table(variants=("baseline",)))  # nothing to compare: the baseline itself
+    fig = R.heuristics_figure(table(variants=("baseline",)))  # nothing to compare: the baseline itself
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["baseline"]
     assert ax.get_title() == f"baseline: s-KdT {row(table(), 'baseline', 'sparse_kendall_tau')['mean']:.3f} [0.362, 0.858]"

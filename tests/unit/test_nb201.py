@@ -1,13 +1,25 @@
-"""nas.spaces.nb201: the string format, isomorphism classes, sampling, counts and the networks."""
+"""nas.spaces.nb201 (NB201, the NAS-Bench-201 space): the string format, isomorphism classes, sampling,
+counts, the networks, and regression values computed with the code before the SearchSpace interface
+(so the same seed still gives the same weights, paths and results)."""
 
 from __future__ import annotations
+
+import hashlib
 
 import pytest
 import torch
 
-from conftest import one_line_error
-from nas.spaces import SPACES, get_space, nb201
-from nas.spaces.nb201 import OPS, canonical, enumerate_all, num_unique, parse, sample
+from helpers import one_line_error
+from nas import spaces
+from nas.spaces import SPACES, get_space, nb201, register_space
+from nas.io import UserError
+from nas.spaces.base import Choice, PathChoice, SearchSpace, single_path
+from nas.spaces.ops import CentreKernelConvBN
+
+SPACE = nb201.SPACE
+OPS = nb201.OPS
+canonical, enumerate_all, num_unique, parse, sample = (SPACE.canonical, SPACE.enumerate_all, SPACE.num_unique,
+                                                     SPACE.parse, SPACE.sample)
 
 ALL = enumerate_all()
 NONE_CELL = ("none",) * 6
@@ -27,28 +39,61 @@ error = one_line_error
 
 # --- encoding ---------------------------------------------------------------------------------------
 
-def test_space_registry():
-    assert get_space("nb201") is nb201 and SPACES == {"nb201": nb201}
+def test_space_registry(monkeypatch):
+    assert get_space("nb201") is SPACE and isinstance(SPACE, nb201.NB201)
+    assert SPACES and all(isinstance(s, SearchSpace) and s.name == name for name, s in SPACES.items())
     msg = error(get_space, "nb999")
     assert "space.name" in msg and "'nb999'" in msg and "nb201" in msg
+    monkeypatch.setattr(spaces, "SPACES", dict(SPACES))  # register_space adds to the module's registry
+
+    class Other(nb201.NB201):
+        name = "nb201-copy"
+
+    other = register_space(Other())
+    assert get_space("nb201-copy") is other and "nb201-copy" not in SPACES
+    with pytest.raises(ValueError, match="'nb201' is taken"):
+        register_space(nb201.NB201())
+    with pytest.raises(TypeError, match="not a SearchSpace"):
+        register_space(nb201)  # the module is not the space
+
+
+def test_choices_are_the_edges_in_string_order():
+    choices = SPACE.choices()
+    assert [c.key for c in choices] == ["1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2"]
+    assert all(c == Choice(c.key, OPS) for c in choices)  # no groups: every edge any operation
+    assert [f"{to}<-{source}" for to, source in nb201.EDGES] == [c.key for c in choices]
+    arch = parse(VALID)
+    picks = SPACE.to_picks(VALID)
+    assert picks == {"1<-0": C3, "2<-0": C3, "2<-1": P, "3<-0": S, "3<-1": C3, "3<-2": S}
+    assert SPACE.from_picks(picks) == arch and SPACE.to_picks(arch) == picks
+    assert SPACE.parameter_free == {N, S, P}
+    assert SPACE.supernet_forms == ("edge", "node") and SPACE.kernel_pairs == ((C1, C3),)
+    assert SPACE.size() == len(ALL) and SPACE.enumerable
+    assert "missing choices ['3<-2']" in error(SPACE.from_picks, {k: v for k, v in picks.items() if k != "3<-2"})
+
+
+def test_module_shortcuts_are_the_space_methods():
+    for name in ("parse", "format", "canonical", "sample", "enumerate_all", "num_unique", "isomorphism_classes",
+                 "distinct_cells", "count_params_flops", "build", "build_supernet"):
+        assert getattr(nb201, name) == getattr(SPACE, name), name
 
 
 def test_parse_known_string_in_edge_order():
     # The best CIFAR-10 cell of NAS-Bench-201; the tuple follows nb201.EDGES.
     assert nb201.EDGES == ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
     assert parse(VALID) == (C3, C3, P, S, C3, S)
-    assert nb201.format((C3, C3, P, S, C3, S)) == VALID
+    assert SPACE.format((C3, C3, P, S, C3, S)) == VALID
     assert parse("  " + VALID + "\n") == parse(VALID)  # surrounding whitespace is tolerated
 
 
 def test_round_trip_all_cells():
     assert len(ALL) == 5 ** 6 == 15_625
     assert len(set(ALL)) == 15_625
-    strings = [nb201.format(a) for a in ALL]
+    strings = [SPACE.format(a) for a in ALL]
     assert len(set(strings)) == 15_625
     for arch, text in zip(ALL, strings):
         assert parse(text) == arch
-        assert nb201.format(parse(text)) == text
+        assert SPACE.format(parse(text)) == text
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -84,13 +129,13 @@ def test_parse_non_string(value):
 
 @pytest.mark.parametrize("arch", [("none",) * 5, ("none",) * 7, ("none",) * 5 + ("conv",)])
 def test_format_rejects_bad_tuples(arch):
-    msg = error(nb201.format, arch)
+    msg = error(SPACE.format, arch)
     assert "expected 6 operations from none, skip_connect" in msg
 
 
 def test_canonical_and_build_reject_malformed():
     assert "unknown operation 'conv'" in error(canonical, "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|")
-    assert "unknown operation 'conv'" in error(nb201.build, ("conv",) + NONE_CELL[1:], 2, 1, (1, 16), 3)
+    assert "unknown operation 'conv'" in error(SPACE.build, ("conv",) + NONE_CELL[1:], 2, 1, (1, 16), 3)
 
 
 # --- isomorphism ------------------------------------------------------------------------------------
@@ -98,7 +143,7 @@ def test_canonical_and_build_reject_malformed():
 def same_class(a, b):
     assert key(a) == key(b), (key(a), key(b))
     assert canonical(a) == canonical(b)
-    assert canonical(nb201.format(a)) == canonical(a)  # strings and tuples agree
+    assert canonical(SPACE.format(a)) == canonical(a)  # strings and tuples agree
 
 
 def distinct(a, b):
@@ -173,7 +218,7 @@ def test_canonical_is_idempotent_and_in_its_class():
         canon.setdefault(key(arch), set()).add(c)
     assert all(len(v) == 1 for v in canon.values())  # one canonical string per class
     # Deterministic representative: the first member in enumerate_all order.
-    assert canonical((N, N, C3, N, P, C1)) == nb201.format(NONE_CELL)
+    assert canonical((N, N, C3, N, P, C1)) == SPACE.format(NONE_CELL)
 
 
 def test_num_unique():
@@ -188,7 +233,7 @@ def test_num_unique():
 
 def standalone(arch, seed):
     torch.manual_seed(seed)
-    return nb201.build(arch, channels=4, cells=1, input_shape=(1, 16), num_classes=3)
+    return SPACE.build(arch, channels=4, cells=1, input_shape=(1, 16), num_classes=3)
 
 
 def copy_weights(src, dst, edge_map):
@@ -236,7 +281,7 @@ def test_tied_supernet_agrees_with_canonical_on_sampled_cells():
     # six edges. Then each term op(expr) of the function key is one tensor whichever edge makes it, so
     # every cell and its canonical representative must give the same logits.
     torch.manual_seed(0)
-    net = nb201.build_supernet(4, 1, (1, 16), 3, affine=False, track=False)
+    net = SPACE.build_supernet(4, 1, (1, 16), 3, affine=False, track=False)
     for block in net.blocks:
         if isinstance(block, nb201.Cell):
             for edge in block.edges[1:]:
@@ -246,7 +291,7 @@ def test_tied_supernet_agrees_with_canonical_on_sampled_cells():
     with torch.no_grad():
         for arch in cells:
             torch.testing.assert_close(net(x, arch), net(x, parse(canonical(arch))), atol=1e-5, rtol=1e-5,
-                                       msg=lambda m, a=arch: f"{nb201.format(a)}: {m}")
+                                       msg=lambda m, a=arch: f"{SPACE.format(a)}: {m}")
         # and non-isomorphic cells do differ
         for a, b in [((N, N, N, C1, N, N), (N, N, N, C3, N, N)),
                      ((S, N, N, C3, C3, N), (N, N, N, C3, N, N)),
@@ -305,37 +350,37 @@ def test_sample_bad_count(n, expected):
 
 def test_counts_match_nas_bench_201():
     # NAS-Bench-201's CIFAR-10 network with the all-3x3-conv cell: 1.531546 MB params, 220.11969 MFLOPs.
-    assert nb201.count_params_flops((C3,) * 6, 16, 5, (3, 32, 32), 10) == (1_531_546, 220_119_690)
+    assert SPACE.count_params_flops((C3,) * 6, 16, 5, (3, 32, 32), 10) == (1_531_546, 220_119_690)
 
 
 def test_counts_relations():
-    conv = nb201.count_params_flops((C3,) * 6, 4, 1, (1, 16), 3)
-    none = nb201.count_params_flops(NONE_CELL, 4, 1, (1, 16), 3)
-    pool = nb201.count_params_flops((P,) * 6, 4, 1, (1, 16), 3)
-    skip = nb201.count_params_flops((S,) * 6, 4, 1, (1, 16), 3)
-    one_conv = nb201.count_params_flops((N, N, N, C3, N, N), 4, 1, (1, 16), 3)
+    conv = SPACE.count_params_flops((C3,) * 6, 4, 1, (1, 16), 3)
+    none = SPACE.count_params_flops(NONE_CELL, 4, 1, (1, 16), 3)
+    pool = SPACE.count_params_flops((P,) * 6, 4, 1, (1, 16), 3)
+    skip = SPACE.count_params_flops((S,) * 6, 4, 1, (1, 16), 3)
+    one_conv = SPACE.count_params_flops((N, N, N, C3, N, N), 4, 1, (1, 16), 3)
     assert none[0] < one_conv[0] < conv[0] and none[1] < one_conv[1] < conv[1]
     assert pool == skip == none  # pooling and skips have no parameters (and no counted FLOPs)
     # one 1-D 3-conv edge per cell: C*C*3 weights + 2C BN params, at C, 2C, 4C
     assert one_conv[0] - none[0] == sum(c * c * 3 + 2 * c for c in (4, 8, 16))
-    assert nb201.count_params_flops(VALID, 4, 1, (1, 16), 3) == nb201.count_params_flops(parse(VALID), 4, 1, (1, 16), 3)
+    assert SPACE.count_params_flops(VALID, 4, 1, (1, 16), 3) == SPACE.count_params_flops(parse(VALID), 4, 1, (1, 16), 3)
 
 
 # --- networks -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("shape", [(1, 16), (3, 8, 8)])
 def test_build_output_shape(shape):
-    net = nb201.build(VALID, channels=4, cells=1, input_shape=shape, num_classes=3)
+    net = SPACE.build(VALID, channels=4, cells=1, input_shape=shape, num_classes=3)
     assert net.arch == parse(VALID)
     out = net(torch.randn(5, *shape))
     assert out.shape == (5, 3)
     assert torch.isfinite(out).all()
-    sn = nb201.build_supernet(4, 1, shape, 3)
+    sn = SPACE.build_supernet(4, 1, shape, 3)
     assert sn(torch.randn(2, *shape), parse(VALID)).shape == (2, 3)
 
 
 def test_build_only_has_the_cell_operations():
-    net = nb201.build((N, S, C1, C3, P, C3), channels=2, cells=2, input_shape=(1, 16), num_classes=3)
+    net = SPACE.build((N, S, C1, C3, P, C3), channels=2, cells=2, input_shape=(1, 16), num_classes=3)
     cells = [b for b in net.blocks if isinstance(b, nb201.Cell)]
     assert len(cells) == 6  # 3 stages x 2 cells
     # none has no module, skip/pool have no parameters
@@ -344,7 +389,7 @@ def test_build_only_has_the_cell_operations():
 
 def test_supernet_paths_and_gradients():
     torch.manual_seed(0)
-    net = nb201.build_supernet(4, 1, (1, 16), 3)
+    net = SPACE.build_supernet(4, 1, (1, 16), 3)
     x = torch.randn(8, 1, 16)
     a, b = (C3,) * 6, (C1, S, P, C1, N, C1)
     with torch.no_grad():
@@ -363,3 +408,134 @@ def test_supernet_paths_and_gradients():
         assert all(p.grad is None for e in cell.edges for p in e[C3].parameters())
         assert all(p.grad is not None for p in cell.edges[0][C1].parameters())   # 1<-0: on the path
         assert all(p.grad is None for p in cell.edges[4][C1].parameters())       # 3<-1 is none in b
+
+
+def test_supernet_forms_are_checked():
+    with pytest.raises(UserError, match="'graph' does not apply to space 'nb201'; it supports edge, node"):
+        SPACE.build_supernet(4, 1, (1, 16), 3, op_on="graph")
+    with pytest.raises(ValueError, match="default choice only"):
+        SPACE.build_supernet(4, 1, (1, 16), 3, lambda c, candidates: PathChoice(candidates), op_on="node")
+
+
+def test_supernet_choices_come_from_the_factory_in_construction_order():
+    calls = []
+
+    def factory(choice, candidates):
+        calls.append((choice.key, tuple(candidates)))
+        return single_path(choice, candidates)
+
+    net = SPACE.build_supernet(2, 2, (1, 16), 3, factory, kernel_mapping=True)
+    assert calls == [(c.key, OPS) for c in SPACE.choices()] * 6  # 3 stages x 2 cells
+    cell = next(b for b in net.blocks if isinstance(b, nb201.Cell))
+    assert all(type(e) is PathChoice for e in cell.edges)
+    assert isinstance(cell.edges[0][C1], CentreKernelConvBN)  # kernel mapping: the 1x1 on the 3x3 centre
+
+
+# --- regression: the values of the code before the SearchSpace interface -----------------------------
+# Computed with the previous nas/spaces/nb201.py (a module of functions, commit 07d3b86) for the same
+# seeds: the state dict's names, order and bytes must match exactly (same construction order, so the
+# same initial weights); the logits (train mode, path dropout and global dropout drawn from the same
+# seeds) to float precision; `test_edge_outputs_are_summed_in_edge_order` pins the summation order
+# exactly, independently of the machine's floating-point kernels.
+
+MIXED = "|nor_conv_1x1~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+ONE_SHOT = (OPS,) * 6
+
+# name: (stand-alone arch, or super-net options), input shape, [(arch, path dropout)] of the forward passes
+REGRESSION_CASES = {
+    "standalone-1d": (VALID, (1, 16), [(None, 0.0)]),
+    "standalone-2d": (MIXED, (3, 8, 8), [(None, 0.0)]),
+    "supernet-edge-1d": ({}, (1, 16), [(VALID, 0.0), (MIXED, 0.3), (ONE_SHOT, 0.3)]),
+    "supernet-edge-2d-mapped": ({"affine": False, "track": False, "kernel_mapping": True}, (3, 8, 8),
+                                [(MIXED, 0.3), (ONE_SHOT, 0.0)]),
+    "supernet-node-1d-mapped": ({"op_on": "node", "kernel_mapping": True, "affine": False}, (1, 16),
+                                [(VALID, 0.3), (ONE_SHOT, 0.3)]),
+}
+REGRESSION = {  # name: (sha256 of the state dict, number of parameter tensors, logits of each pass)
+    "standalone-1d": ("df58daca4c5074faf3cff76ef05fe8203bec3ce542c5a38e7bc9dd66490f92d6", 48,
+        [[-0.506559, -0.207143, 0.37208, -0.044003, -0.088582, 0.33965]]),
+    "standalone-2d": ("5acd8394c9a08ce06f36bed2e19de3e2aa7f4b0e537e808110b68a1a1474c18a", 48,
+        [[-0.541809, -0.214215, -0.195961, -0.147843, 0.059836, -0.614521]]),
+    "supernet-edge-1d": ("e8f07fee8795e091827313903f80132d51f1bca1370964363899cce5de3f370a", 129,
+        [[0.023492, -0.481705, 0.240321, -0.299695, -0.249492, -0.308146],
+         [-0.110957, -0.583126, 0.338454, -0.350868, -0.177335, -0.156266],
+         [-0.079302, -0.637641, 0.409056, -0.138871, -0.122051, -0.239903]]),
+    "supernet-edge-2d-mapped": ("438e4da2d729117ee7af0a815022a45b227179d20b1c4363838828deb01f5b29", 27,
+        [[-0.274566, -0.187237, -0.020582, 0.220146, 0.57883, 0.695431],
+         [-0.177947, 0.082193, -0.06976, 0.116544, 0.548212, 0.656112]]),
+    "supernet-node-1d-mapped": ("8013c612771b5d45ad548ecebe7770d97918e42318e9a825268f6de4b0f8051f", 18,
+        [[-0.192967, -0.098732, -0.344416, -0.019244, -0.006622, 0.062472],
+         [-0.344443, 0.146412, -0.681146, 0.233841, -0.152351, 0.321364]]),
+}
+
+
+def state_digest(net) -> str:
+    h = hashlib.sha256()
+    for k, v in net.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def regression_run(name):
+    what, shape, passes = REGRESSION_CASES[name]
+    torch.manual_seed(0)
+    if isinstance(what, str):
+        net = SPACE.build(what, 3, 1, shape, 3)
+    else:
+        net = SPACE.build_supernet(3, 1, shape, 3, global_dropout=0.2, **what)
+    net.train()
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(1))
+    outs = []
+    for arch, rate in passes:
+        net.path_dropout = rate
+        torch.manual_seed(2)
+        arch = parse(arch) if isinstance(arch, str) else arch
+        outs.append(net(x) if arch is None else net(x, arch))
+    return state_digest(net), len(list(net.parameters())), outs
+
+
+@pytest.mark.parametrize("name", list(REGRESSION_CASES))
+def test_networks_match_the_previous_code(name):
+    digest, n_params, outs = regression_run(name)
+    want_digest, want_n, want_outs = REGRESSION[name]
+    assert (digest, n_params) == (want_digest, want_n)
+    assert len(outs) == len(want_outs)
+    for out, want in zip(outs, want_outs):
+        torch.testing.assert_close(out.detach().flatten(), torch.tensor(want), atol=2e-5, rtol=1e-4)
+
+
+def test_edge_outputs_are_summed_in_edge_order():
+    # Each edge outputs a constant. Into node 3: a = 2^24, b = -(2^24 + 2), c = 1, whose float32 sums
+    # differ by grouping: (a + b) + c = -1, (a + c) + b = -2, (b + c) + a = 0. So node 3 tells the order
+    # in which its edges 3<-0, 3<-1, 3<-2 are added: left to right, as before.
+    values = iter([5.0, 2.0, 3.0, 2.0 ** 24, -(2.0 ** 24 + 2), 1.0] * 3)
+
+    class Constant(torch.nn.Module):
+        def __init__(self, value):
+            super().__init__()
+            self.value = value
+
+        def forward(self, x, pick):
+            return torch.full_like(x, self.value)
+
+    net = SPACE.build_supernet(2, 1, (1, 4), 3, lambda c, candidates: Constant(next(values)))
+    cell = next(b for b in net.blocks if isinstance(b, nb201.Cell))
+    out = cell(torch.zeros(1, 2, 4), (S,) * 6)
+    assert torch.equal(out, torch.full((1, 2, 4), -1.0))
+
+
+def test_sampling_and_classes_match_the_previous_code():
+    assert [SPACE.format(a) for a in sample(3, 11)] == [
+        "|nor_conv_1x1~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|avg_pool_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+        "|avg_pool_3x3~0|+|none~0|nor_conv_1x1~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+        "|none~0|+|nor_conv_1x1~0|none~1|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_1x1~2|"]
+
+    def digest(text):
+        return hashlib.sha256(text.encode()).hexdigest()
+    assert digest("\n".join(canonical(a) for a in ALL)) == \
+        "488449fa052fe250b9983fdacf52d48c1fa18b6ec3f768a86409a027c5e349c1"
+    assert digest(repr(SPACE.isomorphism_classes())) == \
+        "0c4626fe0772aa59ad784670c212355823b5cfc9890b3c2c612798e19293b310"
+    assert digest(repr(SPACE.distinct_cells())) == "2206fde7639b6d27121e6ec367b65102281de0ffe1dca6faacc6cdb404222df6"
+    assert SPACE.count_params_flops(parse(MIXED), 3, 1, (3, 8, 8), 3) == (4947, 40359)

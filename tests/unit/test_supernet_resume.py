@@ -30,13 +30,13 @@ def _train_supernet(splits, state_path, kill_at=None):
     hp = SupernetConfig(epochs=3, batch_size=32, channels=2, cells=1)
     train = data.load_split(splits["train"])
     torch.manual_seed(0)
-    net = supernet.build(nb201, hp, 2, 1, train)
+    net = supernet.build(nb201.SPACE, hp, 2, 1, train)
 
     def on_epoch(epoch, model):
         if epoch == kill_at:
             raise Killed
 
-    history = supernet.train(net, hp, nb201, train, 0, torch.device("cpu"), state_path, on_epoch=on_epoch)
+    history = supernet.train(net, hp, nb201.SPACE, train, 0, torch.device("cpu"), state_path, on_epoch=on_epoch)
     return history, supernet.weights(net)
 
 
@@ -53,7 +53,7 @@ def test_supernet_resume_equals_uninterrupted(splits, tmp_path):
 
 
 def test_supernet_sampler_is_uniform():
-    sample = supernet.uniform_sampler(nb201)
+    sample = supernet.uniform_sampler(nb201.SPACE)
     g = torch.Generator().manual_seed(0)
     counts = pd.Series([op for _ in range(2000) for op in sample(g)[0]]).value_counts()
     assert set(counts.index) == set(nb201.OPS)

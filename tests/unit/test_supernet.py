@@ -5,8 +5,8 @@ MNIST-1D-shaped random tensors; each test can fail."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
-import types
 from collections import Counter
 
 import pandas as pd
@@ -16,12 +16,13 @@ from scipy import stats
 from torch import nn
 from torch.nn import functional as F
 
-from conftest import TINY, one_line_error
+from helpers import TINY, one_line_error
 from nas import config, io, spaces, supernet
 from nas.config import SupernetConfig
 from nas.data import Tensors
 from nas.io import UserError
 from nas.spaces import nb201
+from nas.spaces.base import SearchSpace, single_path
 from nas import train as train_loop
 from nas.train import make_optimizer
 
@@ -44,7 +45,7 @@ def hp(**kw) -> SupernetConfig:
 
 def build(h: SupernetConfig, data: Tensors | None = None, seed: int = 0, training: bool = True):
     torch.manual_seed(seed)
-    return supernet.build(nb201, h, 2, 1, data or tensors(), training)
+    return supernet.build(nb201.SPACE, h, 2, 1, data or tensors(), training)
 
 
 def cells(net) -> list:
@@ -89,7 +90,7 @@ def spy_grads(monkeypatch, net) -> list[set[str]]:
 
 def run_train(h, data, tmp_path, name="state.pt", seed=0, **kw):
     net = build(h, data, seed)
-    history = supernet.train(net, h, nb201, data, seed, CPU, tmp_path / name, **kw)
+    history = supernet.train(net, h, nb201.SPACE, data, seed, CPU, tmp_path / name, **kw)
     return net, history
 
 
@@ -109,7 +110,7 @@ ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor
 # --- 1. sampling: fairnas -----------------------------------------------------------------------------
 
 def test_fairnas_sampler_trains_every_operation_of_every_edge_exactly_once_per_step():
-    sample = supernet.fairnas_sampler(nb201)
+    sample = supernet.fairnas_sampler(nb201.SPACE)
     g = torch.Generator().manual_seed(0)
     steps = [sample(g) for _ in range(300)]
     for paths in steps:
@@ -132,7 +133,7 @@ def test_one_step_trains_every_op_with_fairnas_but_one_path_with_uniform(samplin
     before = {n: p.detach().clone() for n, p in net.named_parameters()}
     optimizer, scheduler = make_optimizer(net, h, 1)
     paths = []
-    real = supernet.SAMPLERS[sampling](nb201)
+    real = supernet.SAMPLERS[sampling](nb201.SPACE)
 
     def sample(g):
         drawn = real(g)
@@ -166,7 +167,7 @@ def _none_share(draws) -> float:
 
 
 def test_uniform_sampler_is_uniform_and_independent_per_edge():
-    sample = supernet.uniform_sampler(nb201)
+    sample = supernet.uniform_sampler(nb201.SPACE)
     g = torch.Generator().manual_seed(1)
     draws = [p for _ in range(5000) for p in sample(g)]
     assert all(len(d) == 6 and all(op in nb201.OPS for op in d) for d in draws)
@@ -185,7 +186,7 @@ def test_random_nas_sampler_draws_distinct_cells_uniformly_over_classes():
     classes = nb201.isomorphism_classes()
     assert len(classes) == nb201.num_unique() == 4930
     index = {nb201._function_key(m[0]): i for i, m in enumerate(classes)}
-    sample = supernet.random_nas_sampler(nb201)
+    sample = supernet.random_nas_sampler(nb201.SPACE)
     g = torch.Generator().manual_seed(2)
     draws = [p for _ in range(4930 * 10) for p in sample(g)]
     counts = Counter(index[nb201._function_key(c)] for c in draws)
@@ -221,7 +222,7 @@ def test_warmup_epochs_train_every_operation_then_single_paths(tmp_path, monkeyp
         return lambda g: paths.extend(sample(g)) or paths[-1:]
 
     monkeypatch.setitem(supernet.SAMPLERS, "uniform", sampler)
-    history = supernet.train(net, h, nb201, data, 0, CPU, tmp_path / "s.pt")
+    history = supernet.train(net, h, nb201.SPACE, data, 0, CPU, tmp_path / "s.pt")
     assert len(grads) == 4 and len(paths) == 2  # the sampler is used after the warm-up only
     assert history["passes"].tolist() == [2, 2]  # one (one-shot) path per step in both phases
     for step in grads[:2]:  # warm-up: the one-shot path
@@ -230,7 +231,7 @@ def test_warmup_epochs_train_every_operation_then_single_paths(tmp_path, monkeyp
         got = {key for key, name in convs.items() if name in step}
         assert got == {(b, e, op) for b, e, op in convs if (e, op) in live_convs(path)}
         assert max(Counter((b, e) for b, e, _ in got).values(), default=1) == 1
-    assert supernet.one_shot_path(nb201) == tuple(tuple(nb201.OPS) for _ in range(6))
+    assert supernet.one_shot_path(nb201.SPACE) == tuple(tuple(nb201.OPS) for _ in range(6))
 
 
 def test_one_shot_forward_is_the_mean_of_every_operation():
@@ -240,7 +241,7 @@ def test_one_shot_forward_is_the_mean_of_every_operation():
     x = torch.randn(4, 2, 40)
     ops = cell.edges[0]
     expected = torch.stack([ops[o](x) for o in nb201.OPS if o != "none"]).mean(0)
-    assert torch.allclose(nb201._apply(ops, tuple(nb201.OPS), x), expected)
+    assert torch.allclose(ops(x, tuple(nb201.OPS)), expected)
 
 
 # --- 4. path dropout ----------------------------------------------------------------------------------
@@ -322,7 +323,7 @@ def test_node_path_rules():
     arch = ("none", "skip_connect", "none", "skip_connect", "skip_connect", "nor_conv_3x3")
     assert nb201.node_path(arch) == [("none", ()), ("skip_connect", (0,)), ("skip_connect", (0, 1, 2))]
     assert nb201.node_path(("none",) * 6) == [("none", ())] * 3
-    one_shot = nb201.node_path(supernet.one_shot_path(nb201))
+    one_shot = nb201.node_path(supernet.one_shot_path(nb201.SPACE))
     assert one_shot == [(tuple(nb201.OPS[1:]), tuple(range(j))) for j in (1, 2, 3)]
 
 
@@ -536,7 +537,7 @@ def test_landmark_ids():
 def test_train_needs_two_landmarks_with_different_accuracies(landmarks, tmp_path):
     h = hp(landmarks=2)
     data = tensors(32)
-    msg = one_line_error(supernet.train, build(h, data), h, nb201, data, 0, CPU, tmp_path / "s.pt", None, None,
+    msg = one_line_error(supernet.train, build(h, data), h, nb201.SPACE, data, 0, CPU, tmp_path / "s.pt", None, None,
                          landmarks)
     assert msg.startswith("supernet.landmarks:")
 
@@ -641,10 +642,10 @@ def test_batch_norm_settings(track, affine, extra):
 
 def test_channels_and_cells_override_the_space():
     data = tensors()
-    space_size = supernet.build(nb201, SupernetConfig(), 2, 1, data)
+    space_size = supernet.build(nb201.SPACE, SupernetConfig(), 2, 1, data)
     assert space_size.stem[0].out_channels == 2 and len(cells(space_size)) == 3
     assert space_size.classifier.in_features == 8
-    own = supernet.build(nb201, SupernetConfig(channels=3, cells=2), 2, 1, data)
+    own = supernet.build(nb201.SPACE, SupernetConfig(channels=3, cells=2), 2, 1, data)
     assert own.stem[0].out_channels == 3 and len(cells(own)) == 6
     assert own.classifier.in_features == 12
     assert own(data.x[:4], ("nor_conv_3x3",) * 6).shape == (4, 10)
@@ -657,15 +658,12 @@ def error(raw) -> str:
 
 
 def fake_space(monkeypatch, **attrs) -> str:
-    """Register a copy of nb201 under the name 'fake' with `attrs` replaced (None = removed)."""
-    ns = {k: v for k, v in vars(nb201).items() if not k.startswith("__")}
-    ns["NAME"] = "fake"
+    """Register a copy of the nb201 space under the name 'fake' with `attrs` set on it."""
+    space = copy.copy(nb201.SPACE)
+    space.name = "fake"
     for k, v in attrs.items():
-        if v is None:
-            ns.pop(k, None)
-        else:
-            ns[k] = v
-    monkeypatch.setitem(spaces.SPACES, "fake", types.SimpleNamespace(**ns))
+        setattr(space, k, v)
+    monkeypatch.setitem(spaces.SPACES, "fake", space)
     return "fake"
 
 
@@ -704,22 +702,24 @@ def test_unknown_heuristic_value():
 
 
 def test_op_on_node_needs_a_space_that_supports_it(monkeypatch):
-    name = fake_space(monkeypatch, OP_ON=("edge",))
+    name = fake_space(monkeypatch, supernet_forms=("edge",))
     config.from_dict(with_space(variant(), name))  # the fake space itself is fine
     assert error(with_space(variant(op_on="node"), name)) == \
         "supernet.variants.x.op_on: 'node' does not apply to space 'fake'; it supports edge"
-    name = fake_space(monkeypatch, OP_ON=None)  # no OP_ON at all: edge only
+    name = fake_space(monkeypatch, supernet_forms=SearchSpace.supernet_forms)  # the default: edge only
     assert error(with_space(params_with(op_on="node"), name)).startswith("supernet.op_on: 'node' does not apply")
 
 
 def test_kernel_mapping_needs_a_space_that_has_it(monkeypatch):
-    name = fake_space(monkeypatch, KERNEL_MAPPING=None)
+    name = fake_space(monkeypatch, kernel_pairs=())
     msg = error(with_space(variant(kernel_mapping=True), name))
     assert msg.startswith("supernet.variants.x.kernel_mapping: space 'fake' has no pair of convolutions")
 
 
 def test_fairnas_needs_equal_operation_counts(monkeypatch):
-    name = fake_space(monkeypatch, CANDIDATES=(nb201.OPS[:4],) + (nb201.OPS,) * 5)
+    choices = nb201.SPACE.choices()
+    name = fake_space(monkeypatch, choices=lambda: (dataclasses.replace(choices[0], candidates=nb201.OPS[:4]),)
+                      + choices[1:])
     config.from_dict(with_space(variant(sampling="uniform"), name))
     msg = error(with_space(variant(sampling="fairnas"), name))
     assert msg.startswith("supernet.variants.x.sampling: fairnas") and "(4, 5)" in msg
@@ -768,8 +768,8 @@ def _resumable(tmp_path, name, kill_at=None):
             raise Killed
 
     torch.manual_seed(123)  # the caller's seeding, as in cmd_train_supernet
-    net = supernet.build(nb201, h, 2, 1, data)
-    history = supernet.train(net, h, nb201, data, 0, CPU, tmp_path / name, on_epoch=on_epoch)
+    net = supernet.build(nb201.SPACE, h, 2, 1, data)
+    history = supernet.train(net, h, nb201.SPACE, data, 0, CPU, tmp_path / name, on_epoch=on_epoch)
     return history, supernet.weights(net)
 
 
@@ -797,7 +797,7 @@ def test_resume_check_detects_lost_state(lost, tmp_path, monkeypatch):
     if lost == "torch_rng":
         monkeypatch.setattr(torch, "set_rng_state", lambda state: None)
     else:
-        monkeypatch.setattr(supernet.PlasticityLoss, "load", lambda self, state: None)
+        monkeypatch.setattr(supernet.PlasticityLoss, "load_state_dict", lambda self, state: None)
     _, weights = _interrupted(tmp_path)
     assert any(not torch.equal(weights[k], full[k]) for k in weights)
 
@@ -818,7 +818,7 @@ def test_resume_on_cuda(tmp_path, knobs):
             if epoch == kill_at:
                 raise Killed
         net = build(h, data)
-        supernet.train(net, h, nb201, data, 0, dev, tmp_path / name, on_epoch=on_epoch)
+        supernet.train(net, h, nb201.SPACE, data, 0, dev, tmp_path / name, on_epoch=on_epoch)
         return supernet.weights(net)
 
     full = go("a.pt")
@@ -826,3 +826,61 @@ def test_resume_on_cuda(tmp_path, knobs):
         go("b.pt", 2)
     resumed = go("b.pt")
     assert all(torch.equal(resumed[k], full[k]) for k in full)
+
+
+# --- the method registry --------------------------------------------------------------------------
+
+def test_unknown_method_names_the_known_ones():
+    msg = one_line_error(config.from_dict, {"supernet": {"method": "darts-nope"}})
+    assert msg == "supernet.method: unknown method 'darts-nope'; expected one of spos"
+    msg = one_line_error(config.from_dict, {"supernet": {"variants": {"baseline": {}, "x": {"method": "nope"}}}})
+    assert msg.startswith("supernet.variants.x.method: unknown method 'nope'")
+
+
+def test_a_registered_method_is_dispatched_with_its_choice_module_and_state(monkeypatch, tmp_path):
+    """A method registered in METHODS is built with its own choice factory, trained through its
+    train_epoch, and its declared checkpointables are what a resumed run restores."""
+    from nas.supernet import base
+
+    calls = {"choice": 0, "epochs": []}
+
+    class Counter:
+        def __init__(self):
+            self.n = 0
+
+        def state_dict(self):
+            return {"n": self.n}
+
+        def load_state_dict(self, state):
+            self.n = state["n"]
+
+    class Probe(base.Method):
+        name = "probe"
+
+        @staticmethod
+        def choice(c, candidates):
+            calls["choice"] += 1
+            return single_path(c, candidates)
+
+        def setup(self, net, steps, seed, landmarks=None):
+            self.counter = Counter()
+
+        def train_epoch(self, epoch, net, x, y, generator, augment=None, valid=None):
+            self.counter.n += 1
+            calls["epochs"].append((epoch, self.counter.n))
+            return {"lr": 0.0, "train_loss": 1.0, "train_accuracy": 0.0, "passes": 0}
+
+        def checkpointables(self):
+            return {"counter": self.counter}
+
+    monkeypatch.setitem(base.METHODS, "probe", Probe)
+    hp = config.from_dict({**TINY, "supernet": {**TINY["supernet"], "method": "probe", "epochs": 3}}).variant("baseline")
+    space = nb201.SPACE
+    data = Tensors(torch.randn(8, 1, 40), torch.randint(0, 10, (8,)), (1, 40), 10, "mnist1d")
+    net = supernet.build(space, hp, 2, 1, data)
+    assert calls["choice"] == 3 * len(space.choices())  # once per choice in each of the 3 cells (N=1 a stage)
+    state = tmp_path / "state.pt"
+    # a run killed after epoch 2: its state says 2 epochs and counter 2
+    supernet.train(net, dataclasses.replace(hp, epochs=2), space, data, 0, torch.device("cpu"), state)
+    supernet.train(net, hp, space, data, 0, torch.device("cpu"), state)
+    assert calls["epochs"] == [(1, 1), (2, 2), (3, 3)]

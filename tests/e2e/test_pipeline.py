@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import env, make_project, run, write_params
+from helpers import env, make_project, run, write_params
 
 pytestmark = pytest.mark.e2e
 
@@ -26,6 +26,7 @@ ARTIFACTS = [
     "results/supernet/baseline/seed-0/checkpoints/epoch-0001.pt",
     "results/standalone/shard-1.parquet", "results/standalone/shard-2.parquet",
     "results/standalone.parquet", "results/correlation.parquet", "metrics/correlation.json",
+    "results/picks.parquet", "results/picks_standalone.parquet",
     "results/selection.parquet", "metrics/selection.json", "results/heuristics.parquet",
     "metrics/heuristics.json", "results/report/index.html", "results/report/scatter.png",
     "results/report/heuristics.png", "plots/scatter/baseline/seed-0.csv", "plots/curves/baseline/seed-1.csv",
@@ -38,11 +39,9 @@ def stages_run(output: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory, request):
-    from conftest import TINY
-    project = make_project(tmp_path_factory.mktemp("study"), TINY)
-    first = run(["dvc", "repro"], project)
-    return project, first.stdout
+def study(dvc_tiny):
+    project, out, _ = dvc_tiny
+    return project, out
 
 
 def test_repro_writes_every_artifact(study):
@@ -51,7 +50,7 @@ def test_repro_writes_every_artifact(study):
         assert (project / a).is_file(), a
     assert {"prepare", "sample", "train-supernet@baseline-0", "train-supernet@baseline-1",
             "eval-supernet@baseline-0", "eval-supernet@baseline-1", "train-standalone@1", "train-standalone@2",
-            "merge-standalone", "correlate", "select", "heuristics", "report"} == stages_run(out)
+            "merge-standalone", "correlate", "pick", "train-picks", "select", "heuristics", "report"} == stages_run(out)
     archs = pd.read_parquet(project / "results/archs.parquet")
     assert list(archs.columns) == ["arch_id", "arch", "canonical", "params", "flops"] and len(archs) == 6
     sa = pd.read_parquet(project / "results/standalone.parquet")
@@ -118,8 +117,8 @@ def test_new_variant_trains_only_its_branch(study):
     run(["nas", "dag"], project)
     out = run(["dvc", "repro"], project).stdout
     assert stages_run(out) == {"train-supernet-landmarks@lm-0", "train-supernet-landmarks@lm-1",
-                               "eval-supernet@lm-0", "eval-supernet@lm-1", "correlate", "select", "heuristics",
-                               "report"}, out
+                               "eval-supernet@lm-0", "eval-supernet@lm-1", "correlate", "pick", "train-picks",
+                               "select", "heuristics", "report"}, out
     corr = pd.read_parquet(project / "results/correlation.parquet")
     assert {"baseline", "lm"} <= set(corr.variant)
     assert len(pd.read_parquet(project / "results/supernet/lm/seed-0/scores.parquet")) == 4  # landmarks unscored
@@ -131,7 +130,7 @@ def test_new_variant_trains_only_its_branch(study):
     out = run(["dvc", "repro"], project).stdout
     # The aggregates forget the variant: rerun, or restored from DVC's run-cache (the same params ran before).
     restored = set(re.findall(r"Stage '([^']+)' is cached", out))
-    assert stages_run(out) | restored == {"correlate", "select", "heuristics", "report"}, out
+    assert stages_run(out) | restored == {"correlate", "pick", "train-picks", "select", "heuristics", "report"}, out
     assert set(pd.read_parquet(project / "results/correlation.parquet").variant) == {"baseline", "standalone"}
     # DVC keeps the outputs of a stage that no longer exists; remove them for the tests that follow.
     import shutil

@@ -1,7 +1,7 @@
 """End to end on a real (one-node, throw-away) Slurm cluster: the tiny study with
 `snakemake --profile workflow/profiles/slurm`, one Slurm job per rule.
 
-The cluster (tests/slurm_cluster.py) is set up once for this module: Debian's slurm-wlm and munge are
+The cluster (tests/e2e/slurm_cluster.py) is set up once for this module: Debian's slurm-wlm and munge are
 installed with apt-get when missing (root only; once per machine), and private munged, slurmctld and
 slurmd are started on free ports with their config, state and logs in a temp dir. The module skips,
 naming the reason, where that is impossible (not root, no apt-get, a daemon that does not start), or
@@ -27,15 +27,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BIN, REPO, TINY, write_params
-from slurm_cluster import ClusterUnavailable, SlurmCluster
+from helpers import BIN, REPO, TINY, write_params
+from e2e.slurm_cluster import ClusterUnavailable, SlurmCluster
 
 pytestmark = pytest.mark.e2e
 
 PROFILE = "workflow/profiles/slurm"
 # Rules that run as Slurm jobs (`all` is a local rule).
 SLURM_RULES = {"prepare", "sample", "train_supernet", "eval_supernet", "train_standalone", "merge_standalone",
-               "correlate", "select", "heuristics", "report"}
+               "correlate", "pick", "train_picks", "select", "heuristics", "report"}
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
 # Seconds to the plugin's first status check of a job; each check that finds no job finished adds
 # 10 s to the next wait (the plugin's fixed back-off), so checks come at 4, 18, 42 s: most rules of
@@ -153,7 +153,7 @@ def test_sbatch_job_completes(cluster, tmp_path):
 def test_study_runs_as_slurm_jobs(cluster, studies):
     project, out, seconds, _ = studies
     jobs = submitted(out)
-    # One Slurm job per rule instance: 10 rules; train_standalone twice (2 shards), the super-net
+    # One Slurm job per rule instance: 12 rules; train_standalone twice (2 shards), the super-net
     # rules twice (2 seeds).
     assert sorted(r for r, _ in jobs.values()) == sorted([*SLURM_RULES, "train_standalone", "train_supernet",
                                                           "eval_supernet"]), out
@@ -187,7 +187,8 @@ def test_failed_job_names_its_slurm_log_and_rerun_resumes(cluster, studies):
     assert proc.returncode != 0, out
     jobs = submitted(out)
     by_rule = {rule: (sid, log) for sid, (rule, log) in jobs.items()}
-    assert set(by_rule) == {"eval_supernet", "merge_standalone"}, out
+    # pick and train_picks need the scores, not the stand-alone results: they run too.
+    assert set(by_rule) == {"eval_supernet", "merge_standalone", "pick", "train_picks"}, out
     sid, log = by_rule["merge_standalone"]
     assert cluster.job_state(sid) == "FAILED"
     # Snakemake's error report for the rule names the job's Slurm log (next to the rule's own log).

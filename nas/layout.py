@@ -1,0 +1,138 @@
+"""Where every artifact of the study lives, and how super-net runs are named: the one place a path
+is spelled.
+
+The stage functions (`nas.stages`), the DVC stages (`nas.dag`), the Snakemake rules
+(`workflow/rules/*.smk`), `nas.load` / `nas compare` / `nas sync` (`nas.artifacts`) all take paths
+from here. Paths are relative to the project root.
+
+A super-net *run* is one variant of `supernet.variants` trained with one of `supernet.seeds`; its
+files sit under `results/supernet/<variant>/seed-<seed>/`. `Run` accepts placeholders as well as
+values, so the same definition gives a real path (`Run("baseline", 0).scores`), DVC's template
+(`Run("${item.variant}", "${item.seed}").scores`) and a Snakemake pattern
+(`Run("{variant}", "{seed}").scores`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SPLITS = ("train", "valid", "test")
+PREPARED = Path("data/prepared")
+RESULTS = Path("results")
+METRICS = Path("metrics")
+PLOTS = Path("plots")
+LOGS = Path("logs")
+# Resumable partial work: not a DVC output, so DVC never deletes it before rerunning a stage.
+PROGRESS = RESULTS / ".progress"
+
+ARCHS = RESULTS / "archs.parquet"
+STANDALONE = RESULTS / "standalone.parquet"
+STANDALONE_SHARDS = RESULTS / "standalone"
+# Architectures a selection method picked outside the sampled pool, and their stand-alone results.
+PICKS = RESULTS / "picks.parquet"
+PICKS_STANDALONE = RESULTS / "picks_standalone.parquet"
+CORRELATION = RESULTS / "correlation.parquet"
+SELECTION = RESULTS / "selection.parquet"
+HEURISTICS = RESULTS / "heuristics.parquet"
+REPORT = RESULTS / "report"
+
+CORRELATION_JSON = METRICS / "correlation.json"
+SELECTION_JSON = METRICS / "selection.json"
+HEURISTICS_JSON = METRICS / "heuristics.json"
+HEURISTICS_CSV = PLOTS / "heuristics.csv"
+
+
+def split(name: str) -> Path:
+    """One split of the prepared dataset (train, valid or test)."""
+    return PREPARED / f"{name}.parquet"
+
+
+def shard(k: int | str) -> Path:
+    """Shard k of the stand-alone training."""
+    return STANDALONE_SHARDS / f"shard-{k}.parquet"
+
+
+def standalone_progress(key: str) -> Path:
+    """Finished (architecture, seed) results of stand-alone training with settings `key`."""
+    return PROGRESS / "standalone" / key
+
+
+@dataclass(frozen=True)
+class Run:
+    """One super-net run: a variant trained with one seed (values, or placeholders for templates)."""
+
+    variant: str
+    seed: int | str
+
+    @property
+    def name(self) -> str:
+        """'variant/seed-S': the run's name in tables, metrics JSON and plot files."""
+        return f"{self.variant}/seed-{self.seed}"
+
+    @property
+    def dir(self) -> Path:
+        return RESULTS / "supernet" / self.variant / f"seed-{self.seed}"
+
+    @property
+    def weights(self) -> Path:
+        return self.dir / "weights.pt"
+
+    @property
+    def history(self) -> Path:
+        return self.dir / "history.parquet"
+
+    @property
+    def scores(self) -> Path:
+        return self.dir / "scores.parquet"
+
+    @property
+    def checkpoints(self) -> Path:
+        """The weights of the epochs in supernet.save_epochs (a directory)."""
+        return self.dir / "checkpoints"
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch-{epoch:04d}.pt"
+
+    @staticmethod
+    def checkpoint_epoch(path: Path) -> int:
+        """The epoch of a path written by `checkpoint`."""
+        return int(Path(path).stem.split("-")[1])
+
+    @property
+    def timing(self) -> Path:
+        """Measured training time: a machine measurement, so a metrics JSON, not an artifact."""
+        return METRICS / "supernet" / self.variant / f"seed-{self.seed}.json"
+
+    @property
+    def scatter_csv(self) -> Path:
+        return PLOTS / "scatter" / f"{self.name}.csv"
+
+    @property
+    def curves_csv(self) -> Path:
+        return PLOTS / "curves" / f"{self.name}.csv"
+
+    def progress(self, key: str) -> Path:
+        """The resumable training state of this run with settings `key`."""
+        return PROGRESS / "supernet" / f"{self.variant}-{self.seed}-{key}.pt"
+
+
+# Templates: the run of a DVC matrix stage and of a Snakemake rule.
+DVC_RUN = Run("${item.variant}", "${item.seed}")
+SNAKEMAKE_RUN = Run("{variant}", "{seed}")
+
+# name -> path (or path of a run) of every artifact `nas.load` reads.
+ARTIFACTS = {
+    **{name: split(name) for name in SPLITS},
+    "archs": ARCHS,
+    "weights": lambda run: run.weights,
+    "history": lambda run: run.history,
+    "scores": lambda run: run.scores,
+    "standalone": STANDALONE,
+    "picks": PICKS,
+    "picks_standalone": PICKS_STANDALONE,
+    "correlation": CORRELATION,
+    "selection": SELECTION,
+    "heuristics": HEURISTICS,
+}
+METRICS_FILES = {"correlation": CORRELATION_JSON, "selection": SELECTION_JSON, "heuristics": HEURISTICS_JSON}

@@ -1,0 +1,210 @@
+"""Which architecture each selection method picks, and how good that pick is when trained stand-alone.
+
+A selection method is a function from a `Context` to an architecture of the space, registered by name
+with `@register_selector("name")`. The context holds what a method may need: the space, the run, the
+pool's super-net scores, and (loaded on first use, so methods that rank the pool never import torch)
+the trained super-net and the validation split. A pick need not be in the sampled pool: picks outside
+it are numbered after the pool (`number_picks`) and trained stand-alone by the `train-picks` stage
+with the pool's settings, so every pick gets a ground truth.
+
+`run_table` scores a run's picks against two baselines that need no registration: 'oracle' (the best
+stand-alone architecture of the pool) and 'random' (the expected result of a uniformly random pick
+from the pool). Regret is measured against the pool's oracle, the best architecture known; a pick
+outside the pool that beats it has a negative regret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from nas.io import UserError, require_columns
+from nas.metrics import percentiles
+
+Selector = Callable[["Context"], Any]
+
+SELECTORS: dict[str, Selector] = {}
+NEEDS_SUPERNET: set[str] = set()  # methods that read the trained super-net, not only the pool's scores
+BASELINES = ("oracle", "random")
+SCORE_COLUMNS = ["arch_id", "accuracy", "loss"]
+TRUTH_COLUMNS = ["arch_id", "arch", "accuracy"]
+PICK_COLUMNS = ["variant", "seed", "method", "arch_id", "arch", "in_pool"]
+TABLE_COLUMNS = ["variant", "seed", "method", "arch_id", "arch", "accuracy", "percentile", "regret"]
+
+
+@dataclass
+class Context:
+    """What a selection method sees for one super-net run. `load_supernet` and `load_valid` are called
+    at most once, on first use of `supernet` / `valid`."""
+
+    space: Any
+    run: Any                       # nas.layout.Run
+    scores: pd.DataFrame           # arch_id, accuracy, loss: the pool scored with shared weights (valid split)
+    pool: pd.DataFrame             # arch_id, arch: the sampled pool (the architecture strings)
+    seed: int
+    load_supernet: Callable[[], tuple] | None = None   # -> (network, checkpoint metadata)
+    load_valid: Callable[[], Any] | None = None        # -> nas.data.Tensors
+
+    @cached_property
+    def supernet(self) -> tuple:
+        if self.load_supernet is None:
+            raise UserError(f"run {self.run.name}: this selection has no super-net to load")
+        return self.load_supernet()
+
+    @cached_property
+    def valid(self):
+        if self.load_valid is None:
+            raise UserError(f"run {self.run.name}: this selection has no validation data")
+        return self.load_valid()
+
+    def arch(self, arch_id: int):
+        """The pool architecture with this id (parsed)."""
+        hit = self.pool.loc[self.pool["arch_id"] == arch_id, "arch"]
+        if hit.empty:
+            raise UserError(f"arch_id {arch_id} is not in the sampled pool")
+        return self.space.parse(hit.iloc[0])
+
+
+def register_selector(name: str, supernet: bool = False) -> Callable[[Selector], Selector]:
+    """Decorator: add fn(context) -> architecture to `SELECTORS` under `name`. `supernet=True` declares
+    that the method reads `context.supernet` / `context.valid`, so the pick stage depends on the
+    super-net weights and the validation split."""
+    def register(fn: Selector) -> Selector:
+        # A silent overwrite would make the table depend on import order.
+        if name in SELECTORS or name in BASELINES:
+            raise ValueError(f"selector name {name!r} is already taken")
+        SELECTORS[name] = fn
+        if supernet:
+            NEEDS_SUPERNET.add(name)
+        return fn
+    return register
+
+
+def pick(context: Context, methods: list[str]) -> pd.DataFrame:
+    """variant, seed, method, arch (the space's string): each method's pick for the context's run."""
+    rows = []
+    for method in methods:
+        if method not in SELECTORS:
+            raise UserError(f"select.methods: unknown method {method!r}; expected one of {', '.join(SELECTORS)}")
+        arch = SELECTORS[method](context)
+        rows.append({"variant": context.run.variant, "seed": int(context.run.seed), "method": method,
+                     "arch": context.space.format(context.space.parse(arch) if isinstance(arch, str) else arch)})
+    return pd.DataFrame(rows, columns=["variant", "seed", "method", "arch"])
+
+
+def number_picks(picks: pd.DataFrame, pool: pd.DataFrame) -> pd.DataFrame:
+    """Give every pick an arch_id: the pool's where its string is in the pool, else a new one after the
+    pool's largest, in order of first appearance (deterministic)."""
+    ids = dict(zip(pool["arch"], pool["arch_id"].astype(int)))
+    next_id = int(pool["arch_id"].max()) + 1 if len(pool) else 0
+    pooled = set(ids)
+    in_pool, arch_ids = [], []
+    for arch in picks["arch"]:
+        in_pool.append(arch in pooled)
+        if arch not in ids:
+            ids[arch] = next_id
+            next_id += 1
+        arch_ids.append(ids[arch])
+    out = picks.assign(arch_id=arch_ids, in_pool=in_pool)[PICK_COLUMNS]
+    return out.astype({"variant": "str", "seed": "int64", "method": "str", "arch_id": "int64", "arch": "str",
+                       "in_pool": "bool"}).reset_index(drop=True)
+
+
+def outside_pool(picks: pd.DataFrame) -> pd.DataFrame:
+    """arch_id, arch of the distinct picks outside the sampled pool, by arch_id."""
+    require_columns(picks, PICK_COLUMNS, "picks")
+    out = picks.loc[~picks["in_pool"].astype(bool), ["arch_id", "arch"]].drop_duplicates("arch_id")
+    return out.sort_values("arch_id").reset_index(drop=True)
+
+
+# --- the selection table --------------------------------------------------------------------------
+
+def _arch_ids(df: pd.DataFrame, name: str) -> np.ndarray:
+    ids = df["arch_id"]
+    if ids.isna().any():
+        raise UserError(f"{name}: arch_id has missing values")
+    ids = ids.to_numpy(dtype=np.int64)
+    dupes = pd.unique(ids[pd.Series(ids).duplicated().to_numpy()])
+    if dupes.size:
+        raise UserError(f"{name}: {dupes.size} duplicated arch_id(s), first: {_first(dupes)}")
+    return ids
+
+
+def _first(ids, n: int = 5) -> str:
+    ids = sorted(int(i) for i in ids)
+    return ", ".join(map(str, ids[:n])) + (", ..." if len(ids) > n else "")
+
+
+def _finite(accuracy: np.ndarray, ids: np.ndarray, name: str) -> np.ndarray:
+    if not np.isfinite(accuracy).all():
+        raise UserError(f"{name}: stand-alone accuracy is NaN or inf for arch_id(s) {_first(ids[~np.isfinite(accuracy)])}")
+    return accuracy
+
+
+def run_table(variant: str, picks: list[tuple[str, int]], pool: pd.DataFrame,
+              outside: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (method, arch_id) pick in the order given, then 'oracle', then 'random'.
+
+    pool: arch_id, arch, accuracy (stand-alone, percent, mean over seeds) of the architectures the run
+    scored; outside: the same for picks outside the pool. Columns: variant, method, arch_id, arch,
+    accuracy (of the pick, stand-alone), percentile (share of the rest of the pool it beats, ties
+    counting half: 100 = best, 0 = worst) and regret (pool oracle accuracy - the pick's accuracy).
+    """
+    require_columns(pool, TRUTH_COLUMNS, "truth")
+    pool_ids = _arch_ids(pool, "truth")
+    if len(pool_ids) == 0:
+        raise UserError("selection needs at least one architecture; scores and truth are empty")
+    accuracy = _finite(pool["accuracy"].to_numpy(dtype=float), pool_ids, "truth")
+    table = pd.DataFrame({"arch": pool["arch"].to_numpy(), "accuracy": accuracy, "percentile": percentiles(accuracy)},
+                         index=pool_ids)
+    if outside is not None and len(outside):
+        require_columns(outside, TRUTH_COLUMNS, "truth of the picks")
+        ids = _arch_ids(outside, "truth of the picks")
+        acc = _finite(outside["accuracy"].to_numpy(dtype=float), ids, "truth of the picks")
+        beaten = [100 * ((accuracy < a).sum() + 0.5 * (accuracy == a).sum()) / len(accuracy) for a in acc]
+        table = pd.concat([table, pd.DataFrame({"arch": outside["arch"].to_numpy(), "accuracy": acc,
+                                                "percentile": beaten}, index=ids)])
+    best = accuracy.max()
+    oracle = int(pool_ids[accuracy == best].min())  # ties go to the lower arch_id
+
+    rows = []
+    for method, arch_id in list(picks) + [("oracle", oracle)]:
+        if arch_id not in table.index:
+            raise UserError(f"selector {method!r} picked arch_id {arch_id}, which has no stand-alone result "
+                            "(rerun train-picks)")
+        chosen = table.loc[arch_id]
+        rows.append({"method": method, "arch_id": int(arch_id), "arch": chosen["arch"], "accuracy": chosen["accuracy"],
+                     "percentile": chosen["percentile"], "regret": best - chosen["accuracy"]})
+    mean = accuracy.mean()
+    pool_percentiles = table.loc[pool_ids, "percentile"].to_numpy(dtype=float)
+    # The mean of equal values can round a hair above their max; regret is >= 0 by definition.
+    rows.append({"method": "random", "arch_id": pd.NA, "arch": pd.NA, "accuracy": mean,
+                 "percentile": pool_percentiles.mean(), "regret": max(best - mean, 0.0)})
+
+    out = pd.DataFrame(rows)
+    out.insert(0, "variant", variant)
+    return out.astype({"variant": "str", "method": "str", "arch_id": "Int64", "arch": "string",
+                       "accuracy": "float64", "percentile": "float64", "regret": "float64"})
+
+
+def selection_table(picks: pd.DataFrame, truth: pd.DataFrame, pools: dict[tuple[str, int], np.ndarray]) -> pd.DataFrame:
+    """Every run's `run_table`, runs in the order of `picks` (picks.parquet).
+
+    truth: arch_id, arch, accuracy of the pool and of the picks outside it; pools: (variant, seed) ->
+    the arch_ids that run scored (the sampled pool less the run's landmarks)."""
+    require_columns(picks, PICK_COLUMNS, "picks")
+    require_columns(truth, TRUTH_COLUMNS, "truth")
+    outside_ids = set(picks.loc[~picks["in_pool"].astype(bool), "arch_id"].astype(int))
+    outside = truth[truth["arch_id"].isin(outside_ids)]
+    tables = []
+    for (variant, seed), group in picks.groupby(["variant", "seed"], sort=False):
+        ids = pools[(variant, int(seed))]
+        t = run_table(variant, list(zip(group["method"], group["arch_id"].astype(int))),
+                      truth[truth["arch_id"].isin(ids)], outside)
+        t.insert(1, "seed", int(seed))
+        tables.append(t)
+    return pd.concat(tables, ignore_index=True).astype({"seed": "int64"})[TABLE_COLUMNS]

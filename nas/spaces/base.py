@@ -1,0 +1,297 @@
+"""The interface every search space implements (`SearchSpace`), and the default super-net choice.
+
+A space names its decisions as `Choice`s: each has a key, the candidate operations a super-net holds
+weights for, and optionally a group of choices that compete (e.g. the input edges of a DARTS node,
+of which `keep` are used). An architecture is the space's own hashable value (NB201: a tuple of 6
+operation names); `to_picks` / `from_picks` convert it to and from {choice key: candidate}, the
+architecture dict of NNI.
+
+Networks: `build(arch, ...)` is a stand-alone network called as `net(x)`; `build_supernet(...)` is the
+weight-sharing network called as `net(x, arch)`, whose per-choice modules come from a factory the
+super-net method supplies (`choice(c, candidates) -> module`, forward `(x, pick) -> Tensor | None`).
+The default factory `single_path` runs the picked candidate; a DARTS mixture would weight them all.
+
+Generic logic lives here: the picks round trip and its checks, the size of a space with groups,
+uniform sampling of distinct architectures (by permutation of the enumeration when the space is
+small enough, else by uniform draws over the picks), and isomorphism classes from `canonical`.
+"""
+
+from __future__ import annotations
+
+import abc
+import itertools
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from nas.io import UserError
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One decision of a space, and the candidate weights a super-net holds for it."""
+
+    key: str                       # unique in the space; NB201: the edge "j<-i", e.g. "1<-0"
+    candidates: tuple[str, ...]    # the operation names a super-net holds weights for
+    group: str | None = None       # choices that compete with each other (e.g. the input edges of one DARTS node)
+    keep: int = 1                  # how many choices of the group carry a non-"none" pick in an architecture
+
+
+# --- the default super-net choice ------------------------------------------------------------------
+
+class PathChoice(nn.ModuleDict):
+    """The candidates of one choice, keyed by operation name (so a super-net's state-dict keys read
+    `...edges.K.<op>...`); `none` has no module. `forward(x, pick)` runs the picked candidate, or the
+    mean of a tuple of picks (the one-shot warm-up), and returns None when nothing flows (`none`)."""
+
+    def __init__(self, candidates: dict[str, nn.Module | None]):
+        super().__init__({name: m for name, m in candidates.items() if m is not None})
+
+    def forward(self, x: torch.Tensor, pick) -> torch.Tensor | None:
+        if pick is None:
+            raise ValueError("a single-path choice needs a pick (an operation name or a tuple of names)")
+        names = [pick] if isinstance(pick, str) else [p for p in pick]
+        outs = [self[n](x) for n in names if n != "none"]
+        if not outs:
+            return None
+        return outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
+
+
+def single_path(choice: Choice, candidates: dict[str, nn.Module | None]) -> nn.Module:
+    """The default choice factory: a `PathChoice` (single-path one-shot training and scoring)."""
+    return PathChoice(candidates)
+
+
+ChoiceFactory = Callable[[Choice, dict], nn.Module]  # (choice, {candidate: module or None}) -> module
+
+
+# --- the interface ------------------------------------------------------------------------------------
+
+class SearchSpace(abc.ABC):
+    """A search space. Subclasses set `name` and implement the abstract methods; the defaults below
+    assume an architecture is the tuple of its picks in choice order (override `to_picks` and
+    `from_picks` together for another value) and that no two architectures are isomorphic (override
+    `canonical`). A new space is registered in `nas.spaces.SPACES`."""
+
+    name: str
+    parameter_free: frozenset[str] = frozenset()   # operations without weights (e.g. none, skip, pooling)
+    supernet_forms: tuple[str, ...] = ("edge",)    # the `op_on` values `build_supernet` accepts
+    kernel_pairs: tuple[tuple[str, str], ...] = ()  # (smaller, larger) convs that can share a kernel centre
+    max_enumerable: int = 1_000_000                 # larger spaces are not enumerated (see `enumerable`)
+
+    # --- what the space is ---
+
+    @abc.abstractmethod
+    def choices(self) -> tuple[Choice, ...]:
+        """The decisions, in the order a super-net builds their modules (the same on every call)."""
+
+    def to_picks(self, arch) -> dict[str, object]:
+        """{choice key: candidate} of `arch` (a string is parsed first). Default: `arch` is the tuple of
+        picks in choice order. A super-net path may hold a tuple of names or None in place of a name."""
+        arch = self.parse(arch) if isinstance(arch, str) else tuple(arch)
+        keys = [c.key for c in self.choices()]
+        if len(arch) != len(keys):
+            raise UserError(f"architecture {arch!r}: expected {len(keys)} picks, one per choice")
+        return dict(zip(keys, arch))
+
+    def from_picks(self, picks: dict[str, object]):
+        """The architecture of `picks`, inverse of `to_picks`. Checks the keys only: a super-net path
+        (tuples or None as picks) converts too; `check_picks` checks the values."""
+        keys = [c.key for c in self.choices()]
+        if set(picks) != set(keys):
+            missing, extra = sorted(set(keys) - set(picks)), sorted(set(picks) - set(keys))
+            raise UserError(f"picks {picks!r}: missing choices {missing}, unknown choices {extra}")
+        return tuple(picks[k] for k in keys)
+
+    def check_picks(self, picks: dict[str, object]) -> None:
+        """UserError (one line) unless `picks` names every choice once, each pick is one of its
+        candidates, and each group has exactly `keep` non-`none` picks."""
+        self.from_picks(picks)
+        groups: dict[str, list[Choice]] = {}
+        for c in self.choices():
+            if picks[c.key] not in c.candidates:
+                raise UserError(f"choice {c.key}: {picks[c.key]!r} is not one of {', '.join(c.candidates)}")
+            if c.group is not None:
+                groups.setdefault(c.group, []).append(c)
+        for group, members in groups.items():
+            used = sum(picks[c.key] != "none" for c in members)
+            if used != members[0].keep:
+                raise UserError(f"group {group}: {used} of its choices are used; expected {members[0].keep}")
+
+    @abc.abstractmethod
+    def parse(self, text: str):
+        """The space's architecture string -> architecture. UserError (one line) if malformed."""
+
+    @abc.abstractmethod
+    def format(self, arch) -> str:
+        """Architecture -> the space's string; `parse(format(a)) == a`."""
+
+    # --- enumeration, isomorphism, sampling ---
+
+    def size(self) -> int:
+        """The number of architectures: the product over ungrouped choices of their candidates, and over
+        groups of the ways to use `keep` members (each used member any non-`none` candidate, each
+        unused one `none`)."""
+        total, groups = 1, {}
+        for c in self.choices():
+            if c.group is None:
+                total *= len(c.candidates)
+            else:
+                groups.setdefault(c.group, []).append(c)
+        for members in groups.values():
+            total *= sum(self._subset_weight(members, used)
+                         for used in itertools.combinations(range(len(members)), members[0].keep))
+        return total
+
+    @staticmethod
+    def _subset_weight(members: list[Choice], used: tuple[int, ...]) -> int:
+        """The architectures of a group whose used members are `used`."""
+        weight = 1
+        for i, c in enumerate(members):
+            weight *= sum(o != "none" for o in c.candidates) if i in used else int("none" in c.candidates)
+        return weight
+
+    @property
+    def enumerable(self) -> bool:
+        """Whether `enumerate_all` and `isomorphism_classes` are available (size <= max_enumerable)."""
+        return self.size() <= self.max_enumerable
+
+    def enumerate_all(self) -> list:
+        """Every architecture in a fixed order: itertools.product over the choices' candidates in choice
+        order, keeping those that satisfy the groups. UserError if the space is not enumerable."""
+        if not self.enumerable:
+            raise UserError(f"space {self.name}: {self.size():,} architectures are too many to enumerate "
+                            f"(limit {self.max_enumerable:,})")
+        choices = self.choices()
+        keys = [c.key for c in choices]
+        grouped = any(c.group is not None for c in choices)
+        out = []
+        for combo in itertools.product(*(c.candidates for c in choices)):
+            picks = dict(zip(keys, combo))
+            if grouped and not self._groups_hold(picks):
+                continue
+            out.append(self.from_picks(picks))
+        return out
+
+    def _groups_hold(self, picks: dict[str, object]) -> bool:
+        used: dict[str, int] = {}
+        keep: dict[str, int] = {}
+        for c in self.choices():
+            if c.group is not None:
+                used[c.group] = used.get(c.group, 0) + (picks[c.key] != "none")
+                keep[c.group] = c.keep
+        return all(used[g] == keep[g] for g in used)
+
+    def canonical(self, arch) -> str:
+        """The string of `arch`'s isomorphism class: a member, the same for all members, so it can be
+        built and trained. Default: no two architectures are isomorphic, so the architecture's own."""
+        return self.format(self.parse(arch) if isinstance(arch, str) else arch)
+
+    def _class_members(self) -> dict[str, list]:
+        """canonical string -> members in enumeration order (classes in order of first member); cached."""
+        cache = self.__dict__.setdefault("_cache", {})
+        if "classes" not in cache:
+            members: dict[str, list] = {}
+            for arch in self.enumerate_all():
+                members.setdefault(self.canonical(arch), []).append(arch)
+            cache["classes"] = members
+        return cache["classes"]
+
+    def isomorphism_classes(self) -> tuple[tuple, ...] | None:
+        """Every isomorphism class as the tuple of its members, classes in canonical order; None when the
+        space is not enumerable (random_nas sampling needs it)."""
+        if not self.enumerable:
+            return None
+        cache = self.__dict__.setdefault("_cache", {})
+        if "class_tuples" not in cache:
+            cache["class_tuples"] = tuple(tuple(m) for m in self._class_members().values())
+        return cache["class_tuples"]
+
+    def num_unique(self) -> int:
+        """The number of isomorphism classes. A space that is not enumerable and has isomorphisms
+        overrides this (the default then assumes none: `size()`)."""
+        return len(self._class_members()) if self.enumerable else self.size()
+
+    def random_arch(self, rng: np.random.Generator):
+        """One architecture drawn uniformly from the space (groups included: a group's used members are
+        drawn in proportion to the architectures they allow), without enumerating it."""
+        picks: dict[str, object] = {}
+        groups: dict[str, list[Choice]] = {}
+        for c in self.choices():
+            if c.group is None:
+                picks[c.key] = c.candidates[int(rng.integers(len(c.candidates)))]
+            else:
+                groups.setdefault(c.group, []).append(c)
+        for members in groups.values():
+            subsets = list(itertools.combinations(range(len(members)), members[0].keep))
+            weights = np.array([self._subset_weight(members, s) for s in subsets], dtype=float)
+            used = subsets[int(rng.choice(len(subsets), p=weights / weights.sum()))]
+            for i, c in enumerate(members):
+                real = [o for o in c.candidates if o != "none"]
+                picks[c.key] = real[int(rng.integers(len(real)))] if i in used else "none"
+        return self.from_picks({c.key: picks[c.key] for c in self.choices()})
+
+    def sample(self, n: int, seed: int) -> list:
+        """`n` architectures drawn uniformly without replacement, skipping any isomorphic to one already
+        drawn, so the pool holds `n` distinct functions; deterministic for a seed, and a prefix of the
+        pool for a larger `n`. An enumerable space permutes its enumeration (numpy's default_rng(seed));
+        a larger one draws `random_arch` until it has `n`."""
+        if n < 1:
+            raise UserError(f"sample.archs: {n} must be at least 1")
+        if n > self.num_unique():
+            raise UserError(f"sample.archs: {n} is more than the {self.num_unique()} unique cells of {self.name}")
+        rng = np.random.default_rng(seed)
+        pool, seen = [], set()
+        if self.enumerable:
+            archs = self.enumerate_all()
+            draws = (archs[i] for i in rng.permutation(len(archs)))
+        else:
+            draws = (self.random_arch(rng) for _ in itertools.count())
+        for arch in draws:
+            key = self.canonical(arch)
+            if key not in seen:
+                seen.add(key)
+                pool.append(arch)
+                if len(pool) == n:
+                    break
+        return pool
+
+    # --- networks ---
+
+    @abc.abstractmethod
+    def count_params_flops(self, arch, channels: int, cells: int, input_shape: tuple[int, ...],
+                           num_classes: int) -> tuple[int, int]:
+        """(parameters, FLOPs) of the stand-alone network of `arch`, as the space's benchmark counts them."""
+
+    @abc.abstractmethod
+    def build(self, arch, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+        """The stand-alone network of `arch` (or its string) for inputs (C, L) or (C, H, W); `net(x)`."""
+
+    @abc.abstractmethod
+    def build_supernet(self, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int,
+                       choice: ChoiceFactory = single_path, *, affine: bool = True, track: bool = True,
+                       global_dropout: float = 0.0, op_on: str = "edge", kernel_mapping: bool = False) -> nn.Module:
+        """The weight-sharing network, called as `net(x, arch)`: the space builds the skeleton (stem,
+        cells, reductions, head) and, in construction order, calls `choice(c, candidates)` once per
+        choice per cell, `candidates` holding a module per candidate name (None for `none`). In forward
+        each choice module gets `(x, pick)`, pick being what `arch` says for it (a name, a tuple of names,
+        or None for the method to decide) and returns a Tensor or None (nothing flows); a node sums the
+        non-None outputs of its inputs (zeros if none), each passed through `drop_path` at
+        `net.path_dropout` in train mode. `op_on` must be in `supernet_forms`; `kernel_mapping` lets the
+        smaller conv of each of `kernel_pairs` use the centre of the larger one's kernel;
+        `global_dropout` drops the pooled features."""
+
+    def check_supernet_form(self, op_on: str, kernel_mapping: bool) -> None:
+        """UserError unless the space supports this super-net form (for `build_supernet`)."""
+        if op_on not in self.supernet_forms:
+            raise UserError(f"supernet.op_on: {op_on!r} does not apply to space {self.name!r}; "
+                            f"it supports {', '.join(self.supernet_forms)}")
+        if kernel_mapping and not self.kernel_pairs:
+            raise UserError(f"supernet.kernel_mapping: space {self.name!r} has no pair of convolutions "
+                            "that share a kernel centre")
+
+    def __repr__(self) -> str:
+        return f"<search space {self.name}>"

@@ -1,0 +1,389 @@
+"""The pipeline's stages: one function each, (config, the run or shard it is asked for) in, its
+artifacts written (atomically), their paths returned.
+
+This is the file plumbing between `nas.layout` (where things are) and the library (what they are):
+read the inputs a stage needs, call the library, write what it returns. `nas.cli` maps a subcommand
+onto one of these functions; `dvc.yaml` and the Snakemake rules call those subcommands. Nothing here
+computes a result itself, so tests and notebooks can call the library directly, and these functions
+in-process on a project directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from nas import config as config_mod
+from nas import io
+from nas import layout as L
+from nas.config import Config
+from nas.io import UserError
+
+
+def data_fingerprint(names=L.SPLITS) -> str:
+    """A short hash of the prepared splits: resumable work is named by it, so new data never reuses it."""
+    h = hashlib.sha256()
+    for name in names:
+        path = L.split(name)
+        if not path.is_file():
+            raise UserError(f"{path}: file not found (run `nas prepare` first)")
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def run_of(cfg: Config, variant: str = "baseline", seed: int | None = None) -> tuple[L.Run, config_mod.SupernetConfig]:
+    """The run that --variant/--seed name (seed: the first of supernet.seeds by default), both
+    checked, and the variant's settings."""
+    hp = cfg.variant(variant)
+    seed = cfg.supernet.seeds[0] if seed is None else seed
+    if seed not in cfg.supernet.seeds:
+        raise UserError(f"--seed {seed}: not in supernet.seeds; expected one of "
+                        f"{', '.join(map(str, cfg.supernet.seeds))}")
+    return L.Run(variant, seed), hp
+
+
+def runs(cfg: Config) -> list[L.Run]:
+    return [L.Run(v, s) for v, s in cfg.runs]
+
+
+def use_threads(cfg: Config) -> None:
+    """Set PyTorch's intra-op CPU threads from params (`threads`): CPU results depend on the thread
+    count (a reduction split over more threads adds in another order), so the stage sets it itself,
+    the same under `dvc repro`, Snakemake and a shell. Stand-alone networks always train on one
+    thread per worker process."""
+    import torch
+
+    torch.set_num_threads(cfg.threads)
+
+
+# --- data and architectures -----------------------------------------------------------------------
+
+def prepare(cfg: Config) -> list[Path]:
+    from nas import data
+
+    d = cfg.data
+    splits = data.prepare(d.dataset, d.root, d.valid_fraction, d.seed, num_samples=d.num_samples,
+                          iid_noise_scale=d.iid_noise_scale, corr_noise_scale=d.corr_noise_scale,
+                          test_fraction=d.test_fraction)
+    for name in L.SPLITS:
+        data.write_split(splits[name], L.split(name), d.dataset, data.NUM_CLASSES[d.dataset])
+    return [L.split(n) for n in L.SPLITS]
+
+
+def sample(cfg: Config) -> list[Path]:
+    from nas.spaces import get_space
+
+    space = get_space(cfg.space.name)
+    train = L.split("train")
+    if not train.is_file():
+        raise UserError(f"{train}: file not found (run `nas prepare` first)")
+    meta = io.read_parquet_metadata(train)
+    shape, classes = tuple(meta["shape"]), meta["num_classes"]
+    rows = []
+    for arch_id, arch in enumerate(space.sample(cfg.sample.archs, cfg.seed)):
+        params, flops = space.count_params_flops(arch, cfg.space.channels, cfg.space.cells, shape, classes)
+        rows.append({"arch_id": arch_id, "arch": space.format(arch), "canonical": space.canonical(arch),
+                     "params": params, "flops": flops})
+    df = pd.DataFrame(rows).astype({"arch_id": "int64", "params": "int64", "flops": "int64"})
+    io.write_parquet(df, L.ARCHS, metadata={"space": cfg.space.name})
+    return [L.ARCHS]
+
+
+# --- the super-net --------------------------------------------------------------------------------
+
+def train_supernet(cfg: Config, variant: str = "baseline", seed: int | None = None) -> list[Path]:
+    from nas import data, supernet
+    from nas.spaces import get_space
+    from nas.train import resolve_device, seed_everything
+
+    run, hp = run_of(cfg, variant, seed)
+    use_threads(cfg)
+    space = get_space(cfg.space.name)
+    device = resolve_device(cfg.device)
+    train = data.load_split(L.split("train"))
+    landmark_ids, landmarks = [], None
+    if hp.landmarks:
+        landmark_ids, landmarks = supernet.choose_landmarks(
+            _landmark_inputs(hp.landmarks), hp.landmarks, cfg.seed, space)
+    seed_everything(run.seed)
+    method = supernet.method_for(space, hp)
+    net = method.build(cfg.space.channels, cfg.space.cells, train)
+    # Everything that changes the arithmetic names the resume state, the thread count too: a run
+    # killed under one setting never resumes under another.
+    key = config_mod.fingerprint(hp, cfg.space, run.seed, cfg.data.augment, data_fingerprint(["train"]),
+                                 device.type, landmarks and [(a, round(acc, 9)) for a, acc in landmarks],
+                                 {"threads": cfg.threads})
+    state = run.progress(key)
+    meta = supernet.checkpoint_meta(cfg.space, hp, train, landmark_ids, run.variant, run.seed)
+    epoch_seconds, last = [], [time.perf_counter()]
+
+    def on_epoch(epoch, model):
+        now = time.perf_counter()
+        epoch_seconds.append(now - last[0])
+        last[0] = now
+        if epoch in hp.save_epochs:
+            io.save_checkpoint(supernet.checkpoint(model, meta, epoch), run.checkpoint(epoch))
+
+    augment = data.random_crop_flip if cfg.data.augment and len(train.shape) == 3 else None
+    valid = data.load_split(L.split("valid")) if method.needs_valid else None
+    history = supernet.base.train(method, net, train, run.seed, device, state, augment, on_epoch, landmarks, valid)
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
+    for p in run.checkpoints.glob("epoch-*.pt"):  # epochs no longer in save_epochs
+        if L.Run.checkpoint_epoch(p) not in hp.save_epochs:
+            p.unlink()
+    io.save_checkpoint(supernet.checkpoint(net, meta, hp.epochs), run.weights)
+    io.write_parquet(history, run.history)
+    # Wall time is a measurement of the machine, not a function of the inputs: it lives in a JSON
+    # metrics file so every Parquet artifact stays byte-identical between runs.
+    io.write_json({"seconds": round(sum(epoch_seconds), 3), "epochs_timed": len(epoch_seconds),
+                   "epoch_seconds": [round(s, 3) for s in epoch_seconds]}, run.timing)
+    state.unlink(missing_ok=True)
+    return [run.weights, run.history, run.timing, run.checkpoints]
+
+
+def _landmark_inputs(count: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sampled pool and the stand-alone results the landmarks are drawn from and ordered by."""
+    if not L.STANDALONE.is_file():
+        raise UserError(f"supernet.landmarks: {count} landmarks need stand-alone results, but {L.STANDALONE} "
+                        "does not exist (run merge-standalone first; dvc repro and snakemake order this for you)")
+    return io.read_parquet(L.ARCHS, ["arch_id", "arch"]), io.read_parquet(L.STANDALONE)
+
+
+def eval_supernet(cfg: Config, variant: str = "baseline", seed: int | None = None) -> list[Path]:
+    from nas import data, evaluate, supernet
+    from nas.spaces import get_space
+    from nas.train import resolve_device
+
+    run, hp = run_of(cfg, variant, seed)
+    use_threads(cfg)
+    net, meta = supernet.load(run.weights, cfg.space.name)
+    archs = io.read_parquet(L.ARCHS, ["arch_id", "arch"])
+    # Landmarks were trained on their stand-alone ranking: scoring them would grade the super-net on
+    # its own answers.
+    archs = archs[~archs["arch_id"].isin(meta.get("landmarks") or [])].reset_index(drop=True)
+    e = cfg.eval
+    scores = evaluate.score_archs(net, archs, get_space(cfg.space.name), data.load_split(L.split("valid")),
+                                  data.load_split(L.split("train")), hp.eval_bn or e.bn, e.recalibrate_batches,
+                                  e.batch_size, cfg.seed, resolve_device(cfg.device))
+    io.write_parquet(scores, run.scores)
+    return [run.scores]
+
+
+# --- the stand-alone ground truth -----------------------------------------------------------------
+
+def _standalone_progress(cfg: Config) -> Path:
+    """Where finished (architecture, seed) trainings are kept: named by everything that sets them."""
+    sc = cfg.standalone
+    hp_key = {f.name: getattr(sc, f.name) for f in dataclasses.fields(config_mod.TrainConfig)}
+    hp_key["init"] = sc.init
+    return L.standalone_progress(config_mod.fingerprint(hp_key, cfg.space, cfg.data.augment, data_fingerprint(),
+                                                        cfg.device))
+
+
+def _train(cfg: Config, archs: pd.DataFrame, workers: int) -> pd.DataFrame:
+    """Stand-alone results of every (arch, seed in standalone.seeds), trained or taken from progress."""
+    from nas import standalone
+
+    sc = cfg.standalone
+    return standalone.run_shard(archs, sc.seeds, sc, cfg.space.name, cfg.space.channels, cfg.space.cells,
+                                {s: str(L.split(s)) for s in L.SPLITS}, _standalone_progress(cfg),
+                                cfg.device, cfg.data.augment, workers or standalone.default_workers())
+
+
+def train_standalone(cfg: Config, shard: str = "1/1", workers: int = 0) -> list[Path]:
+    from nas import standalone
+
+    k, n = standalone.parse_shard(shard)
+    sc = cfg.standalone
+    if sc.source != "train":
+        raise UserError("standalone.source is 'table': there is nothing to train (merge-standalone reads the table)")
+    if n != sc.shards:
+        raise UserError(f"--shard {shard}: N must equal standalone.shards ({sc.shards})")
+    archs = standalone.shard(io.read_parquet(L.ARCHS, ["arch_id", "arch"]), k, n)
+    io.write_parquet(_train(cfg, archs, workers), L.shard(k))
+    return [L.shard(k)]
+
+
+def merge_standalone(cfg: Config) -> list[Path]:
+    from nas import standalone
+    from nas.spaces import get_space
+
+    sc = cfg.standalone
+    archs = io.read_parquet(L.ARCHS, ["arch_id", "arch", "canonical"])
+    if sc.source == "table":
+        merged = standalone.from_table(archs, sc.table, sc.arch_column, sc.accuracy_column, get_space(cfg.space.name))
+    else:
+        merged = standalone.merge([io.read_parquet(L.shard(k)) for k in range(1, sc.shards + 1)])
+        standalone.check_complete(merged, archs, sc.seeds)
+    io.write_parquet(merged, L.STANDALONE)
+    return [L.STANDALONE]
+
+
+# --- analysis -------------------------------------------------------------------------------------
+
+def _truth(split: str, picks: bool = False) -> pd.DataFrame:
+    """arch_id, arch, accuracy: the stand-alone accuracy on `split`, mean over seeds (of the sampled
+    pool, and with `picks` of the architectures selected outside it too)."""
+    from nas import standalone
+
+    results = [io.read_parquet(L.STANDALONE)] + ([io.read_parquet(L.PICKS_STANDALONE)] if picks else [])
+    return standalone.mean_over_seeds(pd.concat(results, ignore_index=True), split)
+
+
+def _scores(cfg: Config) -> dict[L.Run, pd.DataFrame]:
+    out = {}
+    for run in runs(cfg):
+        if not run.scores.is_file():
+            raise UserError(f"{run.scores}: not found for variant {run.variant!r}, seed {run.seed} (if you added "
+                            "the variant or seed to params.yaml, run `nas dag` to update dvc.yaml, then `dvc repro`)")
+        out[run] = io.read_parquet(run.scores, ["arch_id", "accuracy", "loss"])
+    return out
+
+
+def correlate(cfg: Config) -> list[Path]:
+    from nas import metrics, report, standalone
+
+    c = cfg.correlate
+    truth = _truth(c.truth)
+    tables = []
+    for run, scores in _scores(cfg).items():
+        both = standalone.aligned(truth, scores, run.variant)
+        t = metrics.correlation_table(both["accuracy_truth"], both["accuracy_score"], c.topk,
+                                      c.sparse_threshold, c.bootstrap, cfg.seed)
+        tables.append(t.assign(variant=run.variant, seed=run.seed))
+    tables.append(metrics.seed_to_seed_row(io.read_parquet(L.STANDALONE), c.truth, c.bootstrap, cfg.seed))
+    table = metrics.correlation_long(tables)
+    io.write_parquet(table, L.CORRELATION)
+    io.write_json(report.correlation_json(table), L.CORRELATION_JSON)
+    return [L.CORRELATION, L.CORRELATION_JSON]
+
+
+def pick(cfg: Config) -> list[Path]:
+    """Each selection method's architecture for each run; picks outside the pool get new arch_ids."""
+    from nas import data, selection, supernet
+    from nas.spaces import get_space
+
+    use_threads(cfg)
+    space = get_space(cfg.space.name)
+    pool = io.read_parquet(L.ARCHS, ["arch_id", "arch"])
+    picks = []
+    for run, scores in _scores(cfg).items():
+        context = selection.Context(space=space, run=run, scores=scores, pool=pool, seed=cfg.seed,
+                                    load_supernet=lambda run=run: supernet.load(run.weights, cfg.space.name),
+                                    load_valid=lambda: data.load_split(L.split("valid")))
+        picks.append(selection.pick(context, cfg.select.methods))
+    table = selection.number_picks(pd.concat(picks, ignore_index=True), pool)
+    io.write_parquet(table, L.PICKS)
+    return [L.PICKS]
+
+
+def train_picks(cfg: Config, workers: int = 0) -> list[Path]:
+    """The stand-alone ground truth of the picks outside the sampled pool, with the pool's settings
+    (trained, or looked up in standalone.table)."""
+    from nas import selection, standalone
+    from nas.spaces import get_space
+
+    outside = selection.outside_pool(io.read_parquet(L.PICKS))
+    sc = cfg.standalone
+    if outside.empty:
+        results = standalone.empty_results()
+    elif sc.source == "table":
+        results = standalone.from_table(outside.assign(canonical=[get_space(cfg.space.name).canonical(a)
+                                                                  for a in outside["arch"]]),
+                                        sc.table, sc.arch_column, sc.accuracy_column, get_space(cfg.space.name))
+    else:
+        results = _train(cfg, outside, workers)
+    io.write_parquet(results, L.PICKS_STANDALONE)
+    return [L.PICKS_STANDALONE]
+
+
+def select(cfg: Config) -> list[Path]:
+    from nas import report, selection, standalone
+
+    truth = _truth(cfg.select.truth, picks=True)
+    # Each run is judged against the pool it scored (the sampled pool less its landmarks).
+    pools = {(run.variant, run.seed): standalone.scored_truth(truth, scores, run.variant)["arch_id"].to_numpy()
+             for run, scores in _scores(cfg).items()}
+    table = selection.selection_table(io.read_parquet(L.PICKS), truth, pools)
+    io.write_parquet(table, L.SELECTION)
+    io.write_json(report.selection_json(table), L.SELECTION_JSON)
+    return [L.SELECTION, L.SELECTION_JSON]
+
+
+def _timing(run: L.Run) -> dict:
+    """A run's measured training time ({} when it was not recorded)."""
+    import json
+
+    return json.loads(run.timing.read_text()) if run.timing.is_file() else {}
+
+
+def _costs(cfg: Config) -> pd.DataFrame:
+    """Training cost per run: passes (from history.parquet, deterministic) and seconds (measured)."""
+    rows = []
+    for run in runs(cfg):
+        history = io.read_parquet(run.history)
+        rows.append({"variant": run.variant, "seed": run.seed, "passes": int(history["passes"].sum()),
+                     "seconds": _timing(run).get("seconds", float("nan"))})
+    return pd.DataFrame(rows).astype({"variant": "str", "seed": "int64", "passes": "int64", "seconds": "float64"})
+
+
+def _heuristics_table(cfg: Config) -> pd.DataFrame:
+    from nas import heuristics
+
+    return heuristics.heuristics_table(io.read_parquet(L.CORRELATION), io.read_parquet(L.SELECTION), _costs(cfg),
+                                       cfg.variants)
+
+
+def heuristics(cfg: Config) -> list[Path]:
+    from nas import report
+
+    table = _heuristics_table(cfg)
+    # Seconds measure the machine, not the inputs: kept out of the artifacts (byte-identical between
+    # runs), shown in the printed table and the report.
+    deterministic = table[table["metric"] != "seconds"].reset_index(drop=True)
+    io.write_parquet(deterministic, L.HEURISTICS)
+    io.write_json(report.heuristics_json(deterministic), L.HEURISTICS_JSON)
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
+        print(report.heuristics_wide(table).to_string(index=False))
+    return [L.HEURISTICS, L.HEURISTICS_JSON]
+
+
+def report(cfg: Config) -> list[Path]:
+    from nas import report as rep
+
+    all_runs = runs(cfg)
+    scores = {run.name: s for run, s in _scores(cfg).items()}
+    histories = {run.name: io.read_parquet(run.history) for run in all_runs}
+    timings = {run.name: _timing(run) for run in all_runs}
+    correlation = io.read_parquet(L.CORRELATION)
+    correlation["variant"] = [rep.run_label(v, s) for v, s in zip(correlation["variant"], correlation["seed"])]
+    selection = io.read_parquet(L.SELECTION)
+    selection["variant"] = [L.Run(v, s).name for v, s in zip(selection["variant"], selection["seed"])]
+    table = _heuristics_table(cfg)
+    truth = _truth(cfg.correlate.truth)
+    # The figures show each variant's first seed (one panel per run would not scale to a sweep); the
+    # tables and the plot CSVs cover every run.
+    first = {run.name for run in all_runs if run.seed == cfg.supernet.seeds[0]}
+    paths = rep.write_report(
+        L.REPORT, archs=io.read_parquet(L.ARCHS), truth=truth,
+        standalone=io.read_parquet(L.STANDALONE), scores={r: s for r, s in scores.items() if r in first},
+        histories={r: h for r, h in histories.items() if r in first}, timings=timings,
+        correlation=correlation.drop(columns="seed"), selection=selection.drop(columns="seed"),
+        params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth,
+        # With one run there is nothing to aggregate or compare.
+        **({"heuristics_html": rep.heuristics_html(table), "heuristics_figure": rep.heuristics_figure(table)}
+           if len(all_runs) > 1 else {}))
+    # One CSV per run, so `dvc plots show` draws each run as its own series.
+    scatter = rep.scatter_frame(truth, scores)
+    curves = rep.curves_frame(histories)
+    for run in all_runs:
+        for frame, path in ((scatter, run.scatter_csv), (curves, run.curves_csv)):
+            io.write_text(frame[frame["variant"] == run.name].to_csv(index=False, float_format="%.6g"), path)
+            paths.append(path)
+    io.write_text(rep.heuristics_effect_frame(table).to_csv(index=False, float_format="%.6g"), L.HEURISTICS_CSV)
+    paths.append(L.HEURISTICS_CSV)
+    return paths

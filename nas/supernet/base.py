@@ -1,0 +1,216 @@
+"""What every super-net method shares: the method lifecycle, the resumable epoch loop, the checkpoint
+schema of `weights.pt`, and the choice of landmark architectures.
+
+A super-net *method* (single-path one-shot, DARTS, partial sharing, ...) is a subclass of `Method`
+registered with `@register_method`. Its lifecycle, after NASLib's optimizers:
+
+    build(...)          the super-net: `space.build_supernet` with the method's choice module (NNI's
+                        mutation hook: `choice(c, candidates)` wraps each choice of the space)
+    setup(net, ...)     optimizers and the method's own state, before the first epoch
+    train_epoch(...)    one epoch; a validation batch per step is at hand for methods that need one
+    checkpointables()   {name: object with state_dict/load_state_dict}: what a resumed run restores
+    export_probs()      what the method learned about the choices (architecture weights), or None
+    check(...)          config checks of the method's own keys (a classmethod)
+
+`train` runs the epochs: after each one it saves the declared checkpointables, the batch generator,
+the CPU and CUDA random states and the history, so a killed run resumes from the last finished epoch
+and ends with the same bytes as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nas import io
+from nas.data import Tensors
+from nas.spaces.base import ChoiceFactory, SearchSpace, single_path
+
+HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "passes"]
+
+
+class Method:
+    """A super-net method. Subclasses set `name` and implement `setup` and `train_epoch`."""
+
+    name: str = ""
+    choice: ChoiceFactory = staticmethod(single_path)
+    needs_valid: bool = False  # whether train_epoch reads validation batches
+
+    def __init__(self, space: SearchSpace, hp):
+        self.space, self.hp = space, hp
+
+    def build(self, channels: int, cells: int, data: Tensors, training: bool = True):
+        """The super-net at the variant's size (hp.channels/cells override the space's). Dropout exists
+        only in a network built for training; scoring never drops anything."""
+        hp = self.hp
+        return self.space.build_supernet(hp.channels or channels, hp.cells or cells, data.shape, data.num_classes,
+                                         self.choice, affine=hp.bn_affine, track=hp.bn_track, op_on=hp.op_on,
+                                         kernel_mapping=hp.kernel_mapping,
+                                         global_dropout=hp.global_dropout if training else 0.0)
+
+    def setup(self, net, steps_per_epoch: int, seed: int, landmarks=None) -> None:
+        raise NotImplementedError
+
+    def train_epoch(self, epoch: int, net, x, y, generator: torch.Generator, augment=None,
+                    valid: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
+        """One epoch; returns {lr, train_loss, train_accuracy, passes}."""
+        raise NotImplementedError
+
+    def checkpointables(self) -> dict:
+        return {}
+
+    def export_probs(self) -> dict | None:
+        return None
+
+    @classmethod
+    def check(cls, where: Callable[[str], str], hp, space: SearchSpace, sample_archs: int, topk) -> None:
+        """Raise a UserError for settings of this method that do not apply; `where(key)` names the key
+        as the user wrote it (supernet.KEY or supernet.variants.NAME.KEY)."""
+
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: add a method to `METHODS` under its `name`."""
+    if not cls.name or cls.name in METHODS:
+        raise ValueError(f"super-net method name {cls.name!r} is empty or already taken")
+    METHODS[cls.name] = cls
+    return cls
+
+
+def get_method(name: str) -> type[Method]:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise io.UserError(f"supernet.method: unknown method {name!r}; expected one of {', '.join(METHODS)}") from None
+
+
+def method_for(space: SearchSpace, hp) -> Method:
+    return get_method(hp.method)(space, hp)
+
+
+# --- the resumable epoch loop ---------------------------------------------------------------------
+
+def training_subset(n: int, fraction: float, seed: int) -> np.ndarray:
+    """Low fidelity: the indices of a fixed random `fraction` of the n training samples."""
+    keep = max(2, int(round(n * fraction)))
+    return np.sort(np.random.default_rng(seed).permutation(n)[:keep])
+
+
+def train(method: Method, net, train_data: Tensors, seed: int, device: torch.device, state_path: Path,
+          augment=None, on_epoch=None, landmarks: list[tuple[tuple, float]] | None = None,
+          valid: Tensors | None = None) -> pd.DataFrame:
+    """Train `net` in place for hp.epochs with `method`; return the per-epoch history. `state_path`
+    holds the resumable state; `on_epoch(epoch, net)` is called after each epoch (to keep chosen
+    epochs). `landmarks`: (architecture, stand-alone accuracy) pairs, for methods that use them."""
+    hp = method.hp
+    x, y = train_data.x, train_data.y
+    if hp.train_fraction < 1.0:
+        idx = torch.from_numpy(training_subset(len(y), hp.train_fraction, seed))
+        x, y = x[idx], y[idx]
+    x, y = x.to(device), y.to(device)
+    net.to(device)
+    val = (valid.x.to(device), valid.y.to(device)) if method.needs_valid and valid is not None else None
+    generator = torch.Generator().manual_seed(seed)
+    method.setup(net, max(1, len(y) // hp.batch_size), seed, landmarks)
+    state_objects = {"model": net, **method.checkpointables()}
+    history, start = [], 0
+    if state_path.exists():
+        state = io.load_checkpoint(state_path)
+        for name, obj in state_objects.items():
+            obj.load_state_dict(state[name])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])  # dropout masks drawn on the GPU
+        history, start = state["history"], state["epoch"]
+    bar = io.Progress(hp.epochs, "train-supernet")
+    bar.done = start
+    for epoch in range(start + 1, hp.epochs + 1):
+        row = method.train_epoch(epoch, net, x, y, generator, augment, val)
+        history.append({"epoch": epoch, **row})
+        if on_epoch is not None:
+            on_epoch(epoch, net)
+        io.save_checkpoint({**{name: obj.state_dict() for name, obj in state_objects.items()},
+                            "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                            "history": history, "epoch": epoch}, state_path)
+        bar.update(epoch=epoch, loss=row["train_loss"], acc=row["train_accuracy"])
+    bar.close()
+    return pd.DataFrame(history, columns=HISTORY_COLUMNS).astype({"epoch": "int64", "passes": "int64"})
+
+
+def weights(net) -> dict:
+    """The weights as a plain state dict on the CPU (what `weights.pt` holds)."""
+    return {k: v.detach().cpu() for k, v in net.state_dict().items()}
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+# `weights.pt` and the epoch checkpoints hold the weights and the metadata that rebuilds the network
+# they belong to; `checkpoint` writes that schema and `load` reads it back, in this one place.
+
+def checkpoint_meta(space_cfg, hp, data: Tensors, landmark_ids: list[int], variant: str,
+                    seed: int) -> dict:
+    """What rebuilds the super-net of a run for scoring: its space, size, input and batch-norm form."""
+    return {"space": space_cfg.name, "channels": hp.channels or space_cfg.channels,
+            "cells": hp.cells or space_cfg.cells, "input_shape": list(data.shape),
+            "num_classes": data.num_classes, "bn_affine": hp.bn_affine, "bn_track": hp.bn_track,
+            "op_on": hp.op_on, "kernel_mapping": hp.kernel_mapping, "landmarks": landmark_ids, "method": hp.method,
+            "variant": variant, "seed": seed}
+
+
+def checkpoint(net, meta: dict, epoch: int) -> dict:
+    return {**meta, "epoch": epoch, "model": weights(net)}
+
+
+def load(path: Path, space_name: str):
+    """The super-net of a checkpoint (built for scoring: no dropout) and its metadata."""
+    from nas.spaces import get_space
+
+    ckpt = io.load_checkpoint(path)
+    if not isinstance(ckpt, dict):
+        raise io.UserError(f"{path}: not a super-net checkpoint of this project (holds a {type(ckpt).__name__}, "
+                           "not a dict)")
+    try:
+        if ckpt["space"] != space_name:
+            raise io.UserError(f"{path}: super-net of space {ckpt['space']!r}, but space.name is {space_name!r}")
+        net = get_space(space_name).build_supernet(ckpt["channels"], ckpt["cells"], tuple(ckpt["input_shape"]),
+                                                   ckpt["num_classes"], get_method(ckpt.get("method", "spos")).choice,
+                                                   affine=ckpt["bn_affine"],
+                                                   track=ckpt["bn_track"], op_on=ckpt.get("op_on", "edge"),
+                                                   kernel_mapping=ckpt.get("kernel_mapping", False))
+        net.load_state_dict(ckpt["model"])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        raise io.UserError(f"{path}: not a super-net checkpoint of this project ({io._first_line(exc)})") from None
+    return net, {k: v for k, v in ckpt.items() if k != "model"}
+
+
+def landmark_ids(arch_ids: list[int], count: int, seed: int) -> list[int]:
+    """`count` landmark architectures: a fixed random subset of the sampled pool (sorted ids)."""
+    if count > len(arch_ids):
+        raise io.UserError(f"supernet.landmarks: {count} is more than the {len(arch_ids)} sampled archs")
+    picked = np.random.default_rng(seed).permutation(len(arch_ids))[:count]
+    return sorted(int(arch_ids[i]) for i in picked)
+
+
+def choose_landmarks(inputs: tuple[pd.DataFrame, pd.DataFrame], count: int, seed: int, space
+                     ) -> tuple[list[int], list[tuple[tuple, float]]]:
+    """The landmark architectures (ids, and (arch, stand-alone valid accuracy) pairs): a fixed random
+    set of the sampled pool, the same for every variant and seed. `inputs`: the pool (arch_id, arch)
+    and the stand-alone results. Valid accuracy, so the test split stays unread by super-net training."""
+    from nas import layout, standalone
+
+    archs, results = inputs
+    truth = standalone.mean_over_seeds(results, "valid").set_index("arch_id")["accuracy"]
+    ids = landmark_ids(archs["arch_id"].tolist(), count, seed)
+    missing = [i for i in ids if i not in truth.index]
+    if missing:
+        raise io.UserError(f"supernet.landmarks: {layout.STANDALONE} has no accuracy for landmark arch_id(s) "
+                           f"{', '.join(map(str, missing[:5]))}; rerun merge-standalone")
+    by_id = dict(zip(archs["arch_id"], archs["arch"]))
+    return ids, [(space.parse(by_id[i]), float(truth[i])) for i in ids]

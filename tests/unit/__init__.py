@@ -1,0 +1,1 @@
+"""Unit tests: one module each, no pipeline runs (importable as the package `unit`)."""

@@ -1,0 +1,49 @@
+"""nas.dag: the stages dvc.yaml gets from params.yaml, their paths from nas.layout."""
+
+from __future__ import annotations
+
+import copy
+
+from helpers import TINY
+from nas import config, dag, layout as L, selection
+
+
+def stages(**changes):
+    raw = copy.deepcopy(TINY)
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        raw.setdefault(section, {})[name] = value
+    return dag.stages(config.from_dict(raw))
+
+
+def test_stage_order_and_outputs_come_from_the_layout():
+    s = stages()
+    assert list(s) == ["prepare", "sample", "train-supernet", "eval-supernet", "train-standalone",
+                       "merge-standalone", "correlate", "pick", "train-picks", "select", "heuristics", "report"]
+    assert s["pick"]["outs"] == [L.PICKS.as_posix()]
+    assert s["train-picks"]["outs"] == [L.PICKS_STANDALONE.as_posix()]
+    assert L.PICKS_STANDALONE.as_posix() in s["select"]["deps"]
+    assert s["eval-supernet"]["outs"] == [L.DVC_RUN.scores.as_posix()]
+
+
+def test_thread_count_is_tracked_where_torch_runs():
+    s = stages()
+    for name in ("train-supernet", "eval-supernet", "pick"):
+        assert "threads" in s[name]["params"], name
+    for name in ("correlate", "select", "heuristics", "report"):
+        assert "threads" not in s[name]["params"], name
+
+
+def test_pick_reads_the_supernet_only_for_methods_that_need_it(monkeypatch):
+    assert not any(d.endswith("weights.pt") for d in stages()["pick"]["deps"])
+    monkeypatch.setitem(selection.SELECTORS, "probe", lambda ctx: None)
+    monkeypatch.setattr(selection.base, "NEEDS_SUPERNET", {"probe"})
+    monkeypatch.setattr(selection, "NEEDS_SUPERNET", {"probe"})
+    deps = stages(select__methods=["supernet", "probe"])["pick"]["deps"]
+    assert L.Run("baseline", 1).weights.as_posix() in deps and L.split("valid").as_posix() in deps
+
+
+def test_table_source_trains_no_picks_from_scratch():
+    s = stages(standalone__source="table", standalone__table="t.csv")
+    assert "train-standalone" not in s
+    assert "t.csv" in s["train-picks"]["deps"] and "standalone.table" in s["train-picks"]["params"]

@@ -1,0 +1,60 @@
+"""nas.layout: every artifact path is spelled once, and run names and templates agree."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from helpers import REPO
+from nas import artifacts, layout as L
+from nas.io import UserError
+
+# A string literal that starts with one of the project's artifact folders.
+PATH_LITERAL = re.compile(r"""["'](?:results|data/prepared|metrics|plots|logs)/""")
+
+
+def test_no_artifact_path_is_spelled_outside_the_layout():
+    sources = [p for p in (REPO / "nas").rglob("*.py") if p.name != "layout.py"]
+    sources += list((REPO / "workflow/rules").glob("*.smk")) + [REPO / "Snakefile"]
+    sources += list((REPO / "benchmarks").glob("*.py"))
+    found = [f"{p.relative_to(REPO)}:{i}: {line.strip()}" for p in sources
+             for i, line in enumerate(p.read_text().splitlines(), 1)
+             if PATH_LITERAL.search(line) and not line.lstrip().startswith("#")]
+    assert found == []
+
+
+def test_the_check_finds_a_literal():
+    assert PATH_LITERAL.search('path = "results/archs.parquet"')
+    assert not PATH_LITERAL.search('"metrics": [...]')
+
+
+def test_run_names_and_files():
+    run = L.Run("baseline", 3)
+    assert run.name == "baseline/seed-3"
+    assert run.scores.as_posix() == "results/supernet/baseline/seed-3/scores.parquet"
+    assert run.timing.as_posix() == "metrics/supernet/baseline/seed-3.json"
+    assert run.scatter_csv.as_posix() == "plots/scatter/baseline/seed-3.csv"
+    assert L.Run.checkpoint_epoch(run.checkpoint(12)) == 12
+    assert run.checkpoint(12).name == "epoch-0012.pt"
+    assert run.progress("abc").parent == L.PROGRESS / "supernet"
+
+
+def test_templates_are_the_same_paths_with_placeholders():
+    assert L.DVC_RUN.weights.as_posix() == "results/supernet/${item.variant}/seed-${item.seed}/weights.pt"
+    assert L.SNAKEMAKE_RUN.weights.as_posix() == "results/supernet/{variant}/seed-{seed}/weights.pt"
+    real = L.Run("v", 1).history.as_posix()
+    assert L.SNAKEMAKE_RUN.history.as_posix().format(variant="v", seed=1) == real
+    assert L.shard("{k}").as_posix().format(k=2) == L.shard(2).as_posix()
+
+
+def test_every_artifact_resolves():
+    for name, path in L.ARTIFACTS.items():
+        if callable(path):
+            assert artifacts.artifact_path(name, "baseline", 0) == path(L.Run("baseline", 0)).as_posix()
+            with pytest.raises(UserError, match="needs a variant"):
+                artifacts.artifact_path(name)
+        else:
+            assert artifacts.artifact_path(name) == path.as_posix()
+    with pytest.raises(UserError, match="unknown; expected one of train, valid, test, archs"):
+        artifacts.artifact_path("nope")

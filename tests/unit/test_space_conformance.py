@@ -1,0 +1,196 @@
+"""Every search space keeps the SearchSpace contract (nas/spaces/base.py): each registered space, plus
+the toy spaces of toy_space.py (grouped choices; one of them too large to enumerate). Tiny networks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import one_line_error
+from nas import supernet
+from nas.spaces import SPACES
+from nas.spaces.base import Choice, PathChoice, SearchSpace, single_path
+from unit.toy_space import ToyLargeSpace, ToySpace
+
+ALL_SPACES = list(SPACES.values()) + [ToySpace(), ToyLargeSpace()]
+SHAPES = [(1, 12), (2, 6, 6)]
+space_param = pytest.mark.parametrize("space", ALL_SPACES, ids=[s.name for s in ALL_SPACES])
+
+
+def few(space: SearchSpace, n: int = 6, seed: int = 0) -> list:
+    return space.sample(min(n, space.num_unique()), seed)
+
+
+@space_param
+def test_choices_are_well_formed(space):
+    choices = space.choices()
+    assert choices and all(isinstance(c, Choice) for c in choices) and space.choices() == choices
+    keys = [c.key for c in choices]
+    assert len(set(keys)) == len(keys)
+    assert all(c.candidates and len(set(c.candidates)) == len(c.candidates) for c in choices)
+    groups: dict[str, list[Choice]] = {}
+    for c in choices:
+        if c.group is not None:
+            groups.setdefault(c.group, []).append(c)
+    for members in groups.values():
+        assert len({c.keep for c in members}) == 1 and 1 <= members[0].keep <= len(members)
+        assert all("none" in c.candidates for c in members)  # an unused member picks none
+    assert isinstance(space.name, str) and space.name
+    assert "edge" in space.supernet_forms
+    ops = {o for c in choices for o in c.candidates}
+    assert space.parameter_free <= ops
+    assert all(small in ops and large in ops for small, large in space.kernel_pairs)
+
+
+@space_param
+def test_format_parse_round_trip(space):
+    for arch in few(space):
+        text = space.format(arch)
+        assert isinstance(text, str) and space.parse(text) == arch
+        assert space.format(space.parse(text)) == text
+        hash(arch)
+    for bad in ("not an architecture", "", None):
+        assert one_line_error(space.parse, bad).startswith(f"architecture {bad!r}:")
+
+
+@space_param
+def test_picks(space):
+    keys = [c.key for c in space.choices()]
+    for arch in few(space):
+        picks = space.to_picks(arch)
+        assert list(picks) == keys
+        assert all(picks[c.key] in c.candidates for c in space.choices())
+        used: dict[str, int] = {}
+        for c in space.choices():
+            if c.group is not None:
+                used[c.group] = used.get(c.group, 0) + (picks[c.key] != "none")
+                assert used[c.group] <= c.keep
+        assert all(used[c.group] == c.keep for c in space.choices() if c.group is not None)
+        assert space.from_picks(picks) == arch and space.to_picks(space.format(arch)) == picks
+        space.check_picks(picks)
+        bad = dict(picks, **{keys[0]: "no_such_op"})
+        assert "'no_such_op'" in one_line_error(space.check_picks, bad)
+    grouped = [c for c in space.choices() if c.group is not None]
+    if grouped:  # use one choice too many (or too few) in a group
+        picks = space.to_picks(few(space, 1)[0])
+        c = next(c for c in grouped if picks[c.key] == "none") if any(picks[c.key] == "none" for c in grouped) \
+            else grouped[0]
+        picks[c.key] = next(o for o in c.candidates if o != "none") if picks[c.key] == "none" else "none"
+        assert one_line_error(space.check_picks, picks).startswith(f"group {c.group}:")
+
+
+@space_param
+def test_sample(space):
+    n = min(8, space.num_unique())
+    pool = space.sample(n, 0)
+    assert len(pool) == n and space.sample(n, 0) == pool
+    assert space.sample(n, 1) != pool
+    assert len({space.canonical(a) for a in pool}) == n
+    assert space.sample(n - 1, 0) == pool[:-1]
+    assert all(space.from_picks(space.to_picks(a)) == a for a in pool)
+    assert one_line_error(space.sample, 0, 0) == "sample.archs: 0 must be at least 1"
+    too_many = space.num_unique() + 1
+    assert one_line_error(space.sample, too_many, 0).startswith(f"sample.archs: {too_many} is more than")
+
+
+@space_param
+def test_canonical_and_enumeration(space):
+    for arch in few(space):
+        c = space.canonical(arch)
+        assert space.canonical(c) == c and space.canonical(space.format(arch)) == c
+        assert space.canonical(space.parse(c)) == c
+    if not space.enumerable:
+        assert space.isomorphism_classes() is None
+        assert "too many to enumerate" in one_line_error(space.enumerate_all)
+        return
+    archs = space.enumerate_all()
+    assert len(archs) == len(set(archs)) == space.size()
+    classes = space.isomorphism_classes()
+    assert len(classes) == space.num_unique() and sum(map(len, classes)) == space.size()
+    canon = [space.canonical(members[0]) for members in classes]
+    assert len(set(canon)) == len(classes)  # one canonical form per class ...
+    for members, c in zip(classes, canon):
+        assert all(space.canonical(m) == c for m in members)  # ... shared by all its members
+        assert space.parse(c) in members
+
+
+@space_param
+@pytest.mark.parametrize("shape", SHAPES, ids=["1d", "2d"])
+def test_build_and_counts(space, shape):
+    for arch in few(space, 2):
+        torch.manual_seed(0)
+        net = space.build(arch, 2, 1, shape, 3)
+        out = net(torch.randn(4, *shape))
+        assert out.shape == (4, 3) and torch.isfinite(out).all()
+        params, flops = space.count_params_flops(arch, 2, 1, shape, 3)
+        assert params == sum(p.numel() for p in net.parameters())
+        assert isinstance(flops, int) and flops > 0
+
+
+class Recording(PathChoice):
+    """The default single-path choice, recording the picks its forward receives."""
+
+    def __init__(self, candidates):
+        super().__init__(candidates)
+        self.seen = []
+
+    def forward(self, x, pick):
+        self.seen.append(pick)
+        return super().forward(x, pick)
+
+
+def recording_factory(calls: list):
+    def factory(choice, candidates):
+        assert isinstance(choice, Choice) and tuple(candidates) == choice.candidates
+        module = Recording(candidates)
+        calls.append((choice.key, module, dict(candidates)))
+        return module
+    return factory
+
+
+@space_param
+def test_supernet_factory_is_called_once_per_choice_per_cell(space):
+    keys = [c.key for c in space.choices()]
+    counts = []
+    for cells in (1, 2):
+        calls = []
+        space.build_supernet(2, cells, (1, 12), 3, recording_factory(calls))
+        got = [k for k, _, _ in calls]
+        assert got and len(got) % len(keys) == 0 and got == keys * (len(got) // len(keys))
+        counts.append(len(got) // len(keys))
+        for _, module, candidates in calls:  # the candidates' modules, `none` without one
+            assert list(module) == [o for o in candidates if candidates[o] is not None]
+            assert all(candidates[o] is None for o in candidates if o == "none")
+            for op, m in module.items():
+                assert (sum(p.numel() for p in m.parameters()) == 0) == (op in space.parameter_free), op
+    assert counts[1] == 2 * counts[0]
+
+
+@space_param
+@pytest.mark.parametrize("shape", SHAPES, ids=["1d", "2d"])
+def test_supernet_trains_only_the_picked_candidates(space, shape):
+    torch.manual_seed(0)
+    calls = []
+    net = space.build_supernet(2, 1, shape, 3, recording_factory(calls), affine=False, track=False)
+    default = space.build_supernet(2, 1, shape, 3, single_path, affine=False, track=False)
+    assert list(default.state_dict()) == list(net.state_dict())  # the factory decides nothing of the names
+    x = torch.randn(4, *shape)
+    # the sampled arch with the most parametric picks, so that some gradient must flow
+    arch = max(few(space, 6), key=lambda a: sum(p not in space.parameter_free for p in space.to_picks(a).values()))
+    picks = space.to_picks(arch)
+    net.train()
+    out = net(x, arch)
+    assert out.shape == (4, 3) and default(x, arch).shape == (4, 3)
+    out.square().sum().backward()
+    trained = 0
+    for key, module, _ in calls:
+        assert module.seen and all(p == picks[key] for p in module.seen)
+        for op, m in module.items():
+            grads = [p.grad for p in m.parameters()]
+            if op != picks[key]:
+                assert all(g is None for g in grads), (key, op)
+            else:
+                trained += any(g is not None and g.abs().sum() > 0 for g in grads)
+    assert trained > 0
+    # the one-shot path (every candidate of every choice, averaged) runs through the same modules
+    assert net(x, supernet.one_shot_path(space)).shape == (4, 3)
