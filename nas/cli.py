@@ -7,6 +7,7 @@ prints the paths it wrote. Every user mistake becomes one line on stderr and exi
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -17,8 +18,12 @@ from nas.io import UserError
 def _stage(name):
     """A subcommand that runs stage `name` of nas.stages with the parsed options."""
     def run(cfg, args):
+        from nas import io
+        from nas import layout as L
         from nas import stages
 
+        io.exit_with_parent(os.getppid())  # a killed `dvc repro` / scheduler takes its stage with it
+        io.remove_stale_temporaries([L.PREPARED, L.RESULTS, L.METRICS, L.PLOTS])
         options = {k: getattr(args, k) for k in ("variant", "seed", "shard", "workers") if hasattr(args, k)}
         for path in getattr(stages, name.replace("-", "_"))(cfg, **options):
             print(f"wrote {path}")

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import re
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from pathlib import Path
 import yaml
 
 from nas.io import UserError
+
+
+SEED_MAX = 2**32 - 1  # the largest seed every generator here accepts (numpy's legacy seeding)
 
 
 def opt(default, *, min=None, max=None, choices=None, above=None, below=None, doc=""):
@@ -41,14 +45,14 @@ class DataConfig:
     test_fraction: float = opt(0.2, above=0.0, below=1.0, doc="MNIST-1D: share of samples kept as test")
     valid_fraction: float = opt(0.5, above=0.0, below=1.0, doc="share of the training part held out as valid")
     augment: bool = opt(True, doc="random crop + flip for 2-D images during training")
-    seed: int = opt(0, min=0)
+    seed: int = opt(0, min=0, max=SEED_MAX)
 
 
 @dataclass(frozen=True)
 class SpaceConfig:
     name: str = opt("nb201", doc="a search space of nas.spaces.SPACES")
-    channels: int = opt(16, min=1, doc="C of the stand-alone network (stages have C, 2C, 4C)")
-    cells: int = opt(1, min=1, doc="N, cells per stage of the stand-alone network")
+    channels: int = opt(16, min=1, max=1024, doc="C of the stand-alone network (stages have C, 2C, 4C)")
+    cells: int = opt(1, min=1, max=64, doc="N, cells per stage of the stand-alone network")
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,8 @@ class SupernetConfig(TrainConfig):
     """The super-net's training heuristics (Yu et al.); README "Super-net heuristics" documents each."""
     method: str = opt("spos", doc="the super-net method: a name of nas.supernet.METHODS")
     lr_schedule: str = opt("cosine", choices=("cosine", "constant"), doc="learning rate over the steps")
-    channels: int | None = opt(None, min=1, doc="C of the super-net; null = space.channels")
-    cells: int | None = opt(None, min=1, doc="N of the super-net; null = space.cells")
+    channels: int | None = opt(None, min=1, max=1024, doc="C of the super-net; null = space.channels")
+    cells: int | None = opt(None, min=1, max=64, doc="N of the super-net; null = space.cells")
     train_fraction: float = opt(1.0, above=0.0, max=1.0, doc="low fidelity: share of the train split used")
     bn_track: bool = opt(False, doc="batch norm keeps running statistics")
     bn_affine: bool = opt(False, doc="batch norm has a learnable scale and shift")
@@ -89,7 +93,7 @@ class SupernetConfig(TrainConfig):
     landmarks: int = opt(0, min=0, doc="landmark architectures for the ranking loss (0 = off)")
     landmark_weight: float = opt(1.0, min=0.0, doc="strength of the landmark ranking loss")
     save_epochs: list[int] = opt([], doc="epochs whose weights are kept besides the last")
-    seeds: list[int] = opt([0], doc="each variant is trained once per seed")
+    seeds: list[int] = opt([0], min=0, max=SEED_MAX, doc="each variant is trained once per seed")
     variants: dict = opt({"baseline": {}}, doc="name -> overrides of the keys above")
 
 
@@ -110,7 +114,7 @@ class StandaloneConfig(TrainConfig):
     table: str | None = opt(None, doc="Parquet or CSV with ground-truth accuracies (source: table)")
     arch_column: str = opt("arch")
     accuracy_column: str = opt("accuracy", doc="percent, 0-100")
-    seeds: list[int] = opt([0, 1])
+    seeds: list[int] = opt([0, 1], min=0, max=SEED_MAX)
     shards: int = opt(2, min=1)
     init: str = opt("paired", choices=("paired", "independent"),
                     doc="paired: a module with the same name starts from the same weights in every architecture")
@@ -121,7 +125,7 @@ class CorrelateConfig:
     truth: str = opt("test", choices=("test", "valid"), doc="stand-alone split ranked against")
     topk: list[int] = opt([1, 5, 10])
     sparse_threshold: float = opt(0.1, above=0.0, doc="percentage points")
-    bootstrap: int = opt(1000, min=10)
+    bootstrap: int = opt(1000, min=10, max=100_000, doc="resamples; each holds every architecture's index")
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ class SelectConfig:
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = opt(0, min=0)
+    seed: int = opt(0, min=0, max=SEED_MAX)
     device: str = opt("auto", doc="auto | cpu | cuda | cuda:N")
     threads: int = opt(1, min=1, max=256, doc="intra-op CPU threads of every torch stage (results depend on it)")
     data: DataConfig = field(default_factory=DataConfig)
@@ -173,19 +177,46 @@ class Config:
         return [(v, s) for v in self.variants for s in self.supernet.seeds]
 
 
+class _ParamsLoader(yaml.SafeLoader):
+    """YAML's safe loader, stricter for params files: a key given twice in one mapping is an error
+    (YAML keeps the last silently), and so is an alias (`*name`): an anchor used many times can stand
+    for a structure too large to validate or print (an "alias bomb")."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise UserError(f"line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed "
+                            "in a params file; write the value out")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise UserError(f"line {key_node.start_mark.line + 1}: key {_show(key)} appears twice in one mapping")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load(path: str | Path = "params.yaml") -> Config:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: params file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_ParamsLoader)  # noqa: S506 (a SafeLoader)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not valid YAML (not UTF-8 text: byte {exc.start} is {exc.object[exc.start]:#04x})") from None
-    if raw is not None and not isinstance(raw, dict):
+    if raw is None:
+        # Every stage would otherwise run silently on the built-in defaults.
+        raise UserError(f"{path}: empty params file; expected the study's sections (seed, data, space, ...)")
+    if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    return from_dict(raw or {})
+    return from_dict(raw)
 
 
 def from_dict(raw: dict) -> Config:
@@ -293,8 +324,20 @@ def _range(meta) -> str:
     return (" " + " and ".join(parts)) if parts else ""
 
 
+_REPR = reprlib.Repr()  # keyword arguments need Python 3.12
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 6, 4, 80, 80, 40
+
+
 def _show(value) -> str:
-    return repr(value) if not isinstance(value, str) else f"'{value}'"
+    """A value as the user wrote it in YAML (null, true), cut short: an error line stays one short line
+    whatever the value holds."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"'{_REPR.repr(value)[1:-1]}'"
+    return _REPR.repr(value)
 
 
 def _check(cfg: Config):
@@ -315,8 +358,8 @@ def _check(cfg: Config):
     space = get_space(cfg.space.name)
     for name in cfg.supernet.variants:
         # No '.': DVC and `nas dag` name a variant's params key supernet.variants.<name>.
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", str(name)):
-            raise UserError(f"supernet.variants: name {name!r} must be letters, digits, '_' or '-'")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+            raise UserError(f"supernet.variants: name {_show(name)} must be a string of letters, digits, '_' or '-'")
         sn = cfg.variant(name)
         _check_heuristics(cfg, name, sn, space)
         if (sn.eval_bn or cfg.eval.bn) == "stored" and not sn.bn_track:

@@ -117,7 +117,8 @@ def read_cifar(root: str | Path, name: str) -> tuple[Split, Split]:
         raise UserError(f"data.dataset: {name!r} is not a CIFAR dataset; expected one of {', '.join(_CIFAR_LAYOUT)}")
     subdir, train_files, test_file, label_key = _CIFAR_LAYOUT[name]
     batch_dir = _find_batch_dir(Path(root).expanduser(), name)
-    expected = f"the {name} python batches ({', '.join(train_files + [test_file])}) in {batch_dir} or in {batch_dir / subdir}"
+    where = str(batch_dir) if batch_dir.name == subdir else f"{batch_dir} or in {batch_dir / subdir}"
+    expected = f"the {name} python batches ({', '.join(train_files + [test_file])}) in {where}"
     for file in train_files + [test_file]:
         if not (batch_dir / file).is_file():
             raise UserError(f"data.root: {batch_dir / file} not found (expected {expected})")

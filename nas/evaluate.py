@@ -62,12 +62,16 @@ def score(net: nn.Module, arch, valid: Tensors, bn: str, batch_size: int,
 
 
 def calibration_batches(train: Tensors, count: int, batch_size: int, seed: int, device) -> list[torch.Tensor]:
-    """`count` fixed training batches (the same for every architecture)."""
+    """`count` fixed, disjoint training batches of `batch_size` (the same for every architecture).
+    Asking for more samples than the train split has is an error, not a silent cap."""
+    n = len(train.y)
+    if count * batch_size > n:
+        raise io.UserError(f"eval.recalibrate_batches: {count} batches of eval.batch_size {batch_size} need "
+                           f"{count * batch_size:,} training samples, but the train split has {n:,}; the largest "
+                           f"value this data allows is {n // batch_size} (or lower eval.batch_size)")
     generator = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(len(train.y), generator=generator)
-    size = min(batch_size, len(perm))
-    return [train.x[perm[i * size:(i + 1) * size]].to(device)
-            for i in range(min(count, max(1, len(perm) // size)))]
+    perm = torch.randperm(n, generator=generator)
+    return [train.x[perm[i * batch_size:(i + 1) * batch_size]].to(device) for i in range(count)]
 
 
 def score_archs(net: nn.Module, archs: pd.DataFrame, space, valid: Tensors, train: Tensors, bn: str,

@@ -35,7 +35,9 @@ def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The writer's pid is in the name, so a later stage can tell a killed writer's leftover from a
+    # file another process is writing right now (`remove_stale_temporaries`).
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual permissions
     try:
@@ -44,6 +46,48 @@ def atomic_path(path: str | os.PathLike):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(roots) -> list[Path]:
+    """Delete the temporary files that killed writers left under `roots` (a SIGKILL skips the cleanup
+    of `atomic_path`): those whose writing process is gone. Returns what was removed."""
+    removed = []
+    for root in map(Path, roots):
+        if not root.is_dir():
+            continue
+        for tmp in root.rglob(".*.tmp"):
+            parts = tmp.name.rsplit(".", 3)  # ['.name', pid, random, 'tmp']
+            pid = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else None
+            if pid is None or not _alive(pid):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def exit_with_parent(parent: int) -> None:
+    """Exit as soon as process `parent` is gone: a stage whose `dvc repro` or scheduler was SIGKILLed
+    must not train on as an orphan next to the rerun's copy (and a stand-alone worker must not outlive
+    its stage). `parent` is passed in, since a process that starts after its parent died already sees
+    the reaper as its parent."""
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _umask() -> int:
@@ -98,10 +142,12 @@ def write_text(text: str, path):
 
 
 def save_checkpoint(obj: dict, path):
+    """torch.save through a file object: saved to a path, the archive's inner folder is named after the
+    (random) temporary file, so identical tensors would give different bytes."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def load_checkpoint(path) -> dict:

@@ -109,23 +109,8 @@ _DATA: dict = {}
 def _init_worker(split_paths: dict[str, str], parent: int | None = None):
     torch.set_num_threads(1)
     if parent is not None:
-        _exit_with_parent(parent)
+        io.exit_with_parent(parent)
     _DATA.update({name: load_split(path) for name, path in split_paths.items()})
-
-
-def _exit_with_parent(parent: int):
-    """A killed stage (SIGKILL from a scheduler, say) must not leave its workers training on: each
-    worker exits as soon as its parent is gone. `parent` comes from the parent itself, since a worker
-    that starts after its parent died already sees the reaper as its parent."""
-    import threading
-    import time
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
 
 
 def _train_task(arch_id: int, arch: str, seed: int, hp, space_name: str, channels: int, cells: int,
@@ -217,6 +202,13 @@ def from_table(archs: pd.DataFrame, path: str | Path, arch_column: str, accuracy
 
 
 def merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The shards' results as one table; an (architecture, seed) twice in one shard or in two is an error."""
+    for k, frame in enumerate(frames, start=1):
+        dup = frame.duplicated(["arch_id", "seed"])
+        if dup.any():
+            row = frame[dup].iloc[0]
+            raise UserError(f"merge-standalone: shard {k} holds architecture {int(row.arch_id)}, seed {int(row.seed)} "
+                            "twice; rerun train-standalone for it")
     df = pd.concat(frames, ignore_index=True)
     dup = df.duplicated(["arch_id", "seed"])
     if dup.any():

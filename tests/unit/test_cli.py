@@ -33,6 +33,7 @@ TINY = {
     "supernet": {"epochs": 1},
     "standalone": {"shards": 2, "seeds": [0, 1], "epochs": 1},
     "correlate": {"topk": [1, 2], "bootstrap": 20},
+    "eval": {"recalibrate_batches": 2, "batch_size": 64},  # 160 training samples: 2 x 64 fit
 }
 
 

@@ -92,7 +92,7 @@ def test_section_not_a_mapping():
     ({"supernet": {"epochs": 0}}, "supernet.epochs: 0 is not allowed; expected an integer >= 1"),
     ({"supernet": {"epochs": -1}}, "supernet.epochs: -1 is not allowed; expected an integer >= 1"),
     ({"supernet": {"epochs": 3.5}}, "supernet.epochs: 3.5 is not allowed; expected an integer >= 1"),
-    ({"supernet": {"epochs": True}}, "supernet.epochs: True is not allowed; expected an integer >= 1"),
+    ({"supernet": {"epochs": True}}, "supernet.epochs: true is not allowed; expected an integer >= 1"),
     ({"standalone": {"batch_size": 0}}, "standalone.batch_size: 0 is not allowed; expected an integer >= 2"),
     ({"sample": {"archs": 0}}, "sample.archs: 0 is not allowed; expected an integer >= 2"),
     ({"supernet": {"lr": "fast"}}, "supernet.lr: 'fast' is not allowed; expected a number > 0.0"),
@@ -114,11 +114,11 @@ def test_section_not_a_mapping():
     ({"supernet": {"nesterov": "yes"}}, "supernet.nesterov: 'yes' is not allowed; expected true or false"),
     ({"data": {"augment": 1}}, "data.augment: 1 is not allowed; expected true or false"),
     ({"supernet": {"channels": 0}},
-     "supernet.channels: 0 is not allowed; expected an integer >= 1 or null"),
-    ({"standalone": {"seeds": 0}}, "standalone.seeds: 0 is not allowed; expected a list of ints"),
-    ({"standalone": {"seeds": [0, 1.5]}}, "standalone.seeds[1]: 1.5 is not allowed; expected an integer"),
+     "supernet.channels: 0 is not allowed; expected an integer >= 1 and <= 1024 or null"),
+    ({"standalone": {"seeds": 0}}, "standalone.seeds: 0 is not allowed; expected a list of ints >= 0 and <= 4294967295"),
+    ({"standalone": {"seeds": [0, 1.5]}}, "standalone.seeds[1]: 1.5 is not allowed; expected an integer >= 0 and <= 4294967295"),
     ({"supernet": {"variants": []}}, "supernet.variants: [] is not allowed; expected a mapping"),
-    ({"seed": -1}, "seed: -1 is not allowed; expected an integer >= 0"),
+    ({"seed": -1}, "seed: -1 is not allowed; expected an integer >= 0 and <= 4294967295"),
     ({"space": {"name": 201}}, "space.name: 201 is not allowed; expected a string"),
 ])
 def test_bad_values(raw, expected):
@@ -179,7 +179,7 @@ def test_unknown_variant_name():
 @pytest.mark.parametrize("name", ["a b", "../x", "a/b", "-x", "", "lr_0.025"])
 def test_invalid_variant_name(name):
     msg = error({"supernet": {"variants": {name: {}}}})
-    assert msg == f"supernet.variants: name {name!r} must be letters, digits, '_' or '-'"
+    assert msg == f"supernet.variants: name {name!r} must be a string of letters, digits, '_' or '-'"
 
 
 def test_no_variants():
@@ -256,7 +256,8 @@ def test_load_file(tmp_path):
     cfg = load(p)
     assert cfg.seed == 3 and cfg.supernet.epochs == 2
     p.write_text("")
-    assert load(p) == Config()  # an empty file is all defaults
+    with pytest.raises(UserError, match="empty params file"):  # stages must not run on the built-in defaults
+        load(p)
 
 
 def test_missing_params_file(tmp_path):
@@ -316,3 +317,51 @@ def test_variant_scores_with_stored_statistics_only_when_tracked():
     assert cfg.variant("s").eval_bn == "stored" and cfg.variant("baseline").eval_bn is None
     assert error({"supernet": {"eval_bn": "running"}}).startswith("supernet.eval_bn: 'running' is not allowed; "
                                                                  "expected one of recalibrate, batch, stored")
+
+
+# --- params files: strict YAML, bounded values and messages ----------------------------------------
+
+def write(tmp_path, text: str):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_duplicate_key_is_refused(tmp_path):
+    path = write(tmp_path, "seed: 0\nsupernet:\n  epochs: 3\n  epochs: 5\n")
+    assert one_line_error(load, path) == f"{path}: line 4: key 'epochs' appears twice in one mapping"
+
+
+def test_yaml_aliases_are_refused_before_anything_expands(tmp_path):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefghi", "bcdefghij"))
+    path = write(tmp_path, bomb + "supernet:\n  variants: {baseline: *j}\n")
+    msg = one_line_error(load, path)
+    assert msg == f"{path}: line 2: YAML aliases (*a) are not allowed in a params file; write the value out"
+
+
+def test_empty_params_file_is_refused(tmp_path):
+    path = write(tmp_path, "# nothing here\n")
+    assert one_line_error(load, path).startswith(f"{path}: empty params file;")
+
+
+def test_error_messages_stay_short_and_speak_yaml():
+    huge = list(range(10**6))
+    msg = error({"supernet": {"seeds": {"a": huge}}})
+    assert len(msg) < 300, len(msg)
+    assert error({"supernet": {"lr": None}}) == "supernet.lr: null is not allowed; expected a number > 0.0"
+    assert error({"supernet": {"epochs": True}}) == "supernet.epochs: true is not allowed; expected an integer >= 1"
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ({"seed": 2**32}, "seed: 4294967296 is not allowed; expected an integer >= 0 and <= 4294967295"),
+    ({"data": {"seed": 2**40}}, "data.seed: 1099511627776 is not allowed; expected an integer >= 0 and <= 4294967295"),
+    ({"standalone": {"seeds": [0, -1]}}, "standalone.seeds[1]: -1 is not allowed; expected an integer >= 0 and <= 4294967295"),
+    ({"supernet": {"seeds": [2**64]}}, "supernet.seeds[0]: 18446744073709551616 is not allowed; expected an integer >= 0 and <= 4294967295"),
+    ({"correlate": {"bootstrap": 10**9}}, "correlate.bootstrap: 1000000000 is not allowed; expected an integer >= 10 and <= 100000"),
+    ({"space": {"channels": 10**6}}, "space.channels: 1000000 is not allowed; expected an integer >= 1 and <= 1024"),
+    ({"supernet": {"variants": {1: {}}}}, "supernet.variants: name 1 must be a string of letters, digits, '_' or '-'"),
+    ({"supernet": {"variants": {None: {}}}}, "supernet.variants: name null must be a string of letters, digits, '_' or '-'"),
+])
+def test_values_that_would_crash_later_are_refused(raw, expected):
+    assert error(raw) == expected

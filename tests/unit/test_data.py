@@ -416,3 +416,13 @@ def test_random_crop_flip_passes_1d_signals_through():
     assert random_crop_flip(x, g) is x
     untouched = torch.Generator().manual_seed(0)  # passthrough draws nothing from the generator
     assert torch.equal(torch.randint(0, 10**6, (4,), generator=g), torch.randint(0, 10**6, (4,), generator=untouched))
+
+
+def test_missing_cifar_file_names_the_batch_directory_once(tmp_path):
+    batches = tmp_path / "cifar-10-batches-py"
+    batches.mkdir()
+    with pytest.raises(UserError) as err:
+        read_cifar(tmp_path, "cifar10")
+    msg = str(err.value)
+    assert msg.startswith(f"data.root: {batches / 'data_batch_1'} not found")
+    assert msg.count("cifar-10-batches-py") == 2 and "cifar-10-batches-py/cifar-10-batches-py" not in msg

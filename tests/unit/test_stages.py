@@ -20,6 +20,7 @@ TINY = {
     "supernet": {"epochs": 1, "seeds": [0, 1]},
     "standalone": {"shards": 1, "seeds": [0, 1], "epochs": 1, "init": "independent"},
     "correlate": {"topk": [1, 2], "bootstrap": 20},
+    "eval": {"recalibrate_batches": 2, "batch_size": 64},  # 160 training samples: 2 x 64 fit
 }
 
 

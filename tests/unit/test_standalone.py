@@ -3,6 +3,7 @@ every architecture (common random numbers); `independent` is the plain per-netwo
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 
@@ -60,3 +61,17 @@ def test_init_is_validated(tmp_path):
     (tmp_path / "params.yaml").write_text("standalone:\n  init: shared\n")
     with pytest.raises(UserError, match=r"standalone\.init.*'shared'.*paired"):
         load_config(tmp_path / "params.yaml")
+
+
+def test_merge_names_a_duplicate_within_one_shard_and_across_shards():
+    from helpers import one_line_error
+    from nas import standalone as sa
+
+    def frame(rows):
+        return pd.DataFrame([{c: 0.0 for c in sa.RESULT_COLUMNS} | {"arch_id": a, "seed": s, "arch": "x"}
+                             for a, s in rows])
+
+    msg = one_line_error(sa.merge, [frame([(0, 0)]), frame([(1, 0), (1, 0)])])
+    assert msg == "merge-standalone: shard 2 holds architecture 1, seed 0 twice; rerun train-standalone for it"
+    assert one_line_error(sa.merge, [frame([(0, 0)]), frame([(0, 0)])]) == \
+        "merge-standalone: architecture 0 appears in two shards"

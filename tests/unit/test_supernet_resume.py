@@ -52,6 +52,25 @@ def test_supernet_resume_equals_uninterrupted(splits, tmp_path):
         assert torch.equal(weights[k], full_weights[k]), k
 
 
+def test_saved_weights_are_byte_identical_between_runs_and_after_a_resume(splits, tmp_path):
+    """`weights.pt` bytes depend on the tensors only: saved from an uninterrupted run, from a rerun, and
+    from a run resumed after a kill, the files are equal byte for byte (torch.save to a path names the
+    archive's inner folder after the temporary file, which would make them differ)."""
+    _, full = _train_supernet(splits, tmp_path / "a.pt")
+    _, again = _train_supernet(splits, tmp_path / "b.pt")
+    with pytest.raises(Killed):
+        _train_supernet(splits, tmp_path / "c.pt", kill_at=2)
+    _, resumed = _train_supernet(splits, tmp_path / "c.pt")
+    for name, weights in (("full", full), ("again", again), ("resumed", resumed)):
+        io.save_checkpoint({"model": weights, "epoch": 3}, tmp_path / name / "weights.pt")
+    blobs = {name: (tmp_path / name / "weights.pt").read_bytes() for name in ("full", "again", "resumed")}
+    assert blobs["full"] == blobs["again"] == blobs["resumed"]
+    # and the resume state itself, written twice from the same state, is identical too
+    io.save_checkpoint(io.load_checkpoint(tmp_path / "a.pt"), tmp_path / "x" / "state.pt")
+    io.save_checkpoint(io.load_checkpoint(tmp_path / "a.pt"), tmp_path / "y" / "state.pt")
+    assert (tmp_path / "x" / "state.pt").read_bytes() == (tmp_path / "y" / "state.pt").read_bytes()
+
+
 def test_supernet_sampler_is_uniform():
     sample = supernet.uniform_sampler(nb201.SPACE)
     g = torch.Generator().manual_seed(0)
