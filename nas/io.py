@@ -35,9 +35,9 @@ def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The writer's pid is in the name, so a later stage can tell a killed writer's leftover from a
-    # file another process is writing right now (`remove_stale_temporaries`).
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    # The writer (pid@host) is in the name, so a later stage can tell a killed writer's leftover from
+    # a file another process is writing right now (`remove_stale_temporaries`).
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer()}.", suffix=".tmp")
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual permissions
     try:
@@ -48,19 +48,32 @@ def atomic_path(path: str | os.PathLike):
         raise
 
 
+def _writer() -> str:
+    """'pid@host' of this process; the host is a short hash, so the name stays file-name safe."""
+    import hashlib
+    import socket
+
+    return f"{os.getpid()}@{hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]}"
+
+
 def remove_stale_temporaries(roots) -> list[Path]:
     """Delete the temporary files that killed writers left under `roots` (a SIGKILL skips the cleanup
-    of `atomic_path`): those whose writing process is gone. Returns what was removed."""
+    of `atomic_path`): those written on this host by a process that is gone. A temporary of another
+    host (a cluster job on a shared file system) is left alone: its writer cannot be checked from here.
+    Returns what was removed."""
+    host = _writer().split("@")[1]
     removed = []
     for root in map(Path, roots):
         if not root.is_dir():
             continue
         for tmp in root.rglob(".*.tmp"):
-            parts = tmp.name.rsplit(".", 3)  # ['.name', pid, random, 'tmp']
-            pid = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else None
-            if pid is None or not _alive(pid):
-                tmp.unlink(missing_ok=True)
-                removed.append(tmp)
+            parts = tmp.name.rsplit(".", 3)  # ['.name', 'pid@host', random, 'tmp']
+            writer = parts[1].split("@") if len(parts) == 4 else []
+            if len(writer) == 2 and writer[0].isdigit():
+                if writer[1] != host or _alive(int(writer[0])):
+                    continue
+            tmp.unlink(missing_ok=True)  # a dead writer's, or named before writers were recorded
+            removed.append(tmp)
     return removed
 
 

@@ -19,20 +19,22 @@ def dead_pid() -> int:
 
 def test_stale_temporaries_are_removed_and_live_ones_kept(tmp_path):
     (tmp_path / "results" / "supernet").mkdir(parents=True)
-    stale = tmp_path / "results" / "supernet" / f".weights.pt.{dead_pid()}.k3j2.tmp"
-    legacy = tmp_path / "results" / ".archs.parquet.x8y7.tmp"  # written before pids were in the name
-    live = tmp_path / "results" / f".archs.parquet.{os.getpid()}.abcd.tmp"
+    host = io._writer().split("@")[1]
+    stale = tmp_path / "results" / "supernet" / f".weights.pt.{dead_pid()}@{host}.k3j2.tmp"
+    legacy = tmp_path / "results" / ".archs.parquet.x8y7.tmp"  # written before writers were in the name
+    live = tmp_path / "results" / f".archs.parquet.{io._writer()}.abcd.tmp"
+    elsewhere = tmp_path / "results" / f".scores.parquet.{dead_pid()}@0000abcd.zz.tmp"  # another host's job
     artifact = tmp_path / "results" / "archs.parquet"
-    for p in (stale, legacy, live, artifact):
+    for p in (stale, legacy, live, elsewhere, artifact):
         p.write_bytes(b"x")
     removed = io.remove_stale_temporaries([tmp_path / "results", tmp_path / "missing"])
     assert sorted(removed) == sorted([stale, legacy])
-    assert live.exists() and artifact.exists() and not stale.exists() and not legacy.exists()
+    assert live.exists() and elsewhere.exists() and artifact.exists()
 
 
 def test_atomic_write_names_its_temporary_after_the_writer(tmp_path):
     with io.atomic_path(tmp_path / "a.json") as tmp:
-        assert tmp.name.startswith(f".a.json.{os.getpid()}.") and tmp.name.endswith(".tmp")
+        assert tmp.name.startswith(f".a.json.{os.getpid()}@") and tmp.name.endswith(".tmp")
         assert io.remove_stale_temporaries([tmp_path]) == []  # its writer is alive
         tmp.write_text("{}")
     assert (tmp_path / "a.json").read_text() == "{}"
