@@ -113,6 +113,23 @@ def sync_mtimes(stage_outputs: list[list[str]], root: Path = Path(".")) -> int:
     return touched
 
 
+def sync_stamps(cfg, params_path, root: Path = Path(".")) -> int:
+    """Record, as each stage's params stamp, the params dvc.lock says its pulled outputs were made with
+    (dated before the outputs `sync_mtimes` then touches), so that Snakemake reruns a stage whose params
+    differ from those. Returns the number of stages stamped (0 without a dvc.lock)."""
+    import time
+
+    import yaml
+
+    from nas import dag
+
+    lock = root / "dvc.lock"
+    if not lock.is_file():
+        return 0
+    raw = yaml.safe_load(Path(params_path).read_text()) or {}
+    return dag.stamp_from_lock(cfg, raw, yaml.safe_load(lock.read_text()) or {}, time.time() - 1.0)
+
+
 def stage_outputs(cfg) -> list[list[str]]:
     """Each DVC stage's outputs (outs, metrics, plots), foreach/matrix stages expanded, upstream first."""
     import itertools

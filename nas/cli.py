@@ -25,6 +25,7 @@ def _stage(name):
         io.exit_with_parent(os.getppid())  # a killed `dvc repro` / scheduler takes its stage with it
         io.remove_stale_temporaries([L.PREPARED, L.RESULTS, L.METRICS, L.PLOTS])
         options = {k: getattr(args, k) for k in ("variant", "seed", "shard", "workers") if hasattr(args, k)}
+        stages.stamp_params(cfg, name, options.get("variant"))
         for path in getattr(stages, name.replace("-", "_"))(cfg, **options):
             print(f"wrote {path}")
     return run
@@ -52,8 +53,10 @@ def cmd_compare(cfg, args):
 def cmd_sync(cfg, args):
     from nas import artifacts
 
+    stamped = artifacts.sync_stamps(cfg, args.params)
     touched = artifacts.sync_mtimes(artifacts.stage_outputs(cfg))
-    print(f"gave {touched} pulled files modification times in DAG order (Snakemake now sees them as current)")
+    print(f"gave {touched} pulled files modification times in DAG order and recorded the params of {stamped} "
+          "stages from dvc.lock (Snakemake now sees them as current, and reruns a stage whose params change)")
 
 
 def cmd_check_profile(cfg, args):

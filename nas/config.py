@@ -53,6 +53,8 @@ class SpaceConfig:
     name: str = opt("nb201", doc="a search space of nas.spaces.SPACES")
     channels: int = opt(16, min=1, max=1024, doc="C of the stand-alone network (stages have C, 2C, 4C)")
     cells: int = opt(1, min=1, max=64, doc="N, cells per stage of the stand-alone network")
+    isomorphism: str = opt("function", doc="which cells count as one: function (same function under a mapping "
+                           "of the weights) or benchmark (NAS-Bench-201's own unique strings); see the space")
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,18 @@ class SupernetConfig(TrainConfig):
     save_epochs: list[int] = opt([], doc="epochs whose weights are kept besides the last")
     seeds: list[int] = opt([0], min=0, max=SEED_MAX, doc="each variant is trained once per seed")
     variants: dict = opt({"baseline": {}}, doc="name -> overrides of the keys above")
+    # A method's own settings sit in a sub-section named after it (`supernet.darts: {...}`), so one
+    # method's keys are not fields of every other's variants. `sections` holds those sub-sections as
+    # written (validated against each method's `Settings`); `settings` is filled in by
+    # `Config.variant` with the variant's method's resolved `Settings` (None for a method without).
+    sections: dict = opt({}, doc="internal: method name -> its sub-section as written")
+    settings: object = opt(None, doc="internal: the resolved settings of this variant's method")
+
+    _internal = ("sections", "settings")  # not keys a user writes under these names
 
 
 # Keys of the supernet section that are not heuristics: set once for every variant.
-SUPERNET_SHARED = ("seeds", "variants")
+SUPERNET_SHARED = ("seeds", "variants") + SupernetConfig._internal
 
 
 @dataclass(frozen=True)
@@ -161,15 +171,19 @@ class Config:
         overrides = {} if overrides is None else overrides
         if not isinstance(overrides, dict):
             raise UserError(f"supernet.variants.{name}: expected a mapping of overrides, got {_show(overrides)}")
-        shared = [k for k in overrides if k in SUPERNET_SHARED and k != "variants"]
+        where = f"supernet.variants.{name}"
+        overrides, own = _split_sections(overrides, where)
+        shared = [k for k in overrides if k in SUPERNET_SHARED and k not in ("variants",) + SupernetConfig._internal]
         if shared:
-            raise UserError(f"supernet.variants.{name}: {shared[0]!r} cannot be overridden per variant; "
+            raise UserError(f"{where}: {shared[0]!r} cannot be overridden per variant; "
                             f"set supernet.{shared[0]} for all variants")
         base = {f.name: getattr(self.supernet, f.name) for f in dataclasses.fields(SupernetConfig)
                 if f.name not in SUPERNET_SHARED}
         base.update(overrides)
-        resolved = _build(SupernetConfig, base, f"supernet.variants.{name}", exclude=SUPERNET_SHARED)
-        return dataclasses.replace(resolved, variants={}, seeds=list(self.supernet.seeds))
+        resolved = _build(SupernetConfig, base, where, exclude=SUPERNET_SHARED)
+        settings = _method_settings(resolved.method, self.supernet.sections.get(resolved.method), own, where)
+        return dataclasses.replace(resolved, variants={}, seeds=list(self.supernet.seeds), sections={},
+                                   settings=settings)
 
     @property
     def runs(self) -> list[tuple[str, int]]:
@@ -222,13 +236,76 @@ def load(path: str | Path = "params.yaml") -> Config:
 def from_dict(raw: dict) -> Config:
     if not isinstance(raw, dict):
         raise UserError(f"params: expected a mapping of sections, got {type(raw).__name__}")
+    sections = {}
+    if isinstance(raw.get("supernet"), dict):
+        plain, sections = _split_sections(raw["supernet"], "supernet")
+        raw = {**raw, "supernet": plain}
     cfg = _build(Config, raw, "")
+    for method, section in sections.items():
+        _method_settings(method, section, None, "supernet")  # each sub-section checked once, where written
+    cfg = dataclasses.replace(cfg, supernet=dataclasses.replace(cfg.supernet, sections=sections))
     _check(cfg)
     return cfg
 
 
 def to_dict(obj) -> dict:
-    return dataclasses.asdict(obj)
+    """A config as a params mapping (what `from_dict` reads back): method sub-sections where a user
+    writes them, internal fields left out."""
+    out = dataclasses.asdict(obj)
+    supernet = out.get("supernet") if isinstance(obj, Config) else out if isinstance(obj, SupernetConfig) else None
+    if supernet is not None:
+        sections = supernet.pop("sections")
+        supernet.pop("settings")
+        supernet.update(sections)
+    return out
+
+
+# --- method sub-sections --------------------------------------------------------------------------
+
+def _method_names() -> dict:
+    from nas.supernet import METHODS  # here: the methods import this module
+    return METHODS
+
+
+def _split_sections(mapping: dict, where: str) -> tuple[dict, dict]:
+    """(the plain keys, {method: sub-section}) of a supernet mapping or a variant's overrides: a key
+    that names a registered super-net method is that method's settings sub-section."""
+    methods = _method_names()
+    plain = {k: v for k, v in mapping.items() if k not in methods}
+    sections = {k: v for k, v in mapping.items() if k in methods}
+    for method, section in sections.items():
+        if section is not None and not isinstance(section, dict):
+            raise UserError(f"{where}.{method}: expected a mapping of {method}'s settings, got {_show(section)}")
+    return plain, {k: v or {} for k, v in sections.items()}
+
+
+def _merged(base: dict, overrides: dict) -> dict:
+    """`base` with `overrides` applied key by key, nested mappings merged rather than replaced."""
+    out = dict(base)
+    for k, v in overrides.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _method_settings(method: str, section: dict | None, overrides: dict | None, where: str):
+    """The `Settings` of `method` from its sub-section with a variant's overrides of it (`overrides`:
+    {method: sub-section} written under the variant at `where`); None if the method has none."""
+    methods = _method_names()
+    overrides = overrides or {}
+    other = [m for m in overrides if m != method]
+    if other:
+        raise UserError(f"{where}.{other[0]}: settings of method {other[0]!r}, but this variant's "
+                        f"supernet.method is {method!r}")
+    settings_cls = getattr(methods.get(method), "Settings", None)
+    if settings_cls is None:
+        given = ("supernet", section) if section else (where, overrides.get(method))
+        if given[1]:
+            raise UserError(f"{given[0]}.{method}: method {method!r} has no settings of its own; its keys "
+                            "are supernet.* keys")
+        return None
+    own = overrides.get(method)
+    merged = _merged(section or {}, own or {})
+    return _build(settings_cls, merged, f"{where}.{method}" if own else f"supernet.{method}")
 
 
 def fingerprint(*parts) -> str:
@@ -249,8 +326,8 @@ def _build(cls, raw, section: str, exclude=()):
     if not isinstance(raw, dict):
         raise UserError(f"{where}: expected a mapping, got {_show(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    for name in exclude:
-        fields.pop(name)
+    for name in tuple(exclude) + tuple(getattr(cls, "_internal", ())):
+        fields.pop(name, None)
     for key in raw:
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
@@ -289,15 +366,15 @@ def _value(key, value, hint, meta):
           isinstance(value, str))
     if not ok:
         raise UserError(f"{key}: {_show(value)} is not allowed; expected {allowed}")
-    value = float(value) if hint is float else value
+    written, value = value, float(value) if hint is float else value
     if hint is float and not math.isfinite(value):  # nan passes every comparison below
-        raise UserError(f"{key}: {_show(value)} is not allowed; expected {allowed}")
+        raise UserError(f"{key}: {_show(written)} is not allowed; expected {allowed}")
     m = meta
     if ((m.get("choices") and value not in m["choices"]) or
             (m.get("min") is not None and value < m["min"]) or (m.get("max") is not None and value > m["max"]) or
             (m.get("above") is not None and value <= m["above"]) or
             (m.get("below") is not None and value >= m["below"])):
-        raise UserError(f"{key}: {_show(value)} is not allowed; expected {allowed}")
+        raise UserError(f"{key}: {_show(written)} is not allowed; expected {allowed}")
     return value
 
 
@@ -345,7 +422,7 @@ def _check(cfg: Config):
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", cfg.device):
         raise UserError(f"device: '{cfg.device}' is not allowed; expected auto, cpu, cuda or cuda:N")
     from nas.spaces import get_space
-    get_space(cfg.space.name)
+    get_space(cfg.space.name).with_isomorphism(cfg.space.isomorphism)
     if cfg.data.dataset != "mnist1d" and not cfg.data.root:
         raise UserError(f"data.root: required for dataset {cfg.data.dataset} (a directory with its "
                         "python-pickle batches)")
@@ -355,7 +432,7 @@ def _check(cfg: Config):
     if not seeds or len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
         raise UserError(f"supernet.seeds: {seeds} is not allowed; expected a non-empty list of distinct "
                         "integers >= 0")
-    space = get_space(cfg.space.name)
+    space = get_space(cfg.space.name).with_isomorphism(cfg.space.isomorphism)
     for name in cfg.supernet.variants:
         # No '.': DVC and `nas dag` name a variant's params key supernet.variants.<name>.
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
@@ -369,6 +446,11 @@ def _check(cfg: Config):
         bad = [e for e in sn.save_epochs if not 1 <= e <= sn.epochs]
         if bad:
             raise UserError(f"supernet.save_epochs: {bad[0]} is not allowed; expected epochs in 1..{sn.epochs}")
+    used = {cfg.variant(name).method for name in cfg.supernet.variants}
+    for method in cfg.supernet.sections:
+        if method not in used:
+            raise UserError(f"supernet.{method}: settings of method {method!r}, but no variant uses it "
+                            f"(supernet.method is {cfg.supernet.method!r})")
     sc = cfg.standalone
     if sc.source == "table" and not sc.table:
         raise UserError("standalone.table: required when standalone.source is table")

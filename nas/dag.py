@@ -69,7 +69,8 @@ def stages(cfg: Config) -> dict:
     train = {
         "cmd": "nas train-supernet --variant ${item.variant} --seed ${item.seed}",
         "deps": ["nas/supernet", "nas/train.py", SPACES, _p(L.split("train"))],
-        "params": ["seed", "device", "threads", "space", "data.augment"] + supernet_keys + ["supernet.variants.${item.variant}"],
+        "params": ["seed", "device", "threads", "space", "data.augment"] + supernet_keys
+                  + [f"supernet.{m}" for m in cfg.supernet.sections] + ["supernet.variants.${item.variant}"],
         "outs": [_p(RUN.weights), _p(RUN.history), _p(RUN.checkpoints)],
         "metrics": [{_p(RUN.timing): {"cache": False}}],
     }
@@ -91,7 +92,9 @@ def stages(cfg: Config) -> dict:
     # What the stand-alone ground truth depends on, for the pool and for picks outside it alike.
     truth_params = ["device", "space", "data.augment", "standalone.seeds", "standalone.source",
                     "standalone.init"] + [f"standalone.{k}" for k in TRAIN_HP]
-    table_params = ["standalone.source", "standalone.table", "standalone.arch_column", "standalone.accuracy_column"]
+    # A table is matched by string, then by canonical form: the isomorphism convention decides the match.
+    table_params = ["space.isomorphism", "standalone.source", "standalone.table", "standalone.arch_column",
+                    "standalone.accuracy_column"]
     if sc.source == "train":
         out["train-standalone"] = {
             "foreach": list(range(1, sc.shards + 1)),
@@ -272,7 +275,9 @@ def param_keys(cfg: Config, stage: str, item=None) -> list[str]:
 
 def param_values(cfg: Config, stage: str, item=None) -> dict:
     """{key: value} of the params keys the stage tracks (validated values, defaults filled in)."""
-    raw = dataclasses.asdict(cfg)
+    from nas import config
+
+    raw = config.to_dict(cfg)  # the params form: method sub-sections where params.yaml has them
     out = {}
     for key in param_keys(cfg, stage, item):
         node = raw
@@ -280,3 +285,96 @@ def param_values(cfg: Config, stage: str, item=None) -> dict:
             node = node[part]
         out[key] = node
     return out
+
+
+# --- params stamps --------------------------------------------------------------------------------
+# Snakemake reruns a rule when its params change only for outputs whose provenance it recorded itself;
+# after `dvc repro` or `dvc pull` it has none, and a params change would go unnoticed. So every stage
+# keeps a stamp of the params it tracks (layout.params_stamp), rewritten only when they change, and
+# each Snakemake rule lists its stamp as an input: a changed stamp is newer than the outputs, and
+# Snakemake's mtime rule reruns the stage. The stages write their stamp before their outputs (under
+# both engines), `nas sync` writes the stamps recorded in dvc.lock, and the Snakefile rewrites a stamp
+# whose params changed when it is parsed.
+
+def stamp_item(cfg: Config, stage: str, variant: str | None = None) -> str | None:
+    """The stamp's item of a stage: the variant for stages whose params are per variant, else None."""
+    return variant if any(ITEM in k for k in stage_spec(cfg, stage)["params"]) else None
+
+
+def stamp_text(cfg: Config, stage: str, item: str | None = None) -> str:
+    import json
+
+    return json.dumps(param_values(cfg, stage, item), sort_keys=True, default=str) + "\n"
+
+
+def stamp(cfg: Config, stage: str, item: str | None = None, missing_mtime: float | None = None,
+          text: str | None = None) -> Path:
+    """Write the stage's params stamp if its text changed (`text`: what to record, default the current
+    params). A stamp written where there was none gets `missing_mtime` if given (older than any output:
+    outputs that exist are trusted, as before stamps existed)."""
+    import os
+
+    from nas import io
+
+    path = L.params_stamp(stage, item)
+    text = stamp_text(cfg, stage, item) if text is None else text
+    existed = path.is_file()
+    if existed and path.read_text() == text:
+        return path
+    io.write_text(text, path)
+    if not existed and missing_mtime is not None:
+        os.utime(path, (missing_mtime, missing_mtime))
+    return path
+
+
+def stamp_keys(cfg: Config) -> list[tuple[str, str | None]]:
+    """Every (stage, item) that has a stamp."""
+    out = []
+    for stage in stages(cfg):
+        items = cfg.variants if stamp_item(cfg, stage, "x") is not None else [None]
+        if stage.startswith("train-supernet"):
+            items = [v for v in cfg.variants if supernet_stage(cfg, v) == stage]
+        out += [(stage, item) for item in items]
+    return out
+
+
+def stamp_all(cfg: Config) -> None:
+    """Bring every stamp up to date with the params (Snakefile, at parse time); a missing stamp is
+    dated to the epoch, so existing outputs count as current."""
+    for stage, item in stamp_keys(cfg):
+        stamp(cfg, stage, item, missing_mtime=0.0)
+
+
+def stamp_from_lock(cfg: Config, raw: dict, lock: dict, mtime: float) -> int:
+    """Write the stamps of the params dvc.lock recorded (after `dvc pull`, for `nas sync`), dated
+    `mtime`; `raw` is params.yaml as read. Returns the number written; stages the lock lacks are
+    left alone (Snakemake will run them anyway)."""
+    import copy
+    import os
+
+    from nas import config
+
+    written = 0
+    locked = lock.get("stages", {}) if isinstance(lock, dict) else {}
+    for stage, item in stamp_keys(cfg):
+        names = [n for n in locked if n == stage or n.startswith(f"{stage}@")
+                 and (item is None or n.split("@", 1)[1].rsplit("-", 1)[0] == item)]
+        recorded = next((locked[n].get("params", {}).get("params.yaml") for n in names
+                         if isinstance(locked[n], dict)), None)
+        if not isinstance(recorded, dict):
+            continue
+        merged = copy.deepcopy(raw)
+        for key, value in recorded.items():
+            node = merged
+            *parents, last = key.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[last] = value
+        try:
+            then = config.from_dict(merged)
+        except UserError:
+            continue  # the lock's params no longer validate: leave the stamp, the stage will rerun
+        path = stamp(cfg, stage, item, text=stamp_text(then, stage, item))
+        os.utime(path, (mtime, mtime))
+        written += 1
+    return written

@@ -271,7 +271,16 @@ def load_split(path) -> Tensors:
     except Exception as exc:  # corrupt pages only show up when the data is decoded
         raise UserError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
 
-    shape, dataset = tuple(int(s) for s in meta["shape"]), meta["dataset"]
+    shape, dataset, num_classes = meta["shape"], meta["dataset"], meta["num_classes"]
+    if not (isinstance(shape, list) and len(shape) in (2, 3)
+            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
+        raise UserError(f"{path}: metadata shape {str(shape)[:60]} is not a list of 2 or 3 positive integers "
+                        "(channels, length) or (channels, height, width)")
+    if not (isinstance(num_classes, int) and not isinstance(num_classes, bool) and num_classes >= 2):
+        raise UserError(f"{path}: metadata num_classes {str(num_classes)[:40]} is not an integer >= 2")
+    if not isinstance(dataset, str):
+        raise UserError(f"{path}: metadata dataset {str(dataset)[:40]} is not a name")
+    shape = tuple(shape)
     x_col, y_col = table.column("x"), table.column("y")
     n, row = len(x_col), int(np.prod(shape))
     item = x_col.type.value_type if pa.types.is_list(x_col.type) else None
@@ -297,7 +306,10 @@ def load_split(path) -> Tensors:
     if item == pa.uint8():
         _normalise_images(x, dataset)  # mnist1d floats are standardised by the generator already
     y = torch.from_numpy(y_col.to_numpy().astype(np.int64))
-    return Tensors(x=x, y=y, shape=shape, num_classes=int(meta["num_classes"]), dataset=dataset)
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+        raise UserError(f"{path}: label {bad} is outside 0..{num_classes - 1} (metadata num_classes {num_classes})")
+    return Tensors(x=x, y=y, shape=shape, num_classes=num_classes, dataset=dataset)
 
 
 def _normalise_images(x: torch.Tensor, dataset: str) -> torch.Tensor:

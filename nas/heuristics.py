@@ -6,15 +6,18 @@ A heuristics study (after Yu et al., "How to train your super-net") trains sever
 pick (selection) and training cost (costs). This module turns those into one long table, one row per
 (variant, metric, k):
 
-    variant, metric, k, n, mean, ci_low, ci_high, diff, diff_ci_low, diff_ci_high, p_value
+    variant, metric, k, n, mean, ci_low, ci_high, interval, diff, diff_ci_low, diff_ci_high,
+    diff_interval, p_value
 
 Statistics. `n` counts the seeds that have a value. `mean` is the mean over those seeds and
-[ci_low, ci_high] the t-interval mean ± t_{(1+level)/2, n-1} · sd/√n (sd with ddof=1); the
-interval is over super-net seeds, not architectures (the per-seed bootstrap intervals in the
-correlation table are not used). `diff` is the variant minus the baseline, paired by seed number and
-averaged over the seeds both have; [diff_ci_low, diff_ci_high] is the t-interval of those paired
-differences and `p_value` the two-sided paired t-test (scipy.stats.ttest_rel). Intervals and p are
-NaN with fewer than 2 values (2 shared seeds for the paired columns). When every paired difference
+[ci_low, ci_high] its interval over super-net seeds, not architectures (the per-seed bootstrap
+intervals in the correlation table are not used); `interval` says which: "t", the t-interval
+mean ± t_{(1+level)/2, n-1} · sd/√n (sd with ddof=1), from 3 values on; "range", the smallest and
+largest value, with 2 (a t-interval from 2 values spans ±12.7 sd/√2 at 95 %: wider than any value a
+metric can take, e.g. accuracy [74, 113]); "none" with fewer. `diff` is the variant minus the
+baseline, paired by seed number and averaged over the seeds both have; [diff_ci_low, diff_ci_high]
+is the interval of those paired differences by the same rule (`diff_interval`) and `p_value` the
+two-sided paired t-test (scipy.stats.ttest_rel), NaN with fewer than 2 shared seeds. When every paired difference
 is exactly equal, the t statistic is 0/0 or d/0; we define p = 0.0 if the common difference is
 non-zero (e.g. a deterministic cost that always differs) and p = 1.0 if it is zero. The baseline's
 own rows have diff 0.0 (NaN where the baseline has no value) and NaN diff intervals and p. If the
@@ -41,10 +44,11 @@ from scipy import stats
 
 from nas.io import UserError, require_columns
 
-COLUMNS = ["variant", "metric", "k", "n", "mean", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high",
-           "p_value"]
-DTYPES = {"variant": "str", "metric": "str", "k": "Int64", "n": "int64",
-          **{c: "float64" for c in COLUMNS[4:]}}
+COLUMNS = ["variant", "metric", "k", "n", "mean", "ci_low", "ci_high", "interval", "diff", "diff_ci_low",
+           "diff_ci_high", "diff_interval", "p_value"]
+DTYPES = {"variant": "str", "metric": "str", "k": "Int64", "n": "int64", "interval": "str",
+          "diff_interval": "str", **{c: "float64" for c in COLUMNS if c.endswith(("mean", "low", "high", "diff", "p_value"))}}
+MIN_T = 3  # values from which an interval is a t-interval; below, the seeds' range (2) or none
 
 CORRELATION_METRICS = ["kendall_tau", "sparse_kendall_tau", "spearman"]
 TOPK_METRIC = "precision_at_k"
@@ -66,6 +70,16 @@ def t_interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def interval(x: np.ndarray, level: float) -> tuple[float, float, float, str]:
+    """(mean, low, high, kind): the t-interval from MIN_T values on ("t"), else the values' range
+    ("range", 2 values) or no bounds ("none")."""
+    if len(x) >= MIN_T:
+        return (*t_interval(x, level), "t")
+    if len(x) == 2:
+        return float(np.mean(x)), float(np.min(x)), float(np.max(x)), "range"
+    return (*t_interval(x, level), "none")
+
+
 def paired_p_value(x: np.ndarray, y: np.ndarray) -> float:
     """Two-sided paired t-test of x against y; see the module docstring for the zero-variance rule."""
     d = x - y
@@ -76,14 +90,14 @@ def paired_p_value(x: np.ndarray, y: np.ndarray) -> float:
     return float(stats.ttest_rel(x, y).pvalue)
 
 
-def compare(x: pd.Series, base: pd.Series | None, level: float) -> tuple[float, float, float, float]:
-    """(diff, diff_ci_low, diff_ci_high, p) of x - base over the seeds both have (series indexed by seed)."""
+def compare(x: pd.Series, base: pd.Series | None, level: float) -> tuple[float, float, float, str, float]:
+    """(diff, diff_ci_low, diff_ci_high, diff_interval, p) of x - base over the seeds both have (series
+    indexed by seed)."""
     if base is None:
-        return math.nan, math.nan, math.nan, math.nan
+        return math.nan, math.nan, math.nan, "none", math.nan
     seeds = x.index.intersection(base.index).sort_values()
     a, b = x.loc[seeds].to_numpy(float), base.loc[seeds].to_numpy(float)
-    diff, low, high = t_interval(a - b, level)
-    return diff, low, high, paired_p_value(a, b)
+    return (*interval(a - b, level), paired_p_value(a, b))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -181,14 +195,14 @@ def heuristics_table(correlation: pd.DataFrame, selection: pd.DataFrame, costs: 
     for v in variants:
         for metric, k in keys:
             x = values.get((v, metric, k), empty)
-            mean, low, high = t_interval(x.to_numpy(float), level)
             if v == baseline:
                 diff = 0.0 if len(x) else math.nan
-                comparison = (diff, math.nan, math.nan, math.nan)
+                comparison = (diff, math.nan, math.nan, "none", math.nan)
             else:
                 base = values.get((baseline, metric, k), empty) if baseline in variants else None
                 comparison = compare(x, base, level)
-            rows.append([v, metric, pd.NA if k is None else k, len(x), mean, low, high, *comparison])
+            rows.append([v, metric, pd.NA if k is None else k, len(x), *interval(x.to_numpy(float), level),
+                         *comparison])
     table = pd.DataFrame(rows, columns=COLUMNS).astype(DTYPES)
     # for the presentation functions below; DataFrame.equals ignores attrs, write_parquet drops them
     table.attrs.update(baseline=baseline, level=level)

@@ -13,6 +13,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -120,7 +121,9 @@ def write_parquet(df: pd.DataFrame, path, schema: pa.Schema | None = None, metad
         pq.write_table(table, tmp, compression="zstd")
 
 
-def read_parquet(path, columns: list[str] | None = None) -> pd.DataFrame:
+def read_parquet(path, columns: list[str] | dict[str, str] | None = None) -> pd.DataFrame:
+    """A Parquet artifact as a DataFrame. `columns`: the columns the caller needs, or its schema
+    {column: kind} (an artifact's schema is in nas.layout.SCHEMAS), checked by `check_schema`."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: file not found (run the stage that writes it first)")
@@ -132,7 +135,44 @@ def read_parquet(path, columns: list[str] | None = None) -> pd.DataFrame:
         missing = [c for c in columns if c not in df.columns]
         if missing:
             raise UserError(f"{path}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, df.columns))}")
+        if isinstance(columns, dict):
+            check_schema(df, columns, str(path))
     return df
+
+
+def _is_int(s: pd.Series) -> bool:
+    """Integers, or floats that are whole numbers and NaN (an integer column with nulls reads back as
+    float: the Parquet files carry no pandas metadata)."""
+    if pd.api.types.is_integer_dtype(s.dtype):
+        return True
+    if pd.api.types.is_float_dtype(s.dtype):
+        values = s.dropna().to_numpy(dtype=float)
+        return bool(np.all(np.isfinite(values) & (values == np.round(values))))
+    return False
+
+
+def _is_str(s: pd.Series) -> bool:
+    if s.dtype == object:  # pandas' is_string_dtype says yes to any object column
+        return all(isinstance(v, str) for v in s.dropna())
+    return pd.api.types.is_string_dtype(s.dtype)
+
+
+KINDS = {  # kind -> (test of a column, what the error says was expected)
+    "int": (lambda s: _is_int(s), "integers"),
+    "float": (lambda s: pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype), "numbers"),
+    "str": (_is_str, "strings"),
+    "bool": (lambda s: pd.api.types.is_bool_dtype(s.dtype), "true/false values"),
+}
+
+
+def check_schema(df: pd.DataFrame, schema: dict[str, str], name: str) -> None:
+    """UserError (one line) unless every column of `schema` is present and holds its kind (a column of
+    integers passes as numbers)."""
+    require_columns(df, list(schema), name)
+    for column, kind in schema.items():
+        test, expected = KINDS[kind]
+        if not test(df[column]):
+            raise UserError(f"{name}: column {column!r} holds {df[column].dtype} values; expected {expected}")
 
 
 def read_parquet_metadata(path) -> dict:
@@ -142,6 +182,17 @@ def read_parquet_metadata(path) -> dict:
     except Exception as exc:
         raise UserError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
     return {k.decode(): json.loads(v) for k, v in meta.items() if k != b"pandas"}
+
+
+def read_json(path) -> object:
+    """A JSON file written by `write_json` (a metrics file, say); UserError if missing or not JSON."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: file not found (run the stage that writes it first)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({_first_line(exc)}); rerun the stage that writes it") from None
 
 
 def write_json(obj, path):
@@ -173,7 +224,30 @@ def load_checkpoint(path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise UserError(f"{path}: not a readable checkpoint ({_first_line(exc)})") from None
+        reason = _first_line(exc)
+        if "weights_only" in str(exc) or "Weights only load failed" in reason:
+            # torch's message goes on to suggest weights_only=False: never for a file of unknown origin
+            reason = "it holds objects other than tensors and plain data, which are never unpickled here"
+        raise UserError(f"{path}: not a readable checkpoint ({reason})") from None
+
+
+PROGRESS_HINT = "; it is resumable progress: deleting it is safe (the work it holds is done again)"
+
+
+def progress_error(exc: UserError) -> UserError:
+    """A corrupt or mismatched progress or resume file's error, saying that deleting it is safe."""
+    return UserError(f"{exc}{PROGRESS_HINT}")
+
+
+def load_state(obj, state: dict, name: str, path) -> None:
+    """`obj.load_state_dict(state[name])`, one line if the saved state does not fit `obj` (torch's
+    message lists every key and can run to kilobytes)."""
+    try:
+        obj.load_state_dict(state[name])
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+        first = _first_line(exc)
+        raise progress_error(UserError(f"{path}: saved state {name!r} does not match this run "
+                                       f"({first[:200]}{'...' if len(first) > 200 else ''})")) from None
 
 
 def _first_line(exc: BaseException) -> str:

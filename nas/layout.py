@@ -37,6 +37,23 @@ SELECTION = RESULTS / "selection.parquet"
 HEURISTICS = RESULTS / "heuristics.parquet"
 REPORT = RESULTS / "report"
 
+# The columns of each Parquet artifact that readers rely on, with their kind (int, float, str, bool):
+# checked on read (`io.read_parquet(path, SCHEMAS[...])`), so a file that parses but holds the wrong
+# contents is a one-line error naming the file and column, not a traceback deep in a stage.
+_RESULTS = {"arch_id": "int", "arch": "str", "seed": "int", "train_accuracy": "float", "valid_accuracy": "float",
+            "valid_loss": "float", "test_accuracy": "float", "test_loss": "float"}
+SCHEMAS = {
+    "archs": {"arch_id": "int", "arch": "str", "canonical": "str"},
+    "standalone": _RESULTS,  # STANDALONE, its shards, PICKS_STANDALONE
+    "scores": {"arch_id": "int", "accuracy": "float", "loss": "float"},
+    "history": {"epoch": "int", "lr": "float", "train_loss": "float", "train_accuracy": "float", "passes": "int"},
+    "picks": {"variant": "str", "seed": "int", "method": "str", "arch_id": "int", "arch": "str", "in_pool": "bool"},
+    "correlation": {"variant": "str", "seed": "int", "metric": "str", "k": "int", "value": "float",
+                    "ci_low": "float", "ci_high": "float"},
+    "selection": {"variant": "str", "seed": "int", "method": "str", "arch_id": "int", "arch": "str",
+                  "accuracy": "float", "percentile": "float", "regret": "float"},
+}
+
 CORRELATION_JSON = METRICS / "correlation.json"
 SELECTION_JSON = METRICS / "selection.json"
 HEURISTICS_JSON = METRICS / "heuristics.json"
@@ -51,6 +68,16 @@ def split(name: str) -> Path:
 def shard(k: int | str) -> Path:
     """Shard k of the stand-alone training."""
     return STANDALONE_SHARDS / f"shard-{k}.parquet"
+
+
+# What each stage last ran with: the values of the params keys it tracks (`nas.dag.stamp`), an input
+# of its Snakemake rule, so a params change reruns it even for outputs Snakemake did not write.
+STAMPS = Path(".nas") / "params"
+
+
+def params_stamp(stage: str, item: str | None = None) -> Path:
+    """The params stamp of a dvc.yaml stage (`item`: the variant, for per-variant stages)."""
+    return STAMPS / (f"{stage}@{item}.json" if item is not None else f"{stage}.json")
 
 
 def standalone_progress(key: str) -> Path:
@@ -93,6 +120,12 @@ class Run:
 
     def checkpoint(self, epoch: int) -> Path:
         return self.checkpoints / f"epoch-{epoch:04d}.pt"
+
+    @property
+    def checkpoints_index(self) -> Path:
+        """Which epochs the checkpoints directory holds: always written, so the directory (a DVC
+        output) is never empty, even with save_epochs []."""
+        return self.checkpoints / "epochs.json"
 
     @staticmethod
     def checkpoint_epoch(path: Path) -> int:

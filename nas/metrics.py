@@ -308,21 +308,51 @@ def seed_to_seed_ci(acc: pd.DataFrame, n_boot: int, seed: int, level: float = 0.
     return percentile_interval(_mean_pairwise_tau_rows(values[idx]), level)
 
 
+def perfect_ranker_tau(seed_tau: float | np.ndarray, seeds: int) -> float | np.ndarray:
+    """The Kendall tau a perfect ranker (one that ranks by each architecture's true expected accuracy)
+    is expected to reach against a ground truth averaged over `seeds` stand-alone seeds, estimated
+    from the seed-to-seed tau of single seeds.
+
+    Model: accuracy = the architecture's true value + seed noise, the noise independent across seeds
+    and architectures with one variance, and values and noise jointly normal. Then tau and Pearson's
+    r are tied by tau = (2/pi) arcsin(r) (Greiner's relation), so two single seeds correlate at
+    r1 = sin(pi tau / 2); the mean of m seeds has reliability R_m = m r1 / (1 + (m - 1) r1)
+    (Spearman-Brown) and correlates with the true values at sqrt(R_m), so the reference is
+    (2/pi) arcsin(sqrt(R_m)). It is higher than the seed-to-seed tau: a noise-free ranking agrees with
+    a noisy mean more than two noisy rankings agree with each other. 0 when seed_tau <= 0; monotone in
+    seed_tau, so a bootstrap interval of seed_tau maps to one of the reference.
+    tests/unit/test_metrics.py checks it by simulation against the tau of the true values.
+    """
+    if seeds < 1:
+        raise UserError(f"seeds must be at least 1, got {seeds}")
+    r1 = np.sin(np.pi * np.clip(np.asarray(seed_tau, dtype=float), 0.0, 1.0) / 2)
+    reliability = seeds * r1 / (1 + (seeds - 1) * r1)
+    out = 2 / np.pi * np.arcsin(np.sqrt(reliability))
+    return float(out) if np.ndim(out) == 0 else out
+
+
 # --- the correlation table of a study -------------------------------------------------------------
 
 SEED_TO_SEED = "seed_to_seed_kendall_tau"
+REFERENCE = "perfect_ranker_kendall_tau"  # perfect_ranker_tau of the study's ground truth
 TABLE_COLUMNS = ["variant", "seed", "metric", "k", "value", "ci_low", "ci_high"]
 
 
 def seed_to_seed_row(results: pd.DataFrame, split: str, n_boot: int, seed: int) -> pd.DataFrame:
-    """The stand-alone seed-to-seed Kendall tau on `split` with its bootstrap interval, as a row of the
-    correlation table (variant 'standalone', no super-net seed); no row with fewer than 2 seeds."""
+    """Rows of the correlation table (variant 'standalone', no super-net seed) for the ground truth on
+    `split`: the seed-to-seed Kendall tau of single stand-alone seeds and the perfect-ranker reference
+    for the mean over those seeds (`perfect_ranker_tau`), each with its bootstrap interval over
+    architectures; no rows with fewer than 2 seeds."""
     by_seed = results.pivot(index="arch_id", columns="seed", values=f"{split}_accuracy")
     if by_seed.shape[1] < 2:
         return pd.DataFrame(columns=TABLE_COLUMNS)
-    lo, hi = seed_to_seed_ci(by_seed, n_boot, seed)
-    return pd.DataFrame([{"variant": "standalone", "seed": pd.NA, "metric": SEED_TO_SEED, "k": pd.NA,
-                          "value": seed_to_seed_tau(by_seed), "ci_low": lo, "ci_high": hi}])
+    tau, (lo, hi) = seed_to_seed_tau(by_seed), seed_to_seed_ci(by_seed, n_boot, seed)
+    m = by_seed.shape[1]
+    return pd.DataFrame([
+        {"variant": "standalone", "seed": pd.NA, "metric": SEED_TO_SEED, "k": pd.NA, "value": tau,
+         "ci_low": lo, "ci_high": hi},
+        {"variant": "standalone", "seed": pd.NA, "metric": REFERENCE, "k": pd.NA,
+         "value": perfect_ranker_tau(tau, m), "ci_low": perfect_ranker_tau(lo, m), "ci_high": perfect_ranker_tau(hi, m)}])
 
 
 def correlation_long(tables: list[pd.DataFrame]) -> pd.DataFrame:

@@ -20,6 +20,7 @@ import yaml
 
 from nas.io import atomic_path, require_columns
 from nas.layout import Run
+from nas.metrics import REFERENCE, SEED_TO_SEED
 
 
 def _pyplot():
@@ -51,8 +52,8 @@ DECIMALS = {"precision_at_k": 2, "topk_percentile": 1, "selected_accuracy": 2, "
             "seconds": 1}
 CORRELATION_ORDER = ["kendall_tau", "sparse_kendall_tau", "spearman", "pearson", "precision_at_k",
                      "topk_percentile"]
-SEED_METRIC = "seed_to_seed_kendall_tau"
-SEED_VARIANT = "standalone"
+SEED_METRIC = SEED_TO_SEED
+SEED_VARIANT = "standalone"  # the correlation rows of the ground truth itself (seed-to-seed, reference)
 
 SKDT_NOTE = ("Sparse Kendall tau (s-KdT) here is tau-b between floor(accuracy/threshold) and the score; "
              "Yu et al.'s code pairs positions rather than models and reads about 0.005&ndash;0.02 higher "
@@ -114,12 +115,15 @@ def fmt(x, decimals: int = 3, sign: str = "") -> str:
     return "n/a" if is_missing(x) else f"{float(x):{sign}.{decimals}f}"
 
 
-def fmt_ci(value, low, high, decimals: int = 3, sign: str = "") -> str:
-    """'0.623 [0.512, 0.708]'; just the value when the interval is undefined."""
+def fmt_ci(value, low, high, decimals: int = 3, sign: str = "", kind: str = "t") -> str:
+    """'0.623 [0.512, 0.708]' for an interval; '0.623 (range 0.512, 0.708)' for the range of a few
+    seeds' values (`kind="range"`, see nas.heuristics.interval); just the value without bounds."""
     if is_missing(value):
         return "n/a"
-    if is_missing(low) or is_missing(high):
+    if is_missing(low) or is_missing(high) or kind == "none":
         return fmt(value, decimals, sign)
+    if kind == "range":
+        return f"{fmt(value, decimals, sign)} (range {fmt(low, decimals, sign)}, {fmt(high, decimals, sign)})"
     return f"{fmt(value, decimals, sign)} [{fmt(low, decimals, sign)}, {fmt(high, decimals, sign)}]"
 
 
@@ -195,7 +199,7 @@ def metric_value(correlation: pd.DataFrame, variant: str, metric: str) -> float:
 def metric_columns(correlation: pd.DataFrame) -> list[tuple[str, object]]:
     """(metric, k) pairs in table order: the correlations, then P@k and top-k percentile per k
     ascending, then any metric this module does not know, by name."""
-    rows = correlation[correlation["metric"] != SEED_METRIC][["metric", "k"]].drop_duplicates()
+    rows = correlation[~correlation["metric"].isin([SEED_METRIC, REFERENCE])][["metric", "k"]].drop_duplicates()
     pairs = [(str(m), None if is_missing(k) else int(k)) for m, k in rows.itertuples(index=False)]
     known = CORRELATION_ORDER
 
@@ -250,14 +254,22 @@ def summary_html(variant: str, correlation: pd.DataFrame, selection: pd.DataFram
     return f"<p><b>{html.escape(variant)}</b>: {html.escape(text, quote=False)}.</p>"
 
 
-def ceiling_html(correlation: pd.DataFrame) -> str:
-    rows = correlation[correlation["metric"] == SEED_METRIC]
-    if rows.empty:
+def reference_html(correlation: pd.DataFrame) -> str:
+    """The perfect-ranker reference (what a ranking could reach against this ground truth) and the
+    seed-to-seed agreement it is estimated from."""
+    def row(metric):
+        rows = correlation[correlation["metric"] == metric]
+        return None if rows.empty else rows.iloc[0]
+    ref, seed = row(REFERENCE), row(SEED_METRIC)
+    if ref is None or seed is None:
         return ""
-    row = rows.iloc[0]
-    return (f"<p><b>Seed-to-seed ceiling</b>: stand-alone runs with different seeds agree with Kendall tau "
-            f"{fmt_ci(row['value'], row['ci_low'], row['ci_high'])}; a super-net ranking cannot be expected "
-            f"to agree with stand-alone training better than stand-alone training agrees with itself.</p>")
+    return (f"<p><b>Perfect-ranker reference</b>: Kendall tau {fmt_ci(ref['value'], ref['ci_low'], ref['ci_high'])}. "
+            f"A ranker that knew every architecture's true expected stand-alone accuracy would agree with this "
+            f"ground truth (a mean over stand-alone seeds, so noisy) about this well; super-net taus are to be read "
+            f"against it. Estimated from the seed-to-seed Kendall tau of single stand-alone seeds, "
+            f"{fmt_ci(seed['value'], seed['ci_low'], seed['ci_high'])}, assuming independent, normal seed noise of "
+            f"one size for all architectures (nas.metrics.perfect_ranker_tau; checked by simulation). The "
+            f"seed-to-seed tau itself is lower: it compares two noisy rankings with each other.</p>")
 
 
 def correlation_html(correlation: pd.DataFrame, variants: list[str]) -> str:
@@ -362,7 +374,7 @@ per super-net seed. Intervals here are over seeds, not architectures.</p>
 bootstrap intervals over architectures.</p>
 <h2>Summary</h2>
 {summaries}
-{ceiling_html(correlation)}
+{reference_html(correlation)}
 <h2>Ranking agreement</h2>
 {correlation_html(correlation, variants)}
 <p class="note">{SKDT_NOTE}</p>
@@ -547,10 +559,16 @@ def _baseline(table: pd.DataFrame, baseline: str | None) -> str:
 
 
 def heuristics_json(table: pd.DataFrame) -> dict:
-    """{variant: {name: mean, name_ci: [low, high], name_diff: diff, name_p: p}}."""
-    return metrics_json(entry for name, row in _heuristic_rows(table) for entry in (
-        (row.variant, name, row.mean), (row.variant, f"{name}_ci", [row.ci_low, row.ci_high]),
-        (row.variant, f"{name}_diff", row.diff), (row.variant, f"{name}_p", row.p_value)))
+    """{variant: {name: mean, name_ci (a t-interval) or name_range (2 seeds): [low, high], name_diff:
+    diff, name_p: p}}."""
+    def entries(name, row):
+        yield row.variant, name, row.mean
+        suffix = {"t": "ci", "range": "range"}.get(row.interval)
+        if suffix is not None:
+            yield row.variant, f"{name}_{suffix}", [row.ci_low, row.ci_high]
+        yield row.variant, f"{name}_diff", row.diff
+        yield row.variant, f"{name}_p", row.p_value
+    return metrics_json(entry for name, row in _heuristic_rows(table) for entry in entries(name, row))
 
 
 def fmt_p(p) -> str:
@@ -575,7 +593,7 @@ def heuristics_wide(table: pd.DataFrame, digits: int = 3, baseline: str | None =
         r = out.setdefault(str(row.variant), {"variant": str(row.variant), "n": 0})
         r["n"] = max(r["n"], int(row.n))
         d = decimals(row.metric, digits)
-        r[name] = fmt_ci(row.mean, row.ci_low, row.ci_high, d)
+        r[name] = fmt_ci(row.mean, row.ci_low, row.ci_high, d, kind=row.interval)
         if compare_:
             r[f"Δ {name}"] = "—" if row.variant == baseline else f"{fmt(row.diff, d, '+')} ({fmt_p(row.p_value)})"
     return pd.DataFrame(list(out.values()))
@@ -595,9 +613,9 @@ def heuristics_html(table: pd.DataFrame, baseline: str | None = None) -> str:
         labels[name] = html.escape(metric_label(row.metric, row.k))
         seeds[row.variant] = max(seeds[row.variant], int(row.n))
         d = decimals(row.metric, 3)
-        text = html.escape(fmt_ci(row.mean, row.ci_low, row.ci_high, d))
+        text = html.escape(fmt_ci(row.mean, row.ci_low, row.ci_high, d, kind=row.interval))
         if compare_ and row.variant != baseline:
-            delta = html.escape(f"Δ {fmt_ci(row.diff, row.diff_ci_low, row.diff_ci_high, d, '+')}, "
+            delta = html.escape(f"Δ {fmt_ci(row.diff, row.diff_ci_low, row.diff_ci_high, d, '+', row.diff_interval)}, "
                                 f"{fmt_p(row.p_value)}")
             significant = not is_missing(row.p_value) and row.p_value < 0.05
             text += "<br>" + (f"<b>{delta}</b>" if significant else delta)
@@ -607,17 +625,19 @@ def heuristics_html(table: pd.DataFrame, baseline: str | None = None) -> str:
     for name, label in labels.items():
         body.append(f"<tr><th>{label}</th>" + "".join(f"<td>{cells.get((name, v), 'n/a')}</td>"
                                                        for v in variants) + "</tr>")
-    caption = f"Mean and {pct}% t-interval over super-net seeds."
+    caption = (f"Mean and {pct}% t-interval over super-net seeds [low, high] from 3 seeds on; with 2 seeds the "
+               "range of their values (range low, high) instead, since a t-interval from 2 values is wider "
+               "than any value the metric can take.")
     if compare_:
-        caption += (f" Δ = paired difference from {html.escape(baseline)} (paired by seed) with its {pct}% "
-                    f"t-interval; p from a paired t-test across seeds, <b>bold</b> where p &lt; 0.05. With 2&ndash;3 "
+        caption += (f" Δ = paired difference from {html.escape(baseline)} (paired by seed) with its interval "
+                    f"by the same rule; p from a paired t-test across seeds, <b>bold</b> where p &lt; 0.05. With 2&ndash;3 "
                     f"seeds the test has little power: p &gt; 0.05 does not show that a heuristic has no effect.")
     return (f"<table>\n<caption>{caption}</caption>\n<thead><tr><th>metric</th>{head}</tr></thead>\n"
             "<tbody>\n" + "\n".join(body) + "\n</tbody></table>")
 
 
 def _mean_text(row: pd.Series) -> str:
-    return fmt_ci(row["mean"], row["ci_low"], row["ci_high"], decimals(row["metric"], 3))
+    return fmt_ci(row["mean"], row["ci_low"], row["ci_high"], decimals(row["metric"], 3), kind=row["interval"])
 
 
 def heuristics_figure(table: pd.DataFrame, metric: str = "sparse_kendall_tau", k: int | None = None,
@@ -635,6 +655,8 @@ def heuristics_figure(table: pd.DataFrame, metric: str = "sparse_kendall_tau", k
     diff_mode = _has_comparison(rows, baseline)
     shown = rows[rows["variant"] != baseline] if diff_mode else rows
     cols = ("diff", "diff_ci_low", "diff_ci_high") if diff_mode else ("mean", "ci_low", "ci_high")
+    kinds = set(shown["diff_interval" if diff_mode else "interval"])
+    ranged = "; range of the seeds' values with 2 seeds" if "range" in kinds else ""
 
     fig, ax = _pyplot().subplots(figsize=(6, 1.6 + 0.35 * max(len(shown), 1)), layout="constrained")
     for y, row in enumerate(shown.itertuples(index=False)):
@@ -649,10 +671,10 @@ def heuristics_figure(table: pd.DataFrame, metric: str = "sparse_kendall_tau", k
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
     if diff_mode:
         ax.axvline(0, color="grey", lw=1, ls="--")
-        ax.set_xlabel(f"Δ {label} vs {baseline} ({pct}% CI over seeds)")
+        ax.set_xlabel(f"Δ {label} vs {baseline} ({pct}% CI over seeds{ranged})")
         ax.set_title(f"{baseline}: {label} {_mean_text(rows[rows['variant'] == baseline].iloc[0])}", fontsize=10)
     else:
-        ax.set_xlabel(f"{label} ({pct}% CI over seeds)")
+        ax.set_xlabel(f"{label} ({pct}% CI over seeds{ranged})")
         if list(shown["variant"]) == [baseline]:
             ax.set_title(f"{baseline}: {label} {_mean_text(shown.iloc[0])}", fontsize=10)
         else:
@@ -663,5 +685,5 @@ def heuristics_figure(table: pd.DataFrame, metric: str = "sparse_kendall_tau", k
 
 def heuristics_effect_frame(table: pd.DataFrame, metric: str = "sparse_kendall_tau") -> pd.DataFrame:
     """The rows `dvc plots` draws as the heuristics bar chart: each variant's mean and difference."""
-    return table[table["metric"] == metric][["variant", "mean", "ci_low", "ci_high", "diff", "diff_ci_low",
-                                             "diff_ci_high", "p_value"]]
+    return table[table["metric"] == metric][["variant", "mean", "ci_low", "ci_high", "interval", "diff", "diff_ci_low",
+                                             "diff_ci_high", "diff_interval", "p_value"]]

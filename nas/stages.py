@@ -35,6 +35,25 @@ def data_fingerprint(names=L.SPLITS) -> str:
     return h.hexdigest()[:16]
 
 
+def stamp_params(cfg: Config, command: str, variant: str | None = None) -> None:
+    """Record the params a stage command runs with, before it writes anything (see nas.dag's params
+    stamps): the stage of dvc.yaml it is, and its variant where its params are per variant."""
+    from nas import dag
+
+    if variant is not None and variant not in cfg.supernet.variants:
+        return  # the stage itself refuses it, with its message
+    stage = dag.supernet_stage(cfg, variant or cfg.variants[0]) if command == "train-supernet" else command
+    if stage in dag.stages(cfg):
+        dag.stamp(cfg, stage, dag.stamp_item(cfg, stage, variant or cfg.variants[0]))
+
+
+def space_of(cfg: Config):
+    """The study's search space, with its isomorphism convention (space.isomorphism)."""
+    from nas.spaces import get_space
+
+    return get_space(cfg.space.name).with_isomorphism(cfg.space.isomorphism)
+
+
 def run_of(cfg: Config, variant: str = "baseline", seed: int | None = None) -> tuple[L.Run, config_mod.SupernetConfig]:
     """The run that --variant/--seed name (seed: the first of supernet.seeds by default), both
     checked, and the variant's settings."""
@@ -75,9 +94,8 @@ def prepare(cfg: Config) -> list[Path]:
 
 
 def sample(cfg: Config) -> list[Path]:
-    from nas.spaces import get_space
 
-    space = get_space(cfg.space.name)
+    space = space_of(cfg)
     train = L.split("train")
     if not train.is_file():
         raise UserError(f"{train}: file not found (run `nas prepare` first)")
@@ -97,12 +115,11 @@ def sample(cfg: Config) -> list[Path]:
 
 def train_supernet(cfg: Config, variant: str = "baseline", seed: int | None = None) -> list[Path]:
     from nas import data, supernet
-    from nas.spaces import get_space
     from nas.train import resolve_device, seed_everything
 
     run, hp = run_of(cfg, variant, seed)
     use_threads(cfg)
-    space = get_space(cfg.space.name)
+    space = space_of(cfg)
     device = resolve_device(cfg.device)
     train = data.load_split(L.split("train"))
     landmark_ids, landmarks = [], None
@@ -135,6 +152,8 @@ def train_supernet(cfg: Config, variant: str = "baseline", seed: int | None = No
     for p in run.checkpoints.glob("epoch-*.pt"):  # epochs no longer in save_epochs
         if L.Run.checkpoint_epoch(p) not in hp.save_epochs:
             p.unlink()
+    io.write_json({"epochs": sorted(hp.save_epochs),
+                   "files": [run.checkpoint(e).name for e in sorted(hp.save_epochs)]}, run.checkpoints_index)
     io.save_checkpoint(supernet.checkpoint(net, meta, hp.epochs), run.weights)
     io.write_parquet(history, run.history)
     # Wall time is a measurement of the machine, not a function of the inputs: it lives in a JSON
@@ -150,23 +169,22 @@ def _landmark_inputs(count: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not L.STANDALONE.is_file():
         raise UserError(f"supernet.landmarks: {count} landmarks need stand-alone results, but {L.STANDALONE} "
                         "does not exist (run merge-standalone first; dvc repro and snakemake order this for you)")
-    return io.read_parquet(L.ARCHS, ["arch_id", "arch"]), io.read_parquet(L.STANDALONE)
+    return io.read_parquet(L.ARCHS, L.SCHEMAS["archs"]), io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"])
 
 
 def eval_supernet(cfg: Config, variant: str = "baseline", seed: int | None = None) -> list[Path]:
     from nas import data, evaluate, supernet
-    from nas.spaces import get_space
     from nas.train import resolve_device
 
     run, hp = run_of(cfg, variant, seed)
     use_threads(cfg)
     net, meta = supernet.load(run.weights, cfg.space.name)
-    archs = io.read_parquet(L.ARCHS, ["arch_id", "arch"])
+    archs = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
     # Landmarks were trained on their stand-alone ranking: scoring them would grade the super-net on
     # its own answers.
     archs = archs[~archs["arch_id"].isin(meta.get("landmarks") or [])].reset_index(drop=True)
     e = cfg.eval
-    scores = evaluate.score_archs(net, archs, get_space(cfg.space.name), data.load_split(L.split("valid")),
+    scores = evaluate.score_archs(net, archs, space_of(cfg), data.load_split(L.split("valid")),
                                   data.load_split(L.split("train")), hp.eval_bn or e.bn, e.recalibrate_batches,
                                   e.batch_size, cfg.seed, resolve_device(cfg.device))
     io.write_parquet(scores, run.scores)
@@ -203,21 +221,20 @@ def train_standalone(cfg: Config, shard: str = "1/1", workers: int = 0) -> list[
         raise UserError("standalone.source is 'table': there is nothing to train (merge-standalone reads the table)")
     if n != sc.shards:
         raise UserError(f"--shard {shard}: N must equal standalone.shards ({sc.shards})")
-    archs = standalone.shard(io.read_parquet(L.ARCHS, ["arch_id", "arch"]), k, n)
+    archs = standalone.shard(io.read_parquet(L.ARCHS, L.SCHEMAS["archs"]), k, n)
     io.write_parquet(_train(cfg, archs, workers), L.shard(k))
     return [L.shard(k)]
 
 
 def merge_standalone(cfg: Config) -> list[Path]:
     from nas import standalone
-    from nas.spaces import get_space
 
     sc = cfg.standalone
-    archs = io.read_parquet(L.ARCHS, ["arch_id", "arch", "canonical"])
+    archs = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
     if sc.source == "table":
-        merged = standalone.from_table(archs, sc.table, sc.arch_column, sc.accuracy_column, get_space(cfg.space.name))
+        merged = standalone.from_table(archs, sc.table, sc.arch_column, sc.accuracy_column, space_of(cfg))
     else:
-        merged = standalone.merge([io.read_parquet(L.shard(k)) for k in range(1, sc.shards + 1)])
+        merged = standalone.merge([io.read_parquet(L.shard(k), L.SCHEMAS["standalone"]) for k in range(1, sc.shards + 1)])
         standalone.check_complete(merged, archs, sc.seeds)
     io.write_parquet(merged, L.STANDALONE)
     return [L.STANDALONE]
@@ -230,7 +247,7 @@ def _truth(split: str, picks: bool = False) -> pd.DataFrame:
     pool, and with `picks` of the architectures selected outside it too)."""
     from nas import standalone
 
-    results = [io.read_parquet(L.STANDALONE)] + ([io.read_parquet(L.PICKS_STANDALONE)] if picks else [])
+    results = [io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"])] + ([io.read_parquet(L.PICKS_STANDALONE, L.SCHEMAS["standalone"])] if picks else [])
     return standalone.mean_over_seeds(pd.concat(results, ignore_index=True), split)
 
 
@@ -240,7 +257,7 @@ def _scores(cfg: Config) -> dict[L.Run, pd.DataFrame]:
         if not run.scores.is_file():
             raise UserError(f"{run.scores}: not found for variant {run.variant!r}, seed {run.seed} (if you added "
                             "the variant or seed to params.yaml, run `nas dag` to update dvc.yaml, then `dvc repro`)")
-        out[run] = io.read_parquet(run.scores, ["arch_id", "accuracy", "loss"])
+        out[run] = io.read_parquet(run.scores, L.SCHEMAS["scores"])
     return out
 
 
@@ -255,7 +272,7 @@ def correlate(cfg: Config) -> list[Path]:
         t = metrics.correlation_table(both["accuracy_truth"], both["accuracy_score"], c.topk,
                                       c.sparse_threshold, c.bootstrap, cfg.seed)
         tables.append(t.assign(variant=run.variant, seed=run.seed))
-    tables.append(metrics.seed_to_seed_row(io.read_parquet(L.STANDALONE), c.truth, c.bootstrap, cfg.seed))
+    tables.append(metrics.seed_to_seed_row(io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"]), c.truth, c.bootstrap, cfg.seed))
     table = metrics.correlation_long(tables)
     io.write_parquet(table, L.CORRELATION)
     io.write_json(report.correlation_json(table), L.CORRELATION_JSON)
@@ -265,11 +282,10 @@ def correlate(cfg: Config) -> list[Path]:
 def pick(cfg: Config) -> list[Path]:
     """Each selection method's architecture for each run; picks outside the pool get new arch_ids."""
     from nas import data, selection, supernet
-    from nas.spaces import get_space
 
     use_threads(cfg)
-    space = get_space(cfg.space.name)
-    pool = io.read_parquet(L.ARCHS, ["arch_id", "arch"])
+    space = space_of(cfg)
+    pool = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
     picks = []
     for run, scores in _scores(cfg).items():
         context = selection.Context(space=space, run=run, scores=scores, pool=pool, seed=cfg.seed,
@@ -285,16 +301,15 @@ def train_picks(cfg: Config, workers: int = 0) -> list[Path]:
     """The stand-alone ground truth of the picks outside the sampled pool, with the pool's settings
     (trained, or looked up in standalone.table)."""
     from nas import selection, standalone
-    from nas.spaces import get_space
 
-    outside = selection.outside_pool(io.read_parquet(L.PICKS))
+    outside = selection.outside_pool(io.read_parquet(L.PICKS, L.SCHEMAS["picks"]))
     sc = cfg.standalone
     if outside.empty:
         results = standalone.empty_results()
     elif sc.source == "table":
-        results = standalone.from_table(outside.assign(canonical=[get_space(cfg.space.name).canonical(a)
+        results = standalone.from_table(outside.assign(canonical=[space_of(cfg).canonical(a)
                                                                   for a in outside["arch"]]),
-                                        sc.table, sc.arch_column, sc.accuracy_column, get_space(cfg.space.name))
+                                        sc.table, sc.arch_column, sc.accuracy_column, space_of(cfg))
     else:
         results = _train(cfg, outside, workers)
     io.write_parquet(results, L.PICKS_STANDALONE)
@@ -308,7 +323,7 @@ def select(cfg: Config) -> list[Path]:
     # Each run is judged against the pool it scored (the sampled pool less its landmarks).
     pools = {(run.variant, run.seed): standalone.scored_truth(truth, scores, run.variant)["arch_id"].to_numpy()
              for run, scores in _scores(cfg).items()}
-    table = selection.selection_table(io.read_parquet(L.PICKS), truth, pools)
+    table = selection.selection_table(io.read_parquet(L.PICKS, L.SCHEMAS["picks"]), truth, pools)
     io.write_parquet(table, L.SELECTION)
     io.write_json(report.selection_json(table), L.SELECTION_JSON)
     return [L.SELECTION, L.SELECTION_JSON]
@@ -316,16 +331,17 @@ def select(cfg: Config) -> list[Path]:
 
 def _timing(run: L.Run) -> dict:
     """A run's measured training time ({} when it was not recorded)."""
-    import json
-
-    return json.loads(run.timing.read_text()) if run.timing.is_file() else {}
+    timing = io.read_json(run.timing) if run.timing.is_file() else {}
+    if not isinstance(timing, dict):
+        raise UserError(f"{run.timing}: expected a JSON object with 'seconds'; rerun its train-supernet stage")
+    return timing
 
 
 def _costs(cfg: Config) -> pd.DataFrame:
     """Training cost per run: passes (from history.parquet, deterministic) and seconds (measured)."""
     rows = []
     for run in runs(cfg):
-        history = io.read_parquet(run.history)
+        history = io.read_parquet(run.history, L.SCHEMAS["history"])
         rows.append({"variant": run.variant, "seed": run.seed, "passes": int(history["passes"].sum()),
                      "seconds": _timing(run).get("seconds", float("nan"))})
     return pd.DataFrame(rows).astype({"variant": "str", "seed": "int64", "passes": "int64", "seconds": "float64"})
@@ -334,7 +350,7 @@ def _costs(cfg: Config) -> pd.DataFrame:
 def _heuristics_table(cfg: Config) -> pd.DataFrame:
     from nas import heuristics
 
-    return heuristics.heuristics_table(io.read_parquet(L.CORRELATION), io.read_parquet(L.SELECTION), _costs(cfg),
+    return heuristics.heuristics_table(io.read_parquet(L.CORRELATION, L.SCHEMAS["correlation"]), io.read_parquet(L.SELECTION, L.SCHEMAS["selection"]), _costs(cfg),
                                        cfg.variants)
 
 
@@ -357,11 +373,11 @@ def report(cfg: Config) -> list[Path]:
 
     all_runs = runs(cfg)
     scores = {run.name: s for run, s in _scores(cfg).items()}
-    histories = {run.name: io.read_parquet(run.history) for run in all_runs}
+    histories = {run.name: io.read_parquet(run.history, L.SCHEMAS["history"]) for run in all_runs}
     timings = {run.name: _timing(run) for run in all_runs}
-    correlation = io.read_parquet(L.CORRELATION)
+    correlation = io.read_parquet(L.CORRELATION, L.SCHEMAS["correlation"])
     correlation["variant"] = [rep.run_label(v, s) for v, s in zip(correlation["variant"], correlation["seed"])]
-    selection = io.read_parquet(L.SELECTION)
+    selection = io.read_parquet(L.SELECTION, L.SCHEMAS["selection"])
     selection["variant"] = [L.Run(v, s).name for v, s in zip(selection["variant"], selection["seed"])]
     table = _heuristics_table(cfg)
     truth = _truth(cfg.correlate.truth)
@@ -369,8 +385,8 @@ def report(cfg: Config) -> list[Path]:
     # tables and the plot CSVs cover every run.
     first = {run.name for run in all_runs if run.seed == cfg.supernet.seeds[0]}
     paths = rep.write_report(
-        L.REPORT, archs=io.read_parquet(L.ARCHS), truth=truth,
-        standalone=io.read_parquet(L.STANDALONE), scores={r: s for r, s in scores.items() if r in first},
+        L.REPORT, archs=io.read_parquet(L.ARCHS, L.SCHEMAS["archs"]), truth=truth,
+        standalone=io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"]), scores={r: s for r, s in scores.items() if r in first},
         histories={r: h for r, h in histories.items() if r in first}, timings=timings,
         correlation=correlation.drop(columns="seed"), selection=selection.drop(columns="seed"),
         params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth,

@@ -155,9 +155,15 @@ def run_shard(archs: pd.DataFrame, seeds: list[int], hp, space_name: str, channe
                 arch_id, seed, acc = future.result()
                 bar.update(arch=arch_id, seed=seed, test_acc=acc)
     bar.close()
-    parts = [io.read_parquet(part_path(progress_dir, a, s))
-             for a in archs["arch"] for s in seeds]
+    parts = [_read_part(part_path(progress_dir, a, s)) for a in archs["arch"] for s in seeds]
     return _sorted(pd.concat(parts, ignore_index=True))
+
+
+def _read_part(path) -> pd.DataFrame:
+    try:
+        return io.read_parquet(path, layout.SCHEMAS["standalone"])
+    except UserError as exc:
+        raise io.progress_error(exc) from None
 
 
 def from_table(archs: pd.DataFrame, path: str | Path, arch_column: str, accuracy_column: str,
@@ -180,7 +186,12 @@ def from_table(archs: pd.DataFrame, path: str | Path, arch_column: str, accuracy
         keys = {arch_column: "standalone.arch_column", accuracy_column: "standalone.accuracy_column"}
         raise UserError(f"standalone.table: {path} has no column {missing[0]!r} (named by "
                         f"{keys[missing[0]]}); it has {', '.join(map(str, table.columns))}")
-    exact = dict(zip(table[arch_column].astype(str), table[accuracy_column].astype(float)))
+    accuracy = pd.to_numeric(table[accuracy_column], errors="coerce")
+    bad = table[accuracy_column][accuracy.isna() & table[accuracy_column].notna()]
+    if len(bad):
+        raise UserError(f"standalone.table: {path} column {accuracy_column!r} holds values that are not numbers, "
+                        f"e.g. {str(bad.iloc[0])[:40]!r}")
+    exact = dict(zip(table[arch_column].astype(str), accuracy.astype(float)))
     by_canon = {}
     for a, acc in exact.items():
         try:

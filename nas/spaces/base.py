@@ -19,6 +19,7 @@ small enough, else by uniform draws over the picks), and isomorphism classes fro
 from __future__ import annotations
 
 import abc
+import copy
 import itertools
 from dataclasses import dataclass
 from typing import Callable
@@ -81,6 +82,26 @@ class SearchSpace(abc.ABC):
     supernet_forms: tuple[str, ...] = ("edge",)    # the `op_on` values `build_supernet` accepts
     kernel_pairs: tuple[tuple[str, str], ...] = ()  # (smaller, larger) convs that can share a kernel centre
     max_enumerable: int = 1_000_000                 # larger spaces are not enumerated (see `enumerable`)
+    isomorphisms: tuple[str, ...] = ("function",)  # conventions for isomorphism classes (space.isomorphism)
+    isomorphism: str = "function"                  # this instance's convention (see `with_isomorphism`)
+
+    def with_isomorphism(self, name: str) -> "SearchSpace":
+        """This space with isomorphism classes by convention `name` (one of `isomorphisms`; "function",
+        the default of every space: one class = one function under a mapping of the weights). A space
+        offering others reads `self.isomorphism` in `canonical`. Instances are cached per convention."""
+        if name not in self.isomorphisms:
+            raise UserError(f"space.isomorphism: {name!r} does not apply to space {self.name!r}; expected one of "
+                            f"{', '.join(self.isomorphisms)}")
+        if name == self.isomorphism:
+            return self
+        variants = self.__dict__.setdefault("_conventions", {})
+        if name not in variants:
+            other = copy.copy(self)
+            other.__dict__.pop("_cache", None)
+            other.__dict__.pop("_conventions", None)
+            other.isomorphism = name
+            variants[name] = other
+        return variants[name]
 
     # --- what the space is ---
 

@@ -38,48 +38,136 @@ CHOICES = tuple(Choice(f"{to}<-{source}", OPS) for to, source in EDGES)  # every
 
 
 # --- isomorphism ----------------------------------------------------------------------------------
+# Two conventions (`space.isomorphism`): "function" (the default) puts two cells in one class only when
+# they compute the same function under a one-to-one mapping of their weights; "benchmark" is
+# NAS-Bench-201's own `Structure.to_unique_str(consider_zero=True)`, for comparing pools and sample
+# sizes with published work.
 
-def _function_key(arch) -> str:
-    """A string that names the function the cell computes, up to the isomorphisms below.
+ISOMORPHISMS = ("function", "benchmark")
+_WEIGHTLESS = frozenset({"avg_pool_3x3"})  # operations other than none/skip that hold no weights
+_X = -1  # the cell's input, among the operation instances' indices
 
-    Two cells are treated as isomorphic (compute the same function) when their output nodes expand to
-    the same expression under these rules, and only these:
-      * a `none` edge contributes nothing, and a node with no contributing input is zero;
-      * an edge whose source node is zero contributes nothing (every operation maps zero to zero:
-        exact for skip and pooling; for ReLU-Conv-BN it ignores BN's learnable shift, as the
-        benchmark's own isomorphism does);
-      * `skip_connect` passes its source's expression through unchanged;
-      * addition is commutative and associative: a node is the sorted multiset of its terms, and a
-        skip from a node that is itself a sum merges that sum's terms;
-      * any other operation applied to an expression is a distinct term `op(expr)`; two such terms on
-        the same input are kept twice (they have separate weights).
-    The input node is `x`; a zero output cell maps to "0". Nodes that cannot reach the output do not
-    appear in the output expression, so edges into them are ignored too.
-    """
-    terms: dict[int, list[str] | None] = {0: ["x"]}  # None = zero node
+
+def _instances(arch):
+    """The cell as a DAG of operation instances: (instances, output). An instance is one edge's
+    parametrised or pooling operation applied to its source node: (op, edge index, input), where an input
+    or the output is a node's value, {instance index or _X: multiplicity} (a node is the sum of its
+    incoming edges). `none` and an edge out of a zero node contribute nothing; `skip_connect` adds its
+    source's value unchanged, so a sum reached through skips keeps the identity of each term: one
+    module whose output reaches a node twice has multiplicity 2, two modules have one each (two
+    poolings of one input are one term: they hold no weights)."""
+    instances: list[tuple[str, int, dict]] = []
+    value: dict[int, dict] = {0: {_X: 1}}
     k = 0
     for node in range(1, NUM_NODES):
-        collected: list[str] = []
+        total: dict = {}
         for source in range(node):
-            op, src = arch[k + source], terms[source]
-            if op == "none" or src is None:
+            op, src = arch[k + source], value[source]
+            if op == "none" or not src:
                 continue
             if op == "skip_connect":
-                collected.extend(src)  # a skip of a sum is that sum's terms
+                for term, count in src.items():
+                    total[term] = total.get(term, 0) + count
             else:
-                collected.append(f"{op}({'+'.join(src)})")
+                # A pooling has no weights: two poolings of one input are one term, counted twice.
+                same = [i for i, (o, _, s) in enumerate(instances) if o == op and s == src and o in _WEIGHTLESS]
+                if not same:
+                    instances.append((op, k + source, src))
+                term = same[0] if same else len(instances) - 1
+                total[term] = total.get(term, 0) + 1
+        value[node] = total
         k += node
-        terms[node] = sorted(collected) if collected else None
-    out = terms[NUM_NODES - 1]
-    return "0" if out is None else "+".join(out)
+    return instances, value[NUM_NODES - 1]
 
 
-@lru_cache(maxsize=1)
-def _classes() -> dict[str, str]:
-    """function key -> canonical string: the first cell of the class in `enumerate_all` order."""
+@lru_cache(maxsize=None)  # 15,625 cells at most
+def _function_graph(arch: tuple) -> tuple[str, tuple[int, ...]]:
+    """(key, edges): `key` names the function the cell computes, up to a one-to-one mapping of its
+    weights; `edges` are the cell's edges of its live operation instances in the key's order, so two
+    cells with one key compute the same function once edge `a_edges[i]`'s weights are copied to
+    `b_edges[i]` (tests/unit/test_nb201.py checks that on every class).
+
+    What is treated as equal: a `none` edge, an edge out of a zero node (every operation maps zero to
+    zero: exact for skip and pooling; for ReLU-Conv-BN it ignores BN's learnable shift, as the
+    benchmark's own isomorphism does) and an instance that cannot reach the output contribute
+    nothing; addition commutes; `skip_connect` is the identity. An instance is kept with its identity:
+    two convolutions of one input are two terms, one convolution reaching the output by two paths is one
+    term counted twice, and an instance that feeds two others is one vertex of the DAG, not two copies.
+    The key is the DAG's canonical serialisation: the least over the orderings of its instances that
+    sort them by their expression trees (any isomorphism preserves those trees, so only ties permute).
+    """
+    instances, output = _instances(arch)
+    live, todo = set(), [t for t in output if t != _X]
+    while todo:
+        v = todo.pop()
+        if v not in live:
+            live.add(v)
+            todo += [t for t in instances[v][2] if t != _X]
+
+    @lru_cache(maxsize=None)
+    def tree(v) -> str:
+        op, _, src = instances[v]
+        return f"{op}({terms(src)})"
+
+    def terms(value: dict) -> str:
+        return "+".join(sorted(f"{c}*{'x' if t == _X else tree(t)}" for t, c in value.items()))
+
+    by_tree = sorted(live, key=tree)
+    ties = [list(group) for _, group in itertools.groupby(by_tree, key=tree)]
+    best = None
+    for choice in itertools.product(*(itertools.permutations(g) for g in ties)):
+        order = [v for group in choice for v in group]
+        index = {v: i for i, v in enumerate(order)}
+        index[_X] = _X
+
+        def edges_of(value):
+            return tuple(sorted((index[t], c) for t, c in value.items()))
+        serial = (tuple((instances[v][0], edges_of(instances[v][2])) for v in order), edges_of(output))
+        if best is None or serial < best[0]:
+            best = (serial, tuple(instances[v][1] for v in order))
+    if not output:
+        return "0", ()
+    (nodes, out), edges = best
+    return repr((nodes, out)), edges
+
+
+def _function_key(arch) -> str:
+    return _function_graph(tuple(arch))[0]
+
+
+def _benchmark_key(arch) -> str:
+    """NAS-Bench-201's own convention, `Structure.to_unique_str(consider_zero=True)`: a node is the
+    sorted '+'-join of its terms' strings, a zero term written '#' and kept; `none` or an edge out of a
+    node whose string is '#' is a zero term; a skip inserts its source's string; any other operation
+    is `(source)@op`. It merges some cells that compute different functions (it compares strings, so a
+    sum through a skip and two separate terms can print alike); 6,466 classes."""
+    nodes = {0: "0"}
+    k = 0
+    for node in range(1, NUM_NODES):
+        parts = []
+        for source in range(node):
+            op = arch[k + source]
+            if op == "none" or nodes[source] == "#":
+                parts.append("#")
+            elif op == "skip_connect":
+                parts.append(nodes[source])
+            else:
+                parts.append(f"({nodes[source]})@{op}")
+        nodes[node] = "+".join(sorted(parts))
+        k += node
+    return nodes[NUM_NODES - 1]
+
+
+_KEYS = {"function": _function_key, "benchmark": _benchmark_key}
+
+
+@lru_cache(maxsize=None)
+def _classes(isomorphism: str = "function") -> dict[str, str]:
+    """key -> canonical string: the first cell of the class in `enumerate_all` order."""
+    key = _KEYS[isomorphism]
     canon: dict[str, str] = {}
     for arch in SPACE.enumerate_all():
-        canon.setdefault(_function_key(arch), SPACE.format(arch))
+        canon.setdefault(key(arch), SPACE.format(arch))
     return canon
 
 
@@ -219,6 +307,7 @@ class NB201(SearchSpace):
     parameter_free = frozenset({"none", "skip_connect", "avg_pool_3x3"})
     supernet_forms = ("edge", "node")
     kernel_pairs = (("nor_conv_1x1", "nor_conv_3x3"),)  # (smaller, larger): the smaller takes the centre
+    isomorphisms = ISOMORPHISMS
 
     def choices(self) -> tuple[Choice, ...]:
         return CHOICES
@@ -267,18 +356,18 @@ class NB201(SearchSpace):
         return list(itertools.product(OPS, repeat=len(EDGES)))
 
     def canonical(self, arch) -> str:
-        """The canonical string of `arch`'s isomorphism class (see `_function_key` for what is treated as
-        isomorphic): the class's first member in `enumerate_all` order."""
+        """The canonical string of `arch`'s isomorphism class under `self.isomorphism` (see
+        `_function_graph` and `_benchmark_key`): the class's first member in `enumerate_all` order."""
         arch = self.parse(arch) if isinstance(arch, str) else tuple(arch)
-        return _classes()[_function_key(arch)]
+        return _classes(self.isomorphism)[_KEYS[self.isomorphism](arch)]
 
     def num_unique(self) -> int:
-        """Number of isomorphism classes (unique cells) in the space: 4,930."""
-        return len(_classes())
+        """Number of isomorphism classes (unique cells): 5,260 (function) or 6,466 (benchmark)."""
+        return len(_classes(self.isomorphism))
 
     def distinct_cells(self) -> list[tuple[str, ...]]:
         """One cell per isomorphism class (its canonical member), in enumeration order."""
-        return [self.parse(c) for c in _classes().values()]
+        return [self.parse(c) for c in _classes(self.isomorphism).values()]
 
     def build(self, arch, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int) -> Network:
         """The stand-alone network of `arch` for inputs of shape (C, L) or (C, H, W): on each edge only

@@ -11,6 +11,9 @@ registered with `@register_method`. Its lifecycle, after NASLib's optimizers:
     checkpointables()   {name: object with state_dict/load_state_dict}: what a resumed run restores
     export_probs()      what the method learned about the choices (architecture weights), or None
     check(...)          config checks of the method's own keys (a classmethod)
+    Settings            a frozen dataclass of the keys only this method has (fields made with
+                        `nas.config.opt`): written under `supernet.<name>`, overridden per variant,
+                        read as `self.hp.settings`; None (the default) for a method without its own keys
 
 `train` runs the epochs: after each one it saves the declared checkpointables, the batch generator,
 the CPU and CUDA random states and the history, so a killed run resumes from the last finished epoch
@@ -39,6 +42,7 @@ class Method:
     name: str = ""
     choice: ChoiceFactory = staticmethod(single_path)
     needs_valid: bool = False  # whether train_epoch reads validation batches
+    Settings: type | None = None  # the method's own keys (supernet.<name>), see the module docstring
 
     def __init__(self, space: SearchSpace, hp):
         self.space, self.hp = space, hp
@@ -121,14 +125,21 @@ def train(method: Method, net, train_data: Tensors, seed: int, device: torch.dev
     state_objects = {"model": net, **method.checkpointables()}
     history, start = [], 0
     if state_path.exists():
-        state = io.load_checkpoint(state_path)
+        try:
+            state = io.load_checkpoint(state_path)
+        except io.UserError as exc:
+            raise io.progress_error(exc) from None
         for name, obj in state_objects.items():
-            obj.load_state_dict(state[name])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])  # dropout masks drawn on the GPU
-        history, start = state["history"], state["epoch"]
+            io.load_state(obj, state, name, state_path)
+        try:
+            generator.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+            if state.get("cuda_rng") is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["cuda_rng"])  # dropout masks drawn on the GPU
+            history, start = list(state["history"]), int(state["epoch"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise io.progress_error(io.UserError(f"{state_path}: not a resume state of this run "
+                                                 f"({io._first_line(exc)})")) from None
     bar = io.Progress(hp.epochs, "train-supernet")
     bar.done = start
     for epoch in range(start + 1, hp.epochs + 1):

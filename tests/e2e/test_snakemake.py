@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from helpers import REPO, TINY, make_project, run, write_params
+from nas import layout as L
 
 pytestmark = pytest.mark.e2e
 
@@ -141,8 +142,13 @@ def parity_problems(project: Path) -> list[str]:
             problems.append(f"{name}: command {m[1]!r} != dvc.yaml's {st['cmd']!r}")
         if job["log"] != [m[2]]:
             problems.append(f"{name}: logs to {m[2]}, but the rule's log is {job['log']}")
-        if sorted(job["input"]) != st["deps"]:
-            problems.append(f"{name}: inputs {sorted(job['input'])} != dvc.yaml's deps {st['deps']}")
+        stamp = L.params_stamp(name.split("@")[0], st["item"]["variant"] if isinstance(st["item"], dict) else None)
+        stamps = [i for i in job["input"] if i.startswith(f"{L.STAMPS.as_posix()}/")]
+        if stamps != [stamp.as_posix()]:
+            problems.append(f"{name}: params stamp inputs {stamps} != [{stamp.as_posix()}]")
+        inputs = sorted(i for i in job["input"] if i not in stamps)
+        if inputs != st["deps"]:
+            problems.append(f"{name}: inputs {inputs} != dvc.yaml's deps {st['deps']}")
     for j in unmatched:
         problems.append(f"Snakemake job {j['rule']} {j['wildcards']} (outputs {j['output']}) has no dvc.yaml stage")
     return problems
@@ -195,8 +201,8 @@ def test_parity_catches_drift(tmp_path):
     rules = project / "workflow/rules/analysis.smk"
     good = rules.read_text()
     rules.write_text(good.replace('"nas select > {log} 2>&1"', '"nas select --fast > {log} 2>&1"')
-                     .replace('        code("report"),\n        stage_deps("report"),',
-                              '        code("report"),\n        stage_deps("select"),'))
+                     .replace('        stamp("report"),\n        stage_deps("report"),',
+                              '        stamp("report"),\n        stage_deps("select"),'))
     problems = parity_problems(project)
     assert any(p.startswith("select: command 'nas select --fast'") for p in problems), problems
     assert any(p.startswith("report: inputs") for p in problems), problems
@@ -227,6 +233,25 @@ def test_dvc_and_snakemake_write_the_same_bytes(study, dvc_tiny):
     assert len(files) >= 20
     different = [str(rel) for rel in files if (other / rel).read_bytes() != (project / rel).read_bytes()]
     assert different == []
+
+
+def test_params_change_after_dvc_repro_reruns_under_snakemake(dvc_tiny, tmp_path):
+    """Mixing engines: outputs written by `dvc repro` carry no Snakemake provenance, so Snakemake's own
+    params trigger cannot see a change; the stages' params stamps make it rerun what DVC would."""
+    _, _, pristine = dvc_tiny
+    project = tmp_path / "project"
+    shutil.copytree(pristine, project, symlinks=True)
+    shutil.copy2(REPO / "Snakefile", project / "Snakefile")
+    shutil.copytree(REPO / "workflow", project / "workflow", dirs_exist_ok=True)
+    assert (project / L.params_stamp("correlate")).is_file()  # written by the stage, under DVC
+    assert planned(project) == set()
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["correlate"]["sparse_threshold"] = 0.2
+    write_params(project / "params.yaml", params)
+    dvc_says = run(["dvc", "status"], project).stdout
+    assert "correlate" in dvc_says
+    assert "correlate" in planned(project)
+    assert not any(r.startswith(("train_supernet", "eval_supernet", "train_standalone")) for r in planned(project))
 
 
 def test_run_writes_every_dvc_output_log_and_benchmark(study):

@@ -135,3 +135,9 @@ def test_pulled_clone_is_current_for_snakemake_after_sync(pushed):
     assert "modification times" in out
     after = run(["snakemake", "-n", "--cores", "1"], clone)
     assert "Nothing to be done" in after.stdout + after.stderr, after.stdout
+    # and a params change after the pull reruns its stage, though Snakemake never wrote those outputs
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["correlate"]["sparse_threshold"] = 0.2
+    write_params(clone / "params.yaml", params)
+    changed = run(["snakemake", "-n", "--cores", "1"], clone).stdout
+    assert "rule correlate:" in changed and "rule train_supernet:" not in changed, changed

@@ -96,7 +96,7 @@ def test_section_not_a_mapping():
     ({"standalone": {"batch_size": 0}}, "standalone.batch_size: 0 is not allowed; expected an integer >= 2"),
     ({"sample": {"archs": 0}}, "sample.archs: 0 is not allowed; expected an integer >= 2"),
     ({"supernet": {"lr": "fast"}}, "supernet.lr: 'fast' is not allowed; expected a number > 0.0"),
-    ({"supernet": {"lr": 0}}, "supernet.lr: 0.0 is not allowed; expected a number > 0.0"),
+    ({"supernet": {"lr": 0}}, "supernet.lr: 0 is not allowed; expected a number > 0.0"),
     ({"supernet": {"lr": float("nan")}}, "supernet.lr: nan is not allowed; expected a number > 0.0"),
     ({"supernet": {"weight_decay": float("inf")}},
      "supernet.weight_decay: inf is not allowed; expected a number >= 0.0"),
@@ -104,7 +104,7 @@ def test_section_not_a_mapping():
     ({"data": {"valid_fraction": 1.5}},
      "data.valid_fraction: 1.5 is not allowed; expected a number > 0.0 and < 1.0"),
     ({"data": {"valid_fraction": 0}},
-     "data.valid_fraction: 0.0 is not allowed; expected a number > 0.0 and < 1.0"),
+     "data.valid_fraction: 0 is not allowed; expected a number > 0.0 and < 1.0"),
     ({"data": {"dataset": "mnist"}},
      "data.dataset: 'mnist' is not allowed; expected one of mnist1d, cifar10, cifar100"),
     ({"eval": {"bn": "foo"}}, "eval.bn: 'foo' is not allowed; expected one of recalibrate, batch, stored"),
@@ -365,3 +365,16 @@ def test_error_messages_stay_short_and_speak_yaml():
 ])
 def test_values_that_would_crash_later_are_refused(raw, expected):
     assert error(raw) == expected
+
+
+def test_space_isomorphism_is_checked_against_the_space():
+    assert from_dict({"space": {"isomorphism": "benchmark"}}).space.isomorphism == "benchmark"
+    assert error({"space": {"isomorphism": "exact"}}) == \
+        "space.isomorphism: 'exact' does not apply to space 'nb201'; expected one of function, benchmark"
+
+
+def test_stages_use_the_configured_isomorphism():
+    from nas import stages
+    space = stages.space_of(from_dict({"space": {"isomorphism": "benchmark"}}))
+    assert space.isomorphism == "benchmark" and space.num_unique() == 6466
+    assert stages.space_of(from_dict({})).num_unique() == 5260

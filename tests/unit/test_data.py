@@ -297,7 +297,7 @@ def test_mnist1d_round_trip(tmp_path):
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])
 def test_cifar_round_trip_normalises_per_channel(tmp_path, name):
     rng = np.random.default_rng(0)
-    split = Split(rng.integers(0, 256, (5, 3, 32, 32), dtype=np.uint8), rng.integers(0, 100, 5))
+    split = Split(rng.integers(0, 256, (5, 3, 32, 32), dtype=np.uint8), rng.integers(0, NUM_CLASSES[name], 5))
     path = tmp_path / "x.parquet"
     write_split(split, path, name, NUM_CLASSES[name])
     schema = pq.read_schema(path)

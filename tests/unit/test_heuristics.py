@@ -90,7 +90,8 @@ def test_rows_columns_and_dtypes():
     ks = [None if pd.isna(k) else int(k) for k in t["k"][:len(metrics)]]
     assert ks == [None, None, None, 1, 5, 10, None, None, None, None]
     assert str(t["k"].dtype) == "Int64" and t["n"].dtype == np.int64
-    assert all(t[c].dtype == np.float64 for c in H.COLUMNS[4:])
+    assert all(t[c].dtype == np.float64 for c in H.COLUMNS[4:] if not c.endswith("interval"))
+    assert set(t["interval"]) <= {"t", "range", "none"} and set(t["diff_interval"]) <= {"t", "range", "none"}
     assert pd.api.types.is_string_dtype(t["variant"]) and pd.api.types.is_string_dtype(t["metric"])
 
 
@@ -150,6 +151,26 @@ def test_one_seed_gives_nan_intervals():
     # one shared seed: a difference, but no interval and no test
     assert r["diff"] == pytest.approx(TAU["b"][0] - TAU["baseline"][0])
     assert math.isnan(r["diff_ci_low"]) and math.isnan(r["diff_ci_high"]) and math.isnan(r["p_value"])
+
+
+def test_two_seeds_give_their_range_not_a_t_interval():
+    # A t-interval from 2 values is mean +- 12.7 * sd / sqrt(2): accuracy [74, 113], tau [-1.3, 1.9]
+    # (the hardening issue's examples). With 2 seeds the table shows the two values' range instead.
+    tau = {"baseline": [0.50, 0.60], "a": [0.55, 0.90]}
+    corr = pd.DataFrame([{"variant": v, "seed": i, "metric": "kendall_tau", "k": None, "value": x}
+                         for v, xs in tau.items() for i, x in enumerate(xs)])
+    t = H.heuristics_table(corr, make_selection().iloc[:0], make_costs().iloc[:0], ["baseline", "a"])
+    r = t[(t["variant"] == "a") & (t["metric"] == "kendall_tau")].iloc[0]
+    assert (r["interval"], r["ci_low"], r["ci_high"]) == ("range", 0.55, 0.90)
+    assert r["diff_interval"] == "range"
+    assert (r["diff_ci_low"], r["diff_ci_high"]) == pytest.approx((0.05, 0.30))
+    wide = R.heuristics_wide(t)
+    assert wide.set_index("variant").loc["a", "kendall_tau"] == "0.725 (range 0.550, 0.900)"
+    assert "kendall_tau_range" in R.heuristics_json(t)["a"] and "kendall_tau_ci" not in R.heuristics_json(t)["a"]
+    assert "range of their values" in R.heuristics_html(t)
+    # 3 seeds: the t-interval, which can be wider than the values
+    r3 = row(table(), "a", "kendall_tau")
+    assert r3["interval"] == "t" and r3["ci_low"] < min(TAU["a"])
 
 
 def test_baseline_rows_and_missing_baseline():
@@ -221,7 +242,8 @@ def test_metrics_json():
     assert len(a["kendall_tau_ci"]) == 2 and all(isinstance(x, float) for x in a["kendall_tau_ci"])
     assert a["precision_at_k@5_diff"] == round(np.mean(np.subtract(TAU["a"], TAU["baseline"])) / 2, 6)
     assert isinstance(a["precision_at_k@1_p"], float)
-    assert m["b"]["kendall_tau_ci"] == [None, None] and m["b"]["kendall_tau_p"] is None
+    assert "kendall_tau_ci" not in m["b"] and "kendall_tau_range" not in m["b"]  # one seed: no bounds
+    assert m["b"]["kendall_tau_p"] is None
     assert m["baseline"]["kendall_tau_diff"] == 0.0 and m["baseline"]["kendall_tau_p"] is None
     assert "null" in text and "NaN" not in text
 

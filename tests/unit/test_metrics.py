@@ -9,6 +9,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from nas import metrics
 from nas.io import UserError
@@ -327,3 +328,36 @@ def test_seed_to_seed_ci_is_deterministic_and_contains_the_estimate():
     low, high = seed_to_seed_ci(acc, n_boot=200, seed=1)
     assert (low, high) == seed_to_seed_ci(acc, n_boot=200, seed=1)
     assert low < seed_to_seed_tau(acc) < high
+
+
+# --- the perfect-ranker reference ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("sigma, m", [(0.5, 2), (1.0, 2), (1.0, 4), (2.0, 2)])
+def test_perfect_ranker_reference_matches_a_simulation_with_known_true_ranking(sigma, m):
+    # Known truth: mu per architecture; m noisy stand-alone seeds averaged into the ground truth. The
+    # reference, estimated from the seeds alone, must match the tau of the true values against that
+    # mean, and sit above the seed-to-seed tau (which is not a ceiling: it compares two noisy rankings).
+    from nas.metrics import perfect_ranker_tau, seed_to_seed_tau
+    rng = np.random.default_rng(0)
+    true, est, naive = [], [], []
+    for _ in range(150):
+        mu = rng.normal(size=64)
+        acc = mu[:, None] + sigma * rng.normal(size=(64, m))
+        true.append(stats.kendalltau(mu, acc.mean(1))[0])
+        seed_tau = seed_to_seed_tau(pd.DataFrame(acc))
+        est.append(perfect_ranker_tau(seed_tau, m))
+        naive.append(seed_tau)
+    assert abs(np.mean(est) - np.mean(true)) < 0.04  # slightly low at high noise (0.03 at sigma 2)
+    assert np.mean(naive) < np.mean(true) - 0.05
+
+
+def test_perfect_ranker_reference_edges():
+    from nas.metrics import perfect_ranker_tau
+    assert perfect_ranker_tau(1.0, 2) == pytest.approx(1.0)
+    assert perfect_ranker_tau(-0.2, 2) == 0.0
+    assert perfect_ranker_tau(0.463, 2) == pytest.approx(0.704, abs=0.001)  # the README's old "ceiling"
+    assert perfect_ranker_tau(0.4, 4) > perfect_ranker_tau(0.4, 2) > perfect_ranker_tau(0.4, 1) > 0.4
+    lo, hi = perfect_ranker_tau(np.array([0.3, 0.5]), 2)
+    assert lo < hi
+    with pytest.raises(UserError, match="seeds must be at least 1"):
+        perfect_ranker_tau(0.4, 0)

@@ -50,6 +50,8 @@ def make_inputs(variants=("baseline", "fairnas"), seeds=(0, 1)) -> dict:
     if len(seeds) >= 2:
         rows.append({"variant": "standalone", "metric": "seed_to_seed_kendall_tau", "k": None, "value": 0.871,
                      "ci_low": 0.8, "ci_high": 0.93})
+        rows.append({"variant": "standalone", "metric": "perfect_ranker_kendall_tau", "k": None, "value": 0.93,
+                     "ci_low": 0.9, "ci_high": 0.96})
     correlation = pd.DataFrame(rows).astype({"k": "Int64"})
     best = truth["accuracy"].max()
     sel = []
@@ -102,7 +104,8 @@ def test_html_carries_variants_and_numbers(tmp_path, inputs):
         pick = sel[(sel.variant == v) & (sel.method == "supernet")].iloc[0]
         assert f"reaches {pick.accuracy:.2f}% stand-alone (regret {pick.regret:.2f} points, " \
                f"percentile {pick.percentile:.0f})" in page
-    assert "Seed-to-seed ceiling" in page and "0.871 [0.800, 0.930]" in page
+    assert "Perfect-ranker reference</b>: Kendall tau 0.930 [0.900, 0.960]" in page and "0.871 [0.800, 0.930]" in page
+    assert "ceiling" not in page.lower()
     assert "s-KdT" in page and "0.005&ndash;0.02 higher" in page
     for img in ["scatter.png", "curves.png", "standalone.png"]:
         assert f'<img src="{img}"' in page

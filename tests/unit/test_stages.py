@@ -114,3 +114,110 @@ def test_train_picks_resumes_from_the_pool_machinery(study, monkeypatch):
     stages.train_picks(cfg, workers=1)
     assert L.PICKS_STANDALONE.read_bytes() == first
     assert isinstance(io.read_parquet(L.PICKS_STANDALONE), pd.DataFrame)
+
+
+def test_checkpoints_directory_is_never_empty(trained):
+    # TINY keeps no epochs (save_epochs []): DVC would warn that the checkpoints output is empty. The
+    # index says which epochs the directory holds.
+    index = L.Run("baseline", 0).checkpoints_index
+    import json
+    assert json.loads((trained / index).read_text()) == {"epochs": [], "files": []}
+    assert [p.name for p in (trained / L.Run("baseline", 0).checkpoints).iterdir()] == ["epochs.json"]
+
+
+# --- artifacts that parse but hold wrong contents: one line naming the file and what is wrong -----------
+
+def _corrupt_split_labels(path):
+    import pyarrow.parquet as pq
+    import pyarrow as pa
+    t = pq.read_table(path)
+    y = pa.array([99] + t.column("y").to_pylist()[1:], type=pa.int64())
+    pq.write_table(t.set_column(t.schema.get_field_index("y"), "y", y), path)
+
+
+def _set_split_meta(path, **changes):
+    import json
+    import pyarrow.parquet as pq
+    t = pq.read_table(path)
+    meta = dict(t.schema.metadata)
+    for k, v in changes.items():
+        meta[k.encode()] = json.dumps(v).encode()
+    pq.write_table(t.replace_schema_metadata(meta), path)
+
+
+def _rewrite(path, **columns):
+    df = pd.read_parquet(path)
+    for k, v in columns.items():
+        df[k] = v
+    df.to_parquet(path, index=False)
+
+
+def _drop(path, column):
+    pd.read_parquet(path).drop(columns=column).to_parquet(path, index=False)
+
+
+RUN0 = L.Run("baseline", 0)
+BAD_ARTIFACTS = {
+    # name: (break the study, the stage that reads it, what its one-line error must say)
+    "integer arch column": (lambda: _rewrite(L.ARCHS, arch=range(4)), lambda c: stages.train_standalone(c, "1/1", 1),
+                            "results/archs.parquet: column 'arch' holds int64 values; expected strings"),
+    "text accuracies": (lambda: _rewrite(RUN0.scores, accuracy=["abc"] * 4), stages.correlate,
+                        "scores.parquet: column 'accuracy' holds"),
+    "label out of range": (lambda: _corrupt_split_labels(L.split("train")), stages.train_supernet,
+                           "train.parquet: label 99 is outside 0..9 (metadata num_classes 10)"),
+    "bad split shape": (lambda: _set_split_meta(L.split("valid"), shape=[0, 40]), stages.eval_supernet,
+                        "valid.parquet: metadata shape [0, 40] is not a list of 2 or 3 positive integers"),
+    "bad num_classes": (lambda: _set_split_meta(L.split("train"), num_classes="ten"), stages.train_supernet,
+                        "train.parquet: metadata num_classes ten is not an integer >= 2"),
+    "history without passes": (lambda: _drop(RUN0.history, "passes"), stages.heuristics,
+                               "history.parquet: missing column(s) passes"),
+    "timing not JSON": (lambda: RUN0.timing.write_text("{not json"), stages.heuristics,
+                        "metrics/supernet/baseline/seed-0.json: not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_ARTIFACTS))
+def test_artifacts_with_wrong_contents_are_one_line_errors(trained, tmp_path, monkeypatch, name):
+    from helpers import one_line_error
+    shutil.copytree(trained, tmp_path / "study")
+    monkeypatch.chdir(tmp_path / "study")
+    cfg = config.from_dict(TINY)
+    if name in ("history without passes", "timing not JSON"):  # heuristics needs correlate and select first
+        stages.correlate(cfg)
+        stages.pick(cfg)
+        stages.train_picks(cfg, workers=1)
+        stages.select(cfg)
+    breaks, stage, message = BAD_ARTIFACTS[name]
+    breaks()
+    assert message in one_line_error(stage, cfg)
+
+
+def test_resume_state_that_does_not_fit_says_deleting_it_is_safe(trained, tmp_path, monkeypatch):
+    import torch
+    from helpers import one_line_error
+    shutil.copytree(trained, tmp_path / "study")
+    monkeypatch.chdir(tmp_path / "study")
+    cfg = config.from_dict({**TINY, "supernet": {**TINY["supernet"], "epochs": 2}})
+    # a killed run's state, then hand-edited (or from other code): its model keys do not fit
+    from nas import supernet
+    _, hp = stages.run_of(cfg, "baseline", 0)
+    key = config.fingerprint(hp, cfg.space, 0, cfg.data.augment, stages.data_fingerprint(["train"]), "cpu", None,
+                             {"threads": cfg.threads})
+    state = RUN0.progress(key)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    io.save_checkpoint({"model": {"nope": torch.zeros(1)}, "epoch": 1}, state)
+    msg = one_line_error(stages.train_supernet, cfg)
+    assert msg.startswith(f"{state}: saved state 'model' does not match this run") and len(msg) < 600
+    assert msg.endswith("deleting it is safe (the work it holds is done again)")
+    state.write_bytes(b"not a checkpoint")
+    msg = one_line_error(stages.train_supernet, cfg)
+    assert "not a readable checkpoint" in msg and "deleting it is safe" in msg and "weights_only=False" not in msg
+
+
+def test_checkpoint_with_foreign_objects_is_refused_without_torchs_advice(tmp_path):
+    import torch
+    from helpers import one_line_error
+    path = tmp_path / "x.pt"
+    torch.save({"obj": __import__("pathlib").Path("x")}, path)  # a pickled object that is not plain data
+    msg = one_line_error(io.load_checkpoint, path)
+    assert "objects other than tensors" in msg and "weights_only=False" not in msg and "two options" not in msg

@@ -184,24 +184,24 @@ def test_uniform_sampler_is_uniform_and_independent_per_edge():
 
 def test_random_nas_sampler_draws_distinct_cells_uniformly_over_classes():
     classes = nb201.isomorphism_classes()
-    assert len(classes) == nb201.num_unique() == 4930
+    assert len(classes) == nb201.num_unique() == 5260
     index = {nb201._function_key(m[0]): i for i, m in enumerate(classes)}
     sample = supernet.random_nas_sampler(nb201.SPACE)
     g = torch.Generator().manual_seed(2)
-    draws = [p for _ in range(4930 * 10) for p in sample(g)]
+    draws = [p for _ in range(5260 * 10) for p in sample(g)]
     counts = Counter(index[nb201._function_key(c)] for c in draws)
     assert stats.chisquare([counts[i] for i in range(len(classes))]).pvalue > 1e-3
-    # The largest isomorphism classes (460 cells each) are drawn 1/4930 of the time, not 460/15625
+    # The largest isomorphism classes (460 cells each) are drawn 1/5260 of the time, not 460/15625
     # as under the uniform sampler ...
     sizes = Counter(nb201._function_key(a) for a in nb201.enumerate_all())
     big = {k for k, n in sizes.items() if n >= 100}
     share_big = sum(nb201._function_key(c) in big for c in draws) / len(draws)
     uniform_big = sum(sizes[k] for k in big) / 15625
-    assert share_big < 3 * len(big) / 4930 + 0.005 < uniform_big / 4
+    assert share_big < 3 * len(big) / 5260 + 0.005 < uniform_big / 4
     # ... and within a class every member is trained, not only the canonical one (scoring uses the
     # cell as sampled, which is often not canonical).
     biggest = max(sizes, key=sizes.get)
-    members = {c for c in (p for _ in range(4930 * 40) for p in sample(g)) if nb201._function_key(c) == biggest}
+    members = {c for c in (p for _ in range(5260 * 40) for p in sample(g)) if nb201._function_key(c) == biggest}
     assert len(members) > 1
     assert any(nb201.canonical(nb201.format(c)) != nb201.format(c) for c in draws[:200])
 

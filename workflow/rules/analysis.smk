@@ -6,6 +6,7 @@
 rule correlate:
     input:
         code("correlate"),
+        stamp("correlate"),
         str(L.STANDALONE),
         each_run(lambda r: r.scores),
     output:
@@ -28,6 +29,7 @@ rule correlate:
 rule pick:
     input:
         code("pick"),
+        stamp("pick"),
         stage_deps("pick"),
     output:
         str(L.PICKS),
@@ -49,6 +51,7 @@ rule pick:
 rule train_picks:
     input:
         code("train-picks"),
+        stamp("train-picks"),
         stage_deps("train-picks"),
     output:
         str(L.PICKS_STANDALONE),
@@ -71,6 +74,7 @@ rule train_picks:
 rule select:
     input:
         code("select"),
+        stamp("select"),
         stage_deps("select"),
     output:
         str(L.SELECTION),
@@ -92,6 +96,7 @@ rule select:
 rule heuristics:
     input:
         code("heuristics"),
+        stamp("heuristics"),
         str(L.CORRELATION),
         str(L.SELECTION),
         each_run(lambda r: r.history),
@@ -115,6 +120,7 @@ rule heuristics:
 rule report:
     input:
         code("report"),
+        stamp("report"),
         stage_deps("report"),
     output:
         directory(str(L.REPORT)),

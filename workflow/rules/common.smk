@@ -59,6 +59,17 @@ def code(stage):
     return nas_dag.code_deps(CFG, stage)
 
 
+# Params stamps (nas/dag.py): each rule's stamp input holds the values of the params it tracks and
+# is rewritten here when they change, so it is newer than the outputs and the rule reruns, even for
+# outputs that `dvc repro` or `dvc pull` wrote and Snakemake has no record of.
+nas_dag.stamp_all(CFG)
+
+
+def stamp(stage, variant=None):
+    """The stage's params stamp, an input of its rule."""
+    return str(L.params_stamp(stage, nas_dag.stamp_item(CFG, stage, variant)))
+
+
 def tracked(stage, item=None):
     """{params key: value} for exactly the keys the DVC stage lists; a change reruns the rule."""
     return nas_dag.param_values(CFG, stage, item)

@@ -4,6 +4,7 @@
 rule prepare:
     input:
         code("prepare"),
+        stamp("prepare"),
         [CFG.data.root] if CFG.data.root else [],
     output:
         SPLITS,
@@ -24,6 +25,7 @@ rule prepare:
 rule sample:
     input:
         code("sample"),
+        stamp("sample"),
         str(L.split("train")),
     output:
         str(L.ARCHS),

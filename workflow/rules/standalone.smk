@@ -8,6 +8,7 @@ if CFG.standalone.source == "train":
     rule train_standalone:
         input:
             code("train-standalone"),
+            stamp("train-standalone"),
             str(L.ARCHS),
             SPLITS,
         output:
@@ -32,6 +33,7 @@ if CFG.standalone.source == "train":
 rule merge_standalone:
     input:
         code("merge-standalone"),
+        stamp("merge-standalone"),
         str(L.ARCHS),
         (
             [str(L.shard(k)) for k in range(1, SHARDS + 1)]

@@ -7,6 +7,7 @@
 rule train_supernet:
     input:
         lambda wildcards: code(supernet_stage(wildcards.variant)),
+        lambda wildcards: stamp(supernet_stage(wildcards.variant), wildcards.variant),
         str(L.split("train")),
         lambda wildcards: landmark_inputs(wildcards.variant),
     output:
@@ -32,6 +33,7 @@ rule train_supernet:
 rule eval_supernet:
     input:
         code("eval-supernet"),
+        lambda wildcards: stamp("eval-supernet", wildcards.variant),
         str(RUN.weights),
         str(L.ARCHS),
         str(L.split("train")),
