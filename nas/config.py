@@ -423,6 +423,9 @@ def _check(cfg: Config):
         raise UserError(f"device: '{cfg.device}' is not allowed; expected auto, cpu, cuda or cuda:N")
     from nas.spaces import get_space
     get_space(cfg.space.name).with_isomorphism(cfg.space.isomorphism)
+    if cfg.data.root is not None and ("${" in cfg.data.root or "{" in cfg.data.root):
+        # dvc.yaml would read ${...} as its own interpolation, Snakemake {...} as a wildcard
+        raise UserError(f"data.root: {_show(cfg.data.root)} is not allowed; a path without '${{' or braces")
     if cfg.data.dataset != "mnist1d" and not cfg.data.root:
         raise UserError(f"data.root: required for dataset {cfg.data.dataset} (a directory with its "
                         "python-pickle batches)")

@@ -32,6 +32,11 @@ def _p(path) -> str:
     return Path(path).as_posix()
 
 
+def data_root_deps(cfg: Config) -> list[str]:
+    """data.root as a dependency of prepare, for the datasets read from it (MNIST-1D never reads it)."""
+    return [cfg.data.root] if cfg.data.root and cfg.data.dataset != "mnist1d" else []
+
+
 def supernet_stage(cfg: Config, variant: str) -> str:
     """The stage that trains `variant`: landmark variants wait for the stand-alone results."""
     return "train-supernet-landmarks" if cfg.variant(variant).landmarks else "train-supernet"
@@ -53,7 +58,7 @@ def stages(cfg: Config) -> dict:
     out = {
         "prepare": {
             "cmd": "nas prepare",
-            "deps": ["nas/data.py"] + ([cfg.data.root] if cfg.data.root else []),
+            "deps": ["nas/data.py"] + data_root_deps(cfg),
             "params": ["data"],
             "outs": splits,
         },

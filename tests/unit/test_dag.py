@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 from helpers import TINY
 from nas import config, dag, layout as L, selection
 
@@ -47,3 +49,17 @@ def test_table_source_trains_no_picks_from_scratch():
     s = stages(standalone__source="table", standalone__table="t.csv")
     assert "train-standalone" not in s
     assert "t.csv" in s["train-picks"]["deps"] and "standalone.table" in s["train-picks"]["params"]
+
+
+def test_data_root_is_a_dependency_only_where_it_is_read():
+    mnist = config.from_dict({"data": {"root": "/some/where"}})
+    assert dag.stage_spec(mnist, "prepare")["deps"] == ["nas/data.py"]  # MNIST-1D is generated, not read
+    cifar = config.from_dict({"data": {"dataset": "cifar10", "root": "/some/where"}})
+    assert dag.stage_spec(cifar, "prepare")["deps"] == ["nas/data.py", "/some/where"]
+
+
+@pytest.mark.parametrize("root", ["/data/${HOME}/cifar", "/data/{x}"])
+def test_data_root_with_interpolation_is_refused(root):
+    from helpers import one_line_error
+    msg = one_line_error(config.from_dict, {"data": {"dataset": "cifar10", "root": root}})
+    assert msg.startswith("data.root: ") and "braces" in msg

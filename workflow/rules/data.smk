@@ -5,7 +5,7 @@ rule prepare:
     input:
         code("prepare"),
         stamp("prepare"),
-        [CFG.data.root] if CFG.data.root else [],
+        nas_dag.data_root_deps(CFG),
     output:
         SPLITS,
     params:
