@@ -142,6 +142,8 @@ class CorrelateConfig:
 class SelectConfig:
     methods: list[str] = opt(["supernet"])
     truth: str = opt("test", choices=("test", "valid"))
+    magnitude_none: bool = opt(True, doc="magnitude: `none` may win an edge (the NAS-Bench-201 code's plain "
+                                         "argmax); false = DARTS's rule (strongest operation other than none)")
 
 
 @dataclass(frozen=True)

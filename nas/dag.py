@@ -44,6 +44,7 @@ def supernet_stage(cfg: Config, variant: str) -> str:
 
 def stages(cfg: Config) -> dict:
     from nas.selection import NEEDS_SUPERNET
+    from nas.supernet import get_method
 
     variants = cfg.variants
     sc = cfg.standalone
@@ -71,9 +72,11 @@ def stages(cfg: Config) -> dict:
     }
     # One stage per (variant, seed). Each tracks only its own variant's overrides, so adding a
     # variant (or a seed: it is in the command) trains nothing else.
+    # Methods that train on the valid split too (DARTS's alpha steps) depend on it.
+    valid_deps = [_p(L.split("valid"))] if any(get_method(cfg.variant(v).method).needs_valid for v in variants) else []
     train = {
         "cmd": "nas train-supernet --variant ${item.variant} --seed ${item.seed}",
-        "deps": ["nas/supernet", "nas/train.py", SPACES, _p(L.split("train"))],
+        "deps": ["nas/supernet", "nas/train.py", SPACES, _p(L.split("train"))] + valid_deps,
         "params": ["seed", "device", "threads", "space", "data.augment"] + supernet_keys
                   + [f"supernet.{m}" for m in cfg.supernet.sections] + ["supernet.variants.${item.variant}"],
         "outs": [_p(RUN.weights), _p(RUN.history), _p(RUN.checkpoints)],
@@ -135,7 +138,8 @@ def stages(cfg: Config) -> dict:
         "cmd": "nas pick",
         "deps": ["nas/selection", archs] + scores + ([_p(r.weights) for r in runs] if needs_supernet else [])
                 + ([_p(L.split("valid"))] if needs_supernet else []),
-        "params": ["seed", "device", "threads", "select.methods"] + run_keys,
+        "params": ["seed", "device", "threads", "select.methods"]
+                  + (["select.magnitude_none"] if "magnitude" in cfg.select.methods else []) + run_keys,
         "outs": [_p(L.PICKS)],
     }
     out["train-picks"] = {

@@ -286,13 +286,18 @@ def pick(cfg: Config) -> list[Path]:
     use_threads(cfg)
     space = space_of(cfg)
     pool = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
-    picks = []
+    picks, contexts = [], []
     for run, scores in _scores(cfg).items():
         context = selection.Context(space=space, run=run, scores=scores, pool=pool, seed=cfg.seed,
                                     load_supernet=lambda run=run: supernet.load(run.weights, cfg.space.name),
-                                    load_valid=lambda: data.load_split(L.split("valid")))
+                                    load_valid=lambda: data.load_split(L.split("valid")), settings=cfg.select)
         picks.append(selection.pick(context, cfg.select.methods))
-    table = selection.number_picks(pd.concat(picks, ignore_index=True), pool)
+        contexts.append(context)
+    table = pd.concat(picks, ignore_index=True)
+    for method in cfg.select.methods:
+        if not (table["method"] == method).any():  # it applied to no run: say why, as it said for the first
+            selection.SELECTORS[method](contexts[0])
+    table = selection.number_picks(table, pool)
     io.write_parquet(table, L.PICKS)
     return [L.PICKS]
 

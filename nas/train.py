@@ -30,10 +30,10 @@ def seed_everything(seed: int):
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def make_optimizer(model: nn.Module, hp, steps_per_epoch: int):
+def make_optimizer(model: nn.Module, hp, steps_per_epoch: int, params=None):
     """SGD with a cosine schedule stepped every batch, from hp.lr down to 0 over hp.epochs (or a
-    constant hp.lr where hp.lr_schedule says so)."""
-    opt = torch.optim.SGD(model.parameters(), lr=hp.lr, momentum=hp.momentum,
+    constant hp.lr where hp.lr_schedule says so). `params`: the parameters to train (default: all)."""
+    opt = torch.optim.SGD(model.parameters() if params is None else params, lr=hp.lr, momentum=hp.momentum,
                           nesterov=hp.nesterov and hp.momentum > 0, weight_decay=hp.weight_decay)
     total = max(1, hp.epochs * steps_per_epoch)
     if getattr(hp, "lr_schedule", "cosine") == "constant":

@@ -5,6 +5,8 @@ a `Context` and returns an architecture), plus one import line below. `select.me
 methods a study runs.
 """
 
-from nas.selection.base import (BASELINES, NEEDS_SUPERNET, SELECTORS, Context, number_picks, outside_pool, pick,  # noqa: F401
+from nas.selection.base import (BASELINES, NEEDS_SUPERNET, SELECTORS, Context, NotApplicable,  # noqa: F401
+                                number_picks, outside_pool, pick,
                                 register_selector, run_table, selection_table)
 from nas.selection import pool  # noqa: F401,E402  (registers 'supernet')
+from nas.selection import magnitude  # noqa: F401,E402  (registers 'magnitude')

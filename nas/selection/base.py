@@ -48,6 +48,7 @@ class Context:
     seed: int
     load_supernet: Callable[[], tuple] | None = None   # -> (network, checkpoint metadata)
     load_valid: Callable[[], Any] | None = None        # -> nas.data.Tensors
+    settings: Any = None                               # the `select` section (nas.config.SelectConfig)
 
     @cached_property
     def supernet(self) -> tuple:
@@ -67,6 +68,12 @@ class Context:
         if hit.empty:
             raise UserError(f"arch_id {arch_id} is not in the sampled pool")
         return self.space.parse(hit.iloc[0])
+
+
+class NotApplicable(UserError):
+    """Raised by a selection method for a run it does not apply to (magnitude on a super-net without
+    architecture weights): that run gets no pick from it. A method that applies to no run of the
+    study is an error (`pick` callers check)."""
 
 
 def register_selector(name: str, supernet: bool = False) -> Callable[[Selector], Selector]:
@@ -90,7 +97,10 @@ def pick(context: Context, methods: list[str]) -> pd.DataFrame:
     for method in methods:
         if method not in SELECTORS:
             raise UserError(f"select.methods: unknown method {method!r}; expected one of {', '.join(SELECTORS)}")
-        arch = SELECTORS[method](context)
+        try:
+            arch = SELECTORS[method](context)
+        except NotApplicable:
+            continue
         rows.append({"variant": context.run.variant, "seed": int(context.run.seed), "method": method,
                      "arch": context.space.format(context.space.parse(arch) if isinstance(arch, str) else arch)})
     return pd.DataFrame(rows, columns=["variant", "seed", "method", "arch"])

@@ -4,6 +4,7 @@
 checkpoint schema, landmarks); each method is one module registered with `@register_method`:
 
     spos.py   single-path one-shot with the heuristics of Yu et al. (the default, `supernet.method: spos`)
+    darts.py  first-order DARTS: mixed operations, alpha on the valid split (`supernet.method: darts`)
 
 A new method is one module here with a `Method` subclass, plus one import line below.
 """
@@ -12,6 +13,7 @@ from nas.supernet.base import (HISTORY_COLUMNS, METHODS, Method, checkpoint, che
                                choose_landmarks, get_method, landmark_ids, load, method_for, register_method,
                                training_subset, weights)
 from nas.supernet import spos  # noqa: F401,E402  (registers 'spos')
+from nas.supernet import darts  # noqa: F401,E402  (registers 'darts')
 from nas.supernet.spos import (SAMPLERS, PlasticityLoss, fairnas_sampler, landmark_loss,  # noqa: F401,E402
                                one_shot_path, random_nas_sampler, train_epoch, uniform_sampler)
 

@@ -51,10 +51,17 @@ class Method:
         """The super-net at the variant's size (hp.channels/cells override the space's). Dropout exists
         only in a network built for training; scoring never drops anything."""
         hp = self.hp
-        return self.space.build_supernet(hp.channels or channels, hp.cells or cells, data.shape, data.num_classes,
-                                         self.choice, affine=hp.bn_affine, track=hp.bn_track, op_on=hp.op_on,
-                                         kernel_mapping=hp.kernel_mapping,
-                                         global_dropout=hp.global_dropout if training else 0.0)
+        net = self.space.build_supernet(hp.channels or channels, hp.cells or cells, data.shape, data.num_classes,
+                                        self.choice, affine=hp.bn_affine, track=hp.bn_track, op_on=hp.op_on,
+                                        kernel_mapping=hp.kernel_mapping,
+                                        global_dropout=hp.global_dropout if training else 0.0)
+        return self.adapt(net, self.space)
+
+    @classmethod
+    def adapt(cls, net, space: SearchSpace):
+        """Add what the method keeps inside the network (DARTS: its architecture weights, so that
+        `weights.pt` holds them); called when building and when loading a checkpoint."""
+        return net
 
     def setup(self, net, steps_per_epoch: int, seed: int, landmarks=None) -> None:
         raise NotImplementedError
@@ -153,7 +160,9 @@ def train(method: Method, net, train_data: Tensors, seed: int, device: torch.dev
                             "history": history, "epoch": epoch}, state_path)
         bar.update(epoch=epoch, loss=row["train_loss"], acc=row["train_accuracy"])
     bar.close()
-    return pd.DataFrame(history, columns=HISTORY_COLUMNS).astype({"epoch": "int64", "passes": "int64"})
+    # A method may report more per epoch (DARTS: alpha); those columns follow the shared ones.
+    extra = [k for k in (history[0] if history else {}) if k not in HISTORY_COLUMNS]
+    return pd.DataFrame(history, columns=HISTORY_COLUMNS + extra).astype({"epoch": "int64", "passes": "int64"})
 
 
 def weights(net) -> dict:
@@ -190,11 +199,12 @@ def load(path: Path, space_name: str):
     try:
         if ckpt["space"] != space_name:
             raise io.UserError(f"{path}: super-net of space {ckpt['space']!r}, but space.name is {space_name!r}")
-        net = get_space(space_name).build_supernet(ckpt["channels"], ckpt["cells"], tuple(ckpt["input_shape"]),
-                                                   ckpt["num_classes"], get_method(ckpt.get("method", "spos")).choice,
-                                                   affine=ckpt["bn_affine"],
-                                                   track=ckpt["bn_track"], op_on=ckpt.get("op_on", "edge"),
-                                                   kernel_mapping=ckpt.get("kernel_mapping", False))
+        space = get_space(space_name)
+        method = get_method(ckpt.get("method", "spos"))
+        net = method.adapt(space.build_supernet(ckpt["channels"], ckpt["cells"], tuple(ckpt["input_shape"]),
+                                                ckpt["num_classes"], method.choice, affine=ckpt["bn_affine"],
+                                                track=ckpt["bn_track"], op_on=ckpt.get("op_on", "edge"),
+                                                kernel_mapping=ckpt.get("kernel_mapping", False)), space)
         net.load_state_dict(ckpt["model"])
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
         raise io.UserError(f"{path}: not a super-net checkpoint of this project ({io._first_line(exc)})") from None

@@ -210,3 +210,29 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().lower()
     except OSError:
         return "zombie"
+
+
+def test_darts_beside_spos_with_magnitude_selection(tmp_path):
+    """A DARTS variant next to the SPOS baseline under real DVC: it trains alpha on the valid split,
+    writes alpha per epoch into its history, is scored like any super-net, and only its runs get a
+    magnitude pick (SPOS runs have no architecture weights)."""
+    import copy
+    from helpers import TINY
+    params = copy.deepcopy(TINY)
+    params["supernet"]["seeds"] = [0]
+    params["supernet"]["variants"] = {"baseline": {}, "darts": {"method": "darts", "darts": {"alpha_lr": 0.003}}}
+    params["select"] = {"methods": ["supernet", "magnitude"], "magnitude_none": True}
+    project = make_project(tmp_path / "darts", params)
+    dvc = yaml.safe_load((project / "dvc.yaml").read_text())
+    assert "data/prepared/valid.parquet" in dvc["stages"]["train-supernet"]["deps"]
+    assert "supernet.darts" not in dvc["stages"]["train-supernet"]["params"]  # written only under a variant
+    run(["dvc", "repro"], project)
+    history = pd.read_parquet(project / "results/supernet/darts/seed-0/history.parquet")
+    assert "alpha[3<-2][skip_connect]" in history.columns and "param_free_edges" in history.columns
+    picks = pd.read_parquet(project / "results/picks.parquet")
+    assert sorted(zip(picks["variant"], picks["method"])) == [("baseline", "supernet"), ("darts", "magnitude"),
+                                                              ("darts", "supernet")]
+    selection = pd.read_parquet(project / "results/selection.parquet")
+    assert {"magnitude", "supernet", "oracle", "random"} <= set(selection["method"])
+    scores = pd.read_parquet(project / "results/supernet/darts/seed-0/scores.parquet")
+    assert scores["accuracy"].notna().all()

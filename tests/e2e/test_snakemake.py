@@ -178,6 +178,13 @@ def _two_variants_three_shards():
     return p
 
 
+def _darts_beside_spos():
+    p = copy.deepcopy(TINY)
+    p["supernet"]["variants"] = {"baseline": {}, "darts": {"method": "darts", "darts": {"fix_alpha": True}}}
+    p["select"] = {"methods": ["supernet", "magnitude"], "magnitude_none": False}
+    return p
+
+
 def _table_source():
     p = copy.deepcopy(TINY)
     p["standalone"].update(source="table", table="truth.csv")
@@ -188,6 +195,7 @@ def _table_source():
     pytest.param(lambda: copy.deepcopy(TINY), id="tiny"),
     pytest.param(_two_variants_three_shards, id="two-variants-three-shards"),
     pytest.param(_table_source, id="table-source"),
+    pytest.param(_darts_beside_spos, id="darts-beside-spos"),
     pytest.param(lambda: yaml.safe_load((REPO / "params.yaml").read_text()), id="committed-params"),
 ])
 def test_snakefile_matches_dvc_yaml(tmp_path, params):

@@ -832,7 +832,7 @@ def test_resume_on_cuda(tmp_path, knobs):
 
 def test_unknown_method_names_the_known_ones():
     msg = one_line_error(config.from_dict, {"supernet": {"method": "darts-nope"}})
-    assert msg == "supernet.method: unknown method 'darts-nope'; expected one of spos"
+    assert msg == "supernet.method: unknown method 'darts-nope'; expected one of spos, darts"
     msg = one_line_error(config.from_dict, {"supernet": {"variants": {"baseline": {}, "x": {"method": "nope"}}}})
     assert msg.startswith("supernet.variants.x.method: unknown method 'nope'")
 

@@ -80,6 +80,12 @@ def supernet_stage(variant):
     return nas_dag.supernet_stage(CFG, variant)
 
 
+def supernet_data(variant):
+    """The splits a variant's super-net trains on: train, and valid for methods with alpha steps."""
+    stage = nas_dag.stage_spec(CFG, supernet_stage(variant))
+    return [d for d in stage["deps"] if d.startswith(f"{L.PREPARED.as_posix()}/")]
+
+
 def landmark_inputs(variant):
     """The extra inputs of a landmark variant: the stand-alone results its ranking loss reads."""
     stage = nas_dag.stage_spec(CFG, supernet_stage(variant))

@@ -8,7 +8,7 @@ rule train_supernet:
     input:
         lambda wildcards: code(supernet_stage(wildcards.variant)),
         lambda wildcards: stamp(supernet_stage(wildcards.variant), wildcards.variant),
-        str(L.split("train")),
+        lambda wildcards: supernet_data(wildcards.variant),
         lambda wildcards: landmark_inputs(wildcards.variant),
     output:
         str(RUN.weights),
