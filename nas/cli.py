@@ -80,6 +80,7 @@ STAGES = [
     ("train-standalone", "train one shard of architectures from scratch"),
     ("merge-standalone", "join the shards (or read a ground-truth table)"),
     ("correlate", "rank correlations between super-net and stand-alone"),
+    ("perturb", "DARTS-PT: perturbation-based selection on one DARTS super-net run (resumable)"),
     ("pick", "the architecture each selection method picks from each super-net run"),
     ("train-picks", "train the picks outside the sampled pool stand-alone (or look them up)"),
     ("select", "each pick's stand-alone accuracy, percentile and regret"),
@@ -108,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, fn, help_text in commands:
         s = sub.add_parser(name, help=help_text, description=help_text)
         s.set_defaults(func=fn)
-        if name in ("train-supernet", "eval-supernet"):
+        if name in ("train-supernet", "eval-supernet", "perturb"):
             s.add_argument("--variant", default="baseline", help="a name in supernet.variants")
             s.add_argument("--seed", type=int, default=None, help="one of supernet.seeds (default: the first)")
         if name == "train-standalone":

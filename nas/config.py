@@ -139,11 +139,21 @@ class CorrelateConfig:
 
 
 @dataclass(frozen=True)
+class PerturbationConfig:
+    """DARTS-PT's perturbation-based selection (Wang et al.); README "DARTS" documents each key."""
+    criterion: str = opt("accuracy", choices=("accuracy", "loss"), doc="what a removal hurts: valid accuracy or loss")
+    tune_epochs: int = opt(5, min=0, doc="fine-tuning epochs between two decisions (the paper: 5)")
+    lr_factor: float = opt(0.1, above=0.0, max=1.0, doc="fine-tuning lr = supernet.lr x this (the paper: 1/10)")
+    valid_batches: int = opt(0, min=0, doc="validation batches per measurement (0 = the whole split)")
+
+
+@dataclass(frozen=True)
 class SelectConfig:
     methods: list[str] = opt(["supernet"])
     truth: str = opt("test", choices=("test", "valid"))
     magnitude_none: bool = opt(True, doc="magnitude: `none` may win an edge (the NAS-Bench-201 code's plain "
                                          "argmax); false = DARTS's rule (strongest operation other than none)")
+    perturbation: PerturbationConfig = field(default_factory=PerturbationConfig)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,16 @@ def data_root_deps(cfg: Config) -> list[str]:
     return [cfg.data.root] if cfg.data.root and cfg.data.dataset != "mnist1d" else []
 
 
+def perturbed_variants(cfg: Config) -> list[str]:
+    """The variants `nas perturb` runs for: with `perturbation` selected, those whose method has
+    architecture weights."""
+    from nas.supernet import get_method
+
+    if "perturbation" not in cfg.select.methods:
+        return []
+    return [v for v in cfg.variants if get_method(cfg.variant(v).method).architecture_weights]
+
+
 def supernet_stage(cfg: Config, variant: str) -> str:
     """The stage that trains `variant`: landmark variants wait for the stand-alone results."""
     return "train-supernet-landmarks" if cfg.variant(variant).landmarks else "train-supernet"
@@ -97,6 +107,18 @@ def stages(cfg: Config) -> dict:
         "params": ["seed", "device", "threads", "eval", "supernet.eval_bn", "supernet.variants.${item.variant}"],
         "outs": [_p(RUN.scores)],
     }
+    # DARTS-PT's perturbation selection: one stage per run of a method with architecture weights.
+    perturbed = perturbed_variants(cfg)
+    if perturbed:
+        out["perturb"] = {
+            "matrix": {"variant": perturbed, "seed": seeds},
+            "cmd": "nas perturb --variant ${item.variant} --seed ${item.seed}",
+            "deps": ["nas/selection/perturbation.py", "nas/supernet", "nas/train.py", SPACES, _p(RUN.weights),
+                     _p(L.split("train")), _p(L.split("valid"))],
+            "params": ["seed", "device", "threads", "select.perturbation"] + supernet_keys
+                      + [f"supernet.{m}" for m in cfg.supernet.sections] + ["supernet.variants.${item.variant}"],
+            "outs": [_p(RUN.perturbation)],
+        }
     # What the stand-alone ground truth depends on, for the pool and for picks outside it alike.
     truth_params = ["device", "space", "data.augment", "standalone.seeds", "standalone.source",
                     "standalone.init"] + [f"standalone.{k}" for k in TRAIN_HP]
@@ -137,7 +159,8 @@ def stages(cfg: Config) -> dict:
     out["pick"] = {
         "cmd": "nas pick",
         "deps": ["nas/selection", archs] + scores + ([_p(r.weights) for r in runs] if needs_supernet else [])
-                + ([_p(L.split("valid"))] if needs_supernet else []),
+                + ([_p(L.split("valid"))] if needs_supernet else [])
+                + [_p(L.Run(v, seed).perturbation) for v in perturbed for seed in seeds],
         "params": ["seed", "device", "threads", "select.methods"]
                   + (["select.magnitude_none"] if "magnitude" in cfg.select.methods else []) + run_keys,
         "outs": [_p(L.PICKS)],

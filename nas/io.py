@@ -239,6 +239,29 @@ def progress_error(exc: UserError) -> UserError:
     return UserError(f"{exc}{PROGRESS_HINT}")
 
 
+def restore(path, objects: dict, generator=None) -> dict:
+    """Load a resume state written with `objects`' state dicts (and a batch generator's and torch's RNG
+    states): each object gets its saved state back; returns the whole state for the caller's own
+    entries. Every mismatch is one line saying that deleting the file is safe."""
+    import torch
+
+    try:
+        state = load_checkpoint(path)
+    except UserError as exc:
+        raise progress_error(exc) from None
+    for name, obj in objects.items():
+        load_state(obj, state, name, path)
+    try:
+        if generator is not None:
+            generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])  # dropout masks drawn on the GPU
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise progress_error(UserError(f"{path}: not a resume state of this run ({_first_line(exc)})")) from None
+    return state
+
+
 def load_state(obj, state: dict, name: str, path) -> None:
     """`obj.load_state_dict(state[name])`, one line if the saved state does not fit `obj` (torch's
     message lists every key and can run to kilobytes)."""

@@ -50,6 +50,8 @@ SCHEMAS = {
     "picks": {"variant": "str", "seed": "int", "method": "str", "arch_id": "int", "arch": "str", "in_pool": "bool"},
     "correlation": {"variant": "str", "seed": "int", "metric": "str", "k": "int", "value": "float",
                     "ci_low": "float", "ci_high": "float"},
+    "perturbation": {"decision": "int", "choice": "str", "op": "str", "accuracy": "float", "loss": "float",
+                     "chosen": "bool"},
     "selection": {"variant": "str", "seed": "int", "method": "str", "arch_id": "int", "arch": "str",
                   "accuracy": "float", "percentile": "float", "regret": "float"},
 }
@@ -122,6 +124,11 @@ class Run:
         return self.checkpoints / f"epoch-{epoch:04d}.pt"
 
     @property
+    def perturbation(self) -> Path:
+        """DARTS-PT's decision log of this run (nas.selection.perturbation)."""
+        return self.dir / "perturbation.parquet"
+
+    @property
     def checkpoints_index(self) -> Path:
         """Which epochs the checkpoints directory holds: always written, so the directory (a DVC
         output) is never empty, even with save_epochs []."""
@@ -148,6 +155,10 @@ class Run:
     def progress(self, key: str) -> Path:
         """The resumable training state of this run with settings `key`."""
         return PROGRESS / "supernet" / f"{self.variant}-{self.seed}-{key}.pt"
+
+    def perturbation_progress(self, key: str) -> Path:
+        """The resumable state of this run's perturbation selection with settings `key`."""
+        return PROGRESS / "perturbation" / f"{self.variant}-{self.seed}-{key}.pt"
 
 
 # Templates: the run of a DVC matrix stage and of a Snakemake rule.

@@ -279,6 +279,35 @@ def correlate(cfg: Config) -> list[Path]:
     return [L.CORRELATION, L.CORRELATION_JSON]
 
 
+def perturb(cfg: Config, variant: str = "baseline", seed: int | None = None) -> list[Path]:
+    """DARTS-PT's perturbation selection on one run's super-net: its decision log (resumable)."""
+    import hashlib
+
+    from nas import data, supernet
+    from nas.selection import perturbation
+    from nas.train import resolve_device, seed_everything
+
+    run, hp = run_of(cfg, variant, seed)
+    method = supernet.method_for(space_of(cfg), hp)
+    if not method.architecture_weights:
+        raise UserError(f"select.methods: perturbation needs a super-net with architecture weights, but variant "
+                        f"{variant!r} uses supernet.method {hp.method!r}; methods with them: "
+                        f"{', '.join(n for n, m in supernet.METHODS.items() if m.architecture_weights)}")
+    use_threads(cfg)
+    device = resolve_device(cfg.device)
+    net, _ = supernet.load(run.weights, cfg.space.name)
+    train, valid = data.load_split(L.split("train")), data.load_split(L.split("valid"))
+    seed_everything(run.seed)
+    weights = hashlib.sha256(run.weights.read_bytes()).hexdigest()[:16]
+    key = config_mod.fingerprint(hp, cfg.select.perturbation, run.seed, weights, data_fingerprint(["train", "valid"]),
+                                 device.type, {"threads": cfg.threads})
+    state = run.perturbation_progress(key)
+    log = perturbation.select(method, net.to(device), train, valid, cfg.select.perturbation, run.seed, state, device)
+    io.write_parquet(log, run.perturbation)
+    state.unlink(missing_ok=True)
+    return [run.perturbation]
+
+
 def pick(cfg: Config) -> list[Path]:
     """Each selection method's architecture for each run; picks outside the pool get new arch_ids."""
     from nas import data, selection, supernet

@@ -10,3 +10,4 @@ from nas.selection.base import (BASELINES, NEEDS_SUPERNET, SELECTORS, Context, N
                                 register_selector, run_table, selection_table)
 from nas.selection import pool  # noqa: F401,E402  (registers 'supernet')
 from nas.selection import magnitude  # noqa: F401,E402  (registers 'magnitude')
+from nas.selection import perturbation  # noqa: F401,E402  (registers 'perturbation'; `nas perturb`)

@@ -43,6 +43,7 @@ class Method:
     choice: ChoiceFactory = staticmethod(single_path)
     needs_valid: bool = False  # whether train_epoch reads validation batches
     Settings: type | None = None  # the method's own keys (supernet.<name>), see the module docstring
+    architecture_weights: bool = False  # whether the network holds alpha (`net.arch_weights`) to select from
 
     def __init__(self, space: SearchSpace, hp):
         self.space, self.hp = space, hp
@@ -132,19 +133,10 @@ def train(method: Method, net, train_data: Tensors, seed: int, device: torch.dev
     state_objects = {"model": net, **method.checkpointables()}
     history, start = [], 0
     if state_path.exists():
+        state = io.restore(state_path, state_objects, generator)
         try:
-            state = io.load_checkpoint(state_path)
-        except io.UserError as exc:
-            raise io.progress_error(exc) from None
-        for name, obj in state_objects.items():
-            io.load_state(obj, state, name, state_path)
-        try:
-            generator.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])
-            if state.get("cuda_rng") is not None and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(state["cuda_rng"])  # dropout masks drawn on the GPU
             history, start = list(state["history"]), int(state["epoch"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise io.progress_error(io.UserError(f"{state_path}: not a resume state of this run "
                                                  f"({io._first_line(exc)})")) from None
     bar = io.Progress(hp.epochs, "train-supernet")

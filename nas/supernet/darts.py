@@ -111,6 +111,7 @@ class DARTS(Method):
     choice = staticmethod(mixed)
     needs_valid = True
     Settings = DartsSettings
+    architecture_weights = True
 
     @classmethod
     def adapt(cls, net, space: SearchSpace):
@@ -119,14 +120,20 @@ class DARTS(Method):
 
     def setup(self, net, steps_per_epoch: int, seed: int, landmarks=None) -> None:
         s = self.hp.settings
-        self.net = net
         with torch.no_grad():  # DARTS's initialisation: small random logits (exactly uniform with fix_alpha)
             g = torch.Generator().manual_seed(seed)
             for a in net.arch_weights.alpha:
                 a.copy_(torch.zeros(a.shape) if s.fix_alpha else s.init_scale * torch.randn(a.shape, generator=g))
-        weights = [p for n, p in net.named_parameters() if not n.startswith("arch_weights.")]
-        self.weights = weights
-        self.optimizer, self.scheduler = make_optimizer(net, self.hp, steps_per_epoch, params=weights)
+        self.optimizers(net, self.hp, steps_per_epoch, seed)
+
+    def optimizers(self, net, hp, steps_per_epoch: int, seed: int) -> None:
+        """SGD on the weights with `hp`'s schedule, Adam on alpha, the smoothing noise; alpha itself is
+        left as it is (fine-tuning a trained super-net starts here too, with its own lr and epochs)."""
+        s = self.hp.settings
+        self.net = net
+        self.fixed: dict[str, str] = getattr(self, "fixed", {})
+        self.weights = [p for n, p in net.named_parameters() if not n.startswith("arch_weights.")]
+        self.optimizer, self.scheduler = make_optimizer(net, hp, steps_per_epoch, params=self.weights)
         self.alpha_optimizer = torch.optim.Adam(net.arch_weights.parameters(), lr=s.alpha_lr,
                                                 betas=(s.alpha_beta1, s.alpha_beta2),
                                                 weight_decay=s.alpha_weight_decay)
@@ -138,12 +145,14 @@ class DARTS(Method):
 
     def mixing(self, net, smoothing: float = 0.0):
         """The architecture whose every choice is {op: mixing weight} (softmax of alpha, optionally
-        smoothed), in the space's format."""
+        smoothed; a choice in `self.fixed` is its one operation), in the space's format."""
         probs = net.arch_weights.probs()
         if smoothing > 0:
             probs = [(p.detach() + (torch.rand(p.shape, generator=self.noise.generator) * 2 - 1).to(p.device)
                       * smoothing).clamp(0, 1) for p in probs]
         picks = {k: dict(zip(ops, p)) for k, ops, p in zip(net.arch_weights.keys, net.arch_weights.candidates, probs)}
+        for key, op in getattr(self, "fixed", {}).items():  # decided by a selection (DARTS-PT): one operation
+            picks[key] = {o: (1.0 if o == op else 0.0) for o in picks[key]}
         return self.space.from_picks(picks)
 
     def train_epoch(self, epoch, net, x, y, generator, augment=None, valid=None) -> dict:
@@ -171,7 +180,8 @@ class DARTS(Method):
             self.optimizer.zero_grad(set_to_none=True)
             with torch.no_grad():
                 arch = self.mixing(net, s.smoothing)
-            arch = tuple({k: v.detach() for k, v in pick.items()} for pick in arch)  # alpha gets no gradient
+            arch = tuple({k: v.detach() if torch.is_tensor(v) else v for k, v in pick.items()}
+                         for pick in arch)  # alpha gets no gradient from training batches
             logits = net(xb, arch)
             loss = F.cross_entropy(logits, yb)
             loss.backward()

@@ -214,14 +214,15 @@ def _state(pid: int) -> str:
 
 def test_darts_beside_spos_with_magnitude_selection(tmp_path):
     """A DARTS variant next to the SPOS baseline under real DVC: it trains alpha on the valid split,
-    writes alpha per epoch into its history, is scored like any super-net, and only its runs get a
-    magnitude pick (SPOS runs have no architecture weights)."""
+    writes alpha per epoch into its history, is scored like any super-net, and only its runs get
+    magnitude and perturbation (DARTS-PT) picks (SPOS runs have no architecture weights)."""
     import copy
     from helpers import TINY
     params = copy.deepcopy(TINY)
     params["supernet"]["seeds"] = [0]
     params["supernet"]["variants"] = {"baseline": {}, "darts": {"method": "darts", "darts": {"alpha_lr": 0.003}}}
-    params["select"] = {"methods": ["supernet", "magnitude"], "magnitude_none": True}
+    params["select"] = {"methods": ["supernet", "magnitude", "perturbation"], "magnitude_none": True,
+                        "perturbation": {"tune_epochs": 1, "valid_batches": 1}}
     project = make_project(tmp_path / "darts", params)
     dvc = yaml.safe_load((project / "dvc.yaml").read_text())
     assert "data/prepared/valid.parquet" in dvc["stages"]["train-supernet"]["deps"]
@@ -231,7 +232,10 @@ def test_darts_beside_spos_with_magnitude_selection(tmp_path):
     assert "alpha[3<-2][skip_connect]" in history.columns and "param_free_edges" in history.columns
     picks = pd.read_parquet(project / "results/picks.parquet")
     assert sorted(zip(picks["variant"], picks["method"])) == [("baseline", "supernet"), ("darts", "magnitude"),
-                                                              ("darts", "supernet")]
+                                                              ("darts", "perturbation"), ("darts", "supernet")]
+    assert list(dvc["stages"]["perturb"]["matrix"]["variant"]) == ["darts"]  # SPOS runs have no alpha
+    log = pd.read_parquet(project / "results/supernet/darts/seed-0/perturbation.parquet")
+    assert len(log) == 30 and log.groupby("decision")["chosen"].sum().eq(1).all()
     selection = pd.read_parquet(project / "results/selection.parquet")
     assert {"magnitude", "supernet", "oracle", "random"} <= set(selection["method"])
     scores = pd.read_parquet(project / "results/supernet/darts/seed-0/scores.parquet")

@@ -1,0 +1,124 @@
+"""nas.selection.perturbation (DARTS-PT): decisions by the damage a removal does, fine-tuning between
+them, the decision log, resume after a kill, and where it does not apply."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from helpers import TINY, one_line_error
+from nas import config, selection, supernet
+from nas.config import PerturbationConfig
+from nas.data import Tensors
+from nas.selection import perturbation as P
+from nas.spaces import nb201
+
+SPACE = nb201.SPACE
+
+
+def data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    return Tensors(torch.randn(n, 1, 40, generator=g), torch.randint(0, 10, (n,), generator=g), (1, 40), 10, "mnist1d")
+
+
+@pytest.fixture
+def trained():
+    raw = {**TINY, "supernet": {**TINY["supernet"], "method": "darts", "epochs": 1}}
+    hp = config.from_dict(raw).variant("baseline")
+    train, valid = data(128, 0), data(64, 1)
+    torch.manual_seed(0)
+    net = supernet.build(SPACE, hp, 4, 1, train)
+    method = supernet.method_for(SPACE, hp)
+    method.setup(net, 2, 0)
+    method.train_epoch(1, net, train.x, train.y, torch.Generator().manual_seed(0), None, (valid.x, valid.y))
+    return hp, net, train, valid
+
+
+def fresh(hp, net):
+    """The trained super-net in a new method object and a copy of the network (a new process)."""
+    copy = supernet.build(SPACE, hp, 4, 1, data(8, 0))
+    copy.load_state_dict(net.state_dict())
+    return supernet.method_for(SPACE, hp), copy
+
+
+def test_each_decision_keeps_the_operation_whose_removal_hurts_most(trained, tmp_path):
+    hp, net, train, valid = trained
+    method, net = fresh(hp, net)
+    log = P.select(method, net, train, valid, PerturbationConfig(tune_epochs=1), 0, tmp_path / "s.pt",
+                   torch.device("cpu"))
+    assert list(log.columns) == P.LOG_COLUMNS and len(log) == 6 * 5
+    assert sorted(log["choice"].unique()) == sorted(c.key for c in SPACE.choices())
+    for _, d in log.groupby("decision"):
+        assert d["chosen"].sum() == 1
+        assert d.loc[d["chosen"], "accuracy"].iloc[0] == d["accuracy"].min()
+    arch = P.chosen_architecture(log, SPACE)
+    assert len(arch) == 6 and all(op in nb201.OPS for op in arch)
+    # the edge order is random but seeded
+    import numpy as np
+    keys = [c.key for c in SPACE.choices()]
+    assert log.drop_duplicates("decision")["choice"].tolist() == [keys[i] for i in np.random.default_rng(0).permutation(6)]
+    method2, net2 = fresh(hp, trained[1])
+    again = P.select(method2, net2, train, valid, PerturbationConfig(tune_epochs=1), 0, tmp_path / "t.pt",
+                     torch.device("cpu"))
+    pd.testing.assert_frame_equal(log, again)
+
+
+def test_loss_criterion_keeps_the_removal_with_the_highest_loss(trained, tmp_path):
+    hp, net, train, valid = trained
+    method, net = fresh(hp, net)
+    log = P.select(method, net, train, valid, PerturbationConfig(criterion="loss", tune_epochs=0), 0,
+                   tmp_path / "s.pt", torch.device("cpu"))
+    for _, d in log.groupby("decision"):
+        assert d.loc[d["chosen"], "loss"].iloc[0] == d["loss"].max()
+
+
+def test_a_killed_selection_resumes_after_its_last_decision_with_the_same_log(trained, tmp_path, monkeypatch):
+    hp, net, train, valid = trained
+    settings = PerturbationConfig(tune_epochs=1, valid_batches=1)
+    method, a = fresh(hp, net)
+    full = P.select(method, a, train, valid, settings, 0, tmp_path / "a.pt", torch.device("cpu"))
+
+    class Killed(Exception):
+        pass
+    method, b = fresh(hp, net)
+    calls = {"n": 0}
+    real = type(method).train_epoch
+
+    def dying(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # during the fine-tuning after decision 3
+            raise Killed
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(type(method), "train_epoch", dying)
+    with pytest.raises(Killed):
+        P.select(method, b, train, valid, settings, 0, tmp_path / "b.pt", torch.device("cpu"))
+    monkeypatch.setattr(type(method), "train_epoch", real)
+    torch.manual_seed(99)
+    method, c = fresh(hp, net)  # a new process loads weights.pt again; the saved state carries the rest
+    resumed = P.select(method, c, train, valid, settings, 0, tmp_path / "b.pt", torch.device("cpu"))
+    pd.testing.assert_frame_equal(full, resumed)
+    for (k, v), (_, w) in zip(a.state_dict().items(), c.state_dict().items()):
+        assert torch.equal(v, w), k
+
+
+def test_perturbation_skips_runs_without_a_decision_log_and_the_stage_refuses_spos(tmp_path, monkeypatch):
+    from nas import layout as L, stages
+    monkeypatch.chdir(tmp_path)
+    ctx = selection.Context(space=SPACE, run=L.Run("baseline", 0), scores=pd.DataFrame(), pool=pd.DataFrame(), seed=0)
+    with pytest.raises(selection.NotApplicable):
+        selection.SELECTORS["perturbation"](ctx)
+    cfg = config.from_dict({**TINY, "select": {"methods": ["perturbation"]}})
+    assert one_line_error(stages.perturb, cfg) == (
+        "select.methods: perturbation needs a super-net with architecture weights, but variant 'baseline' uses "
+        "supernet.method 'spos'; methods with them: darts")
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("tune_epochs", -1, "select.perturbation.tune_epochs: -1 is not allowed; expected an integer >= 0"),
+    ("criterion", "acc", "select.perturbation.criterion: 'acc' is not allowed; expected one of accuracy, loss"),
+    ("lr_factor", 0, "select.perturbation.lr_factor: 0 is not allowed"),
+])
+def test_bad_perturbation_settings(key, value, message):
+    msg = one_line_error(config.from_dict, {**TINY, "select": {"methods": ["supernet"], "perturbation": {key: value}}})
+    assert msg.startswith(message)
