@@ -13,8 +13,9 @@ DARTS-PT asks the super-net instead, one decision at a time:
      schedule over all the fine-tuning, as the paper's code resets its optimiser at a tenth of the lr.
 
 `nas perturb` runs it per super-net run of a method with architecture weights (darts) and writes the
-decision log (`layout.Run.perturbation`: decision, choice, op, accuracy, loss with that op removed,
-chosen); it is resumable after each decision. The `perturbation` selector reads the log's choices.
+decision log (`layout.Run.perturbation`: decision, choice, op, its mixing weight alpha, accuracy and
+loss with that op removed, chosen; decision 0 measures every edge of the trained super-net before any
+decision, for `alpha_vs_damage`, the paper's central evidence); it is resumable after each decision. The `perturbation` selector reads the log's choices.
 Topology selection (DARTS space: two inputs per node) needs a space with input groups; none of the
 registered spaces has them yet.
 """
@@ -31,7 +32,7 @@ from torch.nn import functional as F
 from nas import io
 from nas.selection.base import Context, NotApplicable, register_selector
 
-LOG_COLUMNS = ["decision", "choice", "op", "accuracy", "loss", "chosen"]
+LOG_COLUMNS = ["decision", "choice", "op", "alpha", "accuracy", "loss", "chosen"]
 
 
 @torch.no_grad()
@@ -85,17 +86,27 @@ def select(method, net, train, valid, settings, seed: int, state_path, device) -
         except (KeyError, TypeError, ValueError) as exc:
             raise io.progress_error(io.UserError(f"{state_path}: not a perturbation state of this run "
                                                  f"({io._first_line(exc)})")) from None
+    def current():
+        with torch.no_grad():
+            return tuple({op: (w.detach() if torch.is_tensor(w) else w) for op, w in pick.items()}
+                         for pick in method.mixing(net))
+
+    def removals(decision: int, index: int, arch) -> list[dict]:
+        rows = []
+        for op in space.choices()[index].candidates:
+            acc, loss = measure(net, without(arch, index, op), batches)
+            rows.append({"decision": decision, "choice": keys[index], "op": op, "alpha": float(arch[index][op]),
+                         "accuracy": acc, "loss": loss})
+        return rows
+
+    if start == 0:  # decision 0: every edge measured on the trained super-net, alpha next to the damage
+        arch = current()
+        log = [{**r, "chosen": False} for index in range(len(keys)) for r in removals(0, index, arch)]
     bar = io.Progress(len(keys), "perturb")
     bar.done = start
     for decision in range(start, len(keys)):
         index = order[decision]
-        with torch.no_grad():
-            arch = tuple({op: (w.detach() if torch.is_tensor(w) else w) for op, w in pick.items()}
-                         for pick in method.mixing(net))
-        rows = []
-        for op in space.choices()[index].candidates:
-            acc, loss = measure(net, without(arch, index, op), batches)
-            rows.append({"decision": decision + 1, "choice": keys[index], "op": op, "accuracy": acc, "loss": loss})
+        rows = removals(decision + 1, index, current())
         hurt = (lambda r: (r["accuracy"], -r["loss"])) if settings.criterion == "accuracy" else \
             (lambda r: (-r["loss"], r["accuracy"]))
         chosen = min(rows, key=hurt)["op"]  # its removal hurts most; ties: the first operation
@@ -111,6 +122,22 @@ def select(method, net, train, valid, settings, seed: int, state_path, device) -
         bar.update(choice=keys[index], op=chosen)
     bar.close()
     return pd.DataFrame(log, columns=LOG_COLUMNS).astype({"decision": "int64", "chosen": "bool"})
+
+
+def alpha_vs_damage(log: pd.DataFrame) -> pd.DataFrame:
+    """Per choice: Kendall tau between the operations' alpha (mixing weight) and the damage their
+    removal does to the trained super-net (decision 0 of the log: lower accuracy = more damage). A tau
+    near 1 means alpha tells how much the super-net relies on an operation; DARTS-PT's claim is that
+    it does not. NaN where alpha or the accuracies are all equal (fix_alpha)."""
+    from scipy import stats
+
+    rows = []
+    for choice, g in log[log["decision"] == 0].groupby("choice", sort=False):
+        tau = stats.kendalltau(g["alpha"], -g["accuracy"]).statistic if g["alpha"].nunique() > 1 else float("nan")
+        strongest = g.loc[g["alpha"].idxmax(), "op"] if g["alpha"].nunique() > 1 else None
+        rows.append({"choice": choice, "tau": float(tau), "top_by_alpha": strongest,
+                     "top_by_damage": g.loc[g["accuracy"].idxmin(), "op"]})
+    return pd.DataFrame(rows, columns=["choice", "tau", "top_by_alpha", "top_by_damage"])
 
 
 def chosen_architecture(log: pd.DataFrame, space):

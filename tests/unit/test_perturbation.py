@@ -47,9 +47,10 @@ def test_each_decision_keeps_the_operation_whose_removal_hurts_most(trained, tmp
     method, net = fresh(hp, net)
     log = P.select(method, net, train, valid, PerturbationConfig(tune_epochs=1), 0, tmp_path / "s.pt",
                    torch.device("cpu"))
-    assert list(log.columns) == P.LOG_COLUMNS and len(log) == 6 * 5
+    assert list(log.columns) == P.LOG_COLUMNS and len(log) == 2 * 6 * 5  # decision 0: every edge, before any
     assert sorted(log["choice"].unique()) == sorted(c.key for c in SPACE.choices())
-    for _, d in log.groupby("decision"):
+    assert not log.loc[log["decision"] == 0, "chosen"].any()
+    for _, d in log[log["decision"] > 0].groupby("decision"):
         assert d["chosen"].sum() == 1
         assert d.loc[d["chosen"], "accuracy"].iloc[0] == d["accuracy"].min()
     arch = P.chosen_architecture(log, SPACE)
@@ -57,7 +58,10 @@ def test_each_decision_keeps_the_operation_whose_removal_hurts_most(trained, tmp
     # the edge order is random but seeded
     import numpy as np
     keys = [c.key for c in SPACE.choices()]
-    assert log.drop_duplicates("decision")["choice"].tolist() == [keys[i] for i in np.random.default_rng(0).permutation(6)]
+    decided = log[log["decision"] > 0]
+    assert decided.drop_duplicates("decision")["choice"].tolist() == [keys[i] for i in np.random.default_rng(0).permutation(6)]
+    damage = P.alpha_vs_damage(log)
+    assert list(damage["choice"]) == keys and damage["tau"].dropna().between(-1, 1).all()  # NaN: all tied
     method2, net2 = fresh(hp, trained[1])
     again = P.select(method2, net2, train, valid, PerturbationConfig(tune_epochs=1), 0, tmp_path / "t.pt",
                      torch.device("cpu"))
@@ -69,7 +73,7 @@ def test_loss_criterion_keeps_the_removal_with_the_highest_loss(trained, tmp_pat
     method, net = fresh(hp, net)
     log = P.select(method, net, train, valid, PerturbationConfig(criterion="loss", tune_epochs=0), 0,
                    tmp_path / "s.pt", torch.device("cpu"))
-    for _, d in log.groupby("decision"):
+    for _, d in log[log["decision"] > 0].groupby("decision"):
         assert d.loc[d["chosen"], "loss"].iloc[0] == d["loss"].max()
 
 
@@ -100,6 +104,15 @@ def test_a_killed_selection_resumes_after_its_last_decision_with_the_same_log(tr
     pd.testing.assert_frame_equal(full, resumed)
     for (k, v), (_, w) in zip(a.state_dict().items(), c.state_dict().items()):
         assert torch.equal(v, w), k
+
+
+def test_alpha_vs_damage_is_tau_between_alpha_and_the_removal_damage():
+    log = pd.DataFrame({"decision": 0, "choice": ["e"] * 3, "op": ["a", "b", "c"], "alpha": [0.5, 0.3, 0.2],
+                        "accuracy": [70.0, 80.0, 90.0], "loss": 1.0, "chosen": False})
+    row = P.alpha_vs_damage(log).iloc[0]
+    assert row["tau"] == pytest.approx(1.0) and row["top_by_alpha"] == row["top_by_damage"] == "a"
+    flipped = P.alpha_vs_damage(log.assign(accuracy=[90.0, 80.0, 70.0])).iloc[0]
+    assert flipped["tau"] == pytest.approx(-1.0) and flipped["top_by_damage"] == "c"
 
 
 def test_perturbation_skips_runs_without_a_decision_log_and_the_stage_refuses_spos(tmp_path, monkeypatch):
