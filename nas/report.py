@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -348,8 +349,15 @@ pre{background:#f6f6f6;padding:1em;overflow-x:auto}
 .note{color:#555;font-size:90%}"""
 
 
+ALPHA_HTML = """<h3>Architecture weights</h3>
+<p>Differentiable super-nets (DARTS): each edge's softmax(alpha) per operation over the epochs. DARTS-PT's
+point is that a large alpha does not mean the super-net relies on that operation.</p>
+<img src="alpha.png" alt="softmax of the architecture weights per edge and operation over epochs">
+"""
+
+
 def index_html(*, variants, archs, truth, standalone, timings, correlation, selection, params,
-               truth_split: str, heuristics_html: str = "") -> str:
+               truth_split: str, heuristics_html: str = "", alpha: bool = False) -> str:
     summaries = "\n".join(summary_html(v, correlation, selection) for v in variants)
     split = html.escape(truth_split)
     heuristics = (f"""<h2>Heuristics</h2>
@@ -388,7 +396,7 @@ result of a uniformly random pick.</p>
 <h2>Super-net training</h2>
 {timings_html(timings, variants)}
 <img src="curves.png" alt="super-net training loss and accuracy per epoch">
-<h2>Stand-alone training</h2>
+{ALPHA_HTML if alpha else ""}<h2>Stand-alone training</h2>
 {dataset_html(archs, truth, standalone, truth_split)}
 <img src="standalone.png" alt="stand-alone accuracy, seed vs seed">
 <h2>Parameters</h2>
@@ -440,6 +448,39 @@ def scatter_figure(frame: pd.DataFrame, correlation: pd.DataFrame, selection: pd
         ax.set_xlabel(f"stand-alone accuracy, {truth_split} (%)")
         ax.set_ylabel("super-net accuracy, valid (%)")
         ax.grid(alpha=0.3)
+    return fig
+
+
+ALPHA_COLUMN = re.compile(r"alpha\[(.+)\]\[(.+)\]")  # history columns of methods with alpha (DARTS)
+
+
+def alpha_figure(histories: dict[str, pd.DataFrame]):
+    """Each choice's softmax(alpha) per operation over the epochs, one row of panels per run whose
+    history has alpha columns; None when none has."""
+    runs = {name: h for name, h in histories.items() if any(ALPHA_COLUMN.fullmatch(str(c)) for c in h.columns)}
+    if not runs:
+        return None
+    layout = {}
+    for name, h in runs.items():
+        for c in h.columns:
+            if m := ALPHA_COLUMN.fullmatch(str(c)):
+                layout.setdefault(name, {}).setdefault(m[1], []).append((m[2], c))
+    width = max(len(edges) for edges in layout.values())
+    fig, axes = _pyplot().subplots(len(layout), width, figsize=(2.4 * width, 2.2 * len(layout)), squeeze=False,
+                                   sharey=True, layout="constrained")
+    for r, (name, edges) in enumerate(layout.items()):
+        for k, (edge, ops) in enumerate(edges.items()):
+            ax = axes[r][k]
+            for i, (op, column) in enumerate(ops):
+                ax.plot(runs[name]["epoch"], runs[name][column], label=op, color=f"C{i}")
+            ax.set_title(f"{name} {edge}", fontsize=8)
+            ax.set_xlabel("epoch", fontsize=8)
+            ax.tick_params(labelsize=7)
+        for k in range(len(edges), width):
+            axes[r][k].axis("off")
+    axes[0][0].set_ylabel("softmax(alpha)", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 8), fontsize=7)
     return fig
 
 
@@ -528,12 +569,16 @@ def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalon
     save_figure(curves_figure(curves), out / "curves.png")
     save_figure(standalone_figure(standalone, correlation, truth, truth_split), out / "standalone.png")
     names = ["curves.csv", "curves.png", "index.html", "scatter.csv", "scatter.png", "standalone.png"]
+    alpha = alpha_figure(histories)
+    if alpha is not None:
+        save_figure(alpha, out / "alpha.png")
+        names.append("alpha.png")
     if heuristics_figure is not None:
         save_figure(heuristics_figure, out / "heuristics.png")
         names.append("heuristics.png")
     page = index_html(variants=variants, archs=archs, truth=truth, standalone=standalone, timings=timings,
                       correlation=correlation, selection=selection, params=params, truth_split=truth_split,
-                      heuristics_html=heuristics_html)
+                      heuristics_html=heuristics_html, alpha=alpha is not None)
     with atomic_path(out / "index.html") as tmp:
         tmp.write_text(page, encoding="utf-8")
     return sorted(out / n for n in names)

@@ -192,3 +192,16 @@ def test_html_is_escaped(tmp_path, inputs):
     write_report(tmp_path, **inputs)
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b><b>x</b></b>" not in page
+
+
+def test_alpha_figure_only_for_histories_with_architecture_weights(tmp_path, inputs):
+    assert "alpha.png" not in {p.name for p in write_report(tmp_path / "plain", **inputs)}
+    name = next(iter(inputs["histories"]))
+    h = inputs["histories"][name]
+    for edge in ("1<-0", "2<-0"):
+        for op, p in (("none", 0.3), ("nor_conv_3x3", 0.7)):
+            h[f"alpha[{edge}][{op}]"] = p
+    written = {p.name for p in write_report(tmp_path / "darts", **inputs)}
+    assert "alpha.png" in written
+    page = (tmp_path / "darts" / "index.html").read_text(encoding="utf-8")
+    assert '<img src="alpha.png"' in page and "Architecture weights" in page
