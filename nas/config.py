@@ -448,11 +448,13 @@ def _check(cfg: Config):
         raise UserError(f"supernet.seeds: {seeds} is not allowed; expected a non-empty list of distinct "
                         "integers >= 0")
     space = get_space(cfg.space.name).with_isomorphism(cfg.space.isomorphism)
+    used = set()  # the methods the variants use
     for name in cfg.supernet.variants:
         # No '.': DVC and `nas dag` name a variant's params key supernet.variants.<name>.
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
             raise UserError(f"supernet.variants: name {_show(name)} must be a string of letters, digits, '_' or '-'")
         sn = cfg.variant(name)
+        used.add(sn.method)
         _check_heuristics(cfg, name, sn, space)
         if (sn.eval_bn or cfg.eval.bn) == "stored" and not sn.bn_track:
             where = "supernet.eval_bn" if sn.eval_bn else "eval.bn"
@@ -461,7 +463,6 @@ def _check(cfg: Config):
         bad = [e for e in sn.save_epochs if not 1 <= e <= sn.epochs]
         if bad:
             raise UserError(f"supernet.save_epochs: {bad[0]} is not allowed; expected epochs in 1..{sn.epochs}")
-    used = {cfg.variant(name).method for name in cfg.supernet.variants}
     for method in cfg.supernet.sections:
         if method not in used:
             raise UserError(f"supernet.{method}: settings of method {method!r}, but no variant uses it "

@@ -52,14 +52,26 @@ def supernet_stage(cfg: Config, variant: str) -> str:
     return "train-supernet-landmarks" if cfg.variant(variant).landmarks else "train-supernet"
 
 
+_LAST: list = [None, None]  # (config, its stages): the Snakefile asks for one stage at a time, many times
+
+
 def stages(cfg: Config) -> dict:
+    """Every DVC stage of the study (dvc.yaml's `stages`), computed once per config object (a frozen
+    config: the same object always gives the same stages). Callers must not modify the result."""
+    if _LAST[0] is not cfg:
+        _LAST[:] = [cfg, _stages(cfg)]
+    return _LAST[1]
+
+
+def _stages(cfg: Config) -> dict:
     from nas.selection import NEEDS_SUPERNET
     from nas.supernet import get_method
 
     variants = cfg.variants
     sc = cfg.standalone
+    # The keys a super-net run's training reads: every heuristic and the methods' own sub-sections.
     supernet_keys = [f"supernet.{f.name}" for f in dataclasses.fields(SupernetConfig)
-                     if f.name not in SUPERNET_SHARED]
+                     if f.name not in SUPERNET_SHARED] + [f"supernet.{m}" for m in cfg.supernet.sections]
     runs = [L.Run(v, s) for v, s in cfg.runs]
     scores = [_p(r.scores) for r in runs]
     histories = [_p(r.history) for r in runs]
@@ -88,7 +100,7 @@ def stages(cfg: Config) -> dict:
         "cmd": "nas train-supernet --variant ${item.variant} --seed ${item.seed}",
         "deps": ["nas/supernet", "nas/train.py", SPACES, _p(L.split("train"))] + valid_deps,
         "params": ["seed", "device", "threads", "space", "data.augment"] + supernet_keys
-                  + [f"supernet.{m}" for m in cfg.supernet.sections] + ["supernet.variants.${item.variant}"],
+                  + ["supernet.variants.${item.variant}"],
         "outs": [_p(RUN.weights), _p(RUN.history), _p(RUN.checkpoints)],
         "metrics": [{_p(RUN.timing): {"cache": False}}],
     }
@@ -116,7 +128,7 @@ def stages(cfg: Config) -> dict:
             "deps": ["nas/selection/perturbation.py", "nas/supernet", "nas/train.py", SPACES, _p(RUN.weights),
                      _p(L.split("train")), _p(L.split("valid"))],
             "params": ["seed", "device", "threads", "select.perturbation"] + supernet_keys
-                      + [f"supernet.{m}" for m in cfg.supernet.sections] + ["supernet.variants.${item.variant}"],
+                      + ["supernet.variants.${item.variant}"],
             "outs": [_p(RUN.perturbation)],
         }
     # What the stand-alone ground truth depends on, for the pool and for picks outside it alike.
@@ -362,11 +374,9 @@ def stamp(cfg: Config, stage: str, item: str | None = None, missing_mtime: float
 def stamp_keys(cfg: Config) -> list[tuple[str, str | None]]:
     """Every (stage, item) that has a stamp."""
     out = []
-    for stage in stages(cfg):
-        items = cfg.variants if stamp_item(cfg, stage, "x") is not None else [None]
-        if stage.startswith("train-supernet"):
-            items = [v for v in cfg.variants if supernet_stage(cfg, v) == stage]
-        out += [(stage, item) for item in items]
+    for stage, spec in stages(cfg).items():
+        per_variant = stamp_item(cfg, stage, "x") is not None
+        out += [(stage, item) for item in (spec["matrix"]["variant"] if per_variant else [None])]
     return out
 
 
