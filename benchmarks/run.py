@@ -204,6 +204,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--skip-study", action="store_true", help="skip the full default-study timing")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--skip-darts", action="store_true", help="skip the DARTS entries (benchmarks/darts.py)")
     args = p.parse_args(argv)
     from nas import config
 
@@ -228,6 +229,10 @@ def main(argv=None):
         (f"super-net step, sampling {cfg.variant(cfg.variants[0]).sampling}, 1 thread / 2 threads (interleaved)",
          f"{threads[1] * 1e3:.2f} / {threads[2] * 1e3:.2f} ms ({threads[2] / threads[1]:.2f}x)"),
     ]
+    if not args.skip_darts:  # DARTS step, DARTS-PT selection, xautodl side by side (benchmarks/darts.py)
+        from benchmarks import darts
+
+        rows += darts.rows(darts.run_all(cfg, args.repeats))
     if not args.skip_study:
         study = bench_study()
         rows += [("default study, `dvc repro` from scratch (wall)", f"{study['study_s']:.0f} s"),

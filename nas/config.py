@@ -145,6 +145,9 @@ class PerturbationConfig:
     tune_epochs: int = opt(5, min=0, doc="fine-tuning epochs between two decisions (the paper: 5)")
     lr_factor: float = opt(0.1, above=0.0, max=1.0, doc="fine-tuning lr = supernet.lr x this (the paper: 1/10)")
     valid_batches: int = opt(0, min=0, doc="validation batches per measurement (0 = the whole split)")
+    topology: str = opt("auto", choices=("auto", "perturbation", "magnitude"),
+                        doc="spaces whose nodes use some of their input edges (darts): which edges a node keeps, "
+                            "chosen by perturbation (DARTS-PT; what auto means there) or by alpha magnitude")
 
 
 @dataclass(frozen=True)
@@ -483,6 +486,10 @@ def _check(cfg: Config):
     for m in cfg.select.methods:
         if m not in SELECTORS:
             raise UserError(f"select.methods: unknown method {m!r}; expected one of {', '.join(SELECTORS)}")
+    topology = cfg.select.perturbation.topology
+    if topology != "auto" and not any(c.group is not None for c in space.choices()):
+        raise UserError(f"select.perturbation.topology: {topology!r} selects which input edges a node keeps, but "
+                        f"every choice of space {space.name!r} is used (no input groups); leave it at auto")
 
 
 def _check_heuristics(cfg: Config, name: str, sn: SupernetConfig, space) -> None:

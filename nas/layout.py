@@ -50,7 +50,7 @@ SCHEMAS = {
     "picks": {"variant": "str", "seed": "int", "method": "str", "arch_id": "int", "arch": "str", "in_pool": "bool"},
     "correlation": {"variant": "str", "seed": "int", "metric": "str", "k": "int", "value": "float",
                     "ci_low": "float", "ci_high": "float"},
-    "perturbation": {"decision": "int", "choice": "str", "op": "str", "alpha": "float", "accuracy": "float",
+    "perturbation": {"decision": "int", "phase": "str", "step": "int", "choice": "str", "op": "str", "alpha": "float", "accuracy": "float",
                      "loss": "float", "chosen": "bool"},
     "selection": {"variant": "str", "seed": "int", "method": "str", "arch_id": "int", "arch": "str",
                   "accuracy": "float", "percentile": "float", "regret": "float"},

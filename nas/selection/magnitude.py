@@ -6,6 +6,11 @@ refused. Whether `none` may win is `select.magnitude_none`:
 true (the default) is the NAS-Bench-201 code's DARTS (its `genotype()` takes the argmax over all
 operations, the rule behind the benchmark's published DARTS results); false is DARTS's own rule in its
 space, the strongest operation other than `none`.
+
+In a space whose nodes use `keep` of their input edges (a choice group; the DARTS space: 2), the
+genotype is derived as DARTS derives it: each edge's strength is its strongest operation other than
+`none`, a node keeps its `keep` strongest edges with that operation, the others pick `none`
+(`select.magnitude_none` applies to ungrouped choices only).
 """
 
 from __future__ import annotations
@@ -24,11 +29,34 @@ def alphas(context: Context) -> dict[str, dict[str, float]]:
     return weights.export_probs()
 
 
+def strongest(probs: dict[str, float], allow_none: bool) -> str:
+    """The operation of largest weight (`none` only if allowed); ties: the first operation."""
+    ranked = {op: p for op, p in probs.items() if allow_none or op != "none"}
+    return max(ranked, key=lambda op: (ranked[op], -list(probs).index(op)))
+
+
+def keep_strongest_edges(space, probs: dict[str, dict[str, float]], picks: dict[str, str], groups=None) -> dict:
+    """`picks` with each group (of `groups`, default all) reduced to its `keep` strongest members by
+    DARTS's edge strength (the largest weight other than `none`); the others pick `none`. Ties: the
+    first choice."""
+    keys = [c.key for c in space.choices()]
+    members: dict[str, list] = {}
+    for c in space.choices():
+        if c.group is not None and (groups is None or c.group in groups):
+            members.setdefault(c.group, []).append(c)
+    out = dict(picks)
+    for group in members.values():
+        strength = {c.key: max(p for op, p in probs[c.key].items() if op != "none") for c in group}
+        kept = sorted(group, key=lambda c: (-strength[c.key], keys.index(c.key)))[:group[0].keep]
+        for c in group:
+            if c not in kept:
+                out[c.key] = "none"
+    return out
+
+
 @register_selector("magnitude", supernet=True)
 def magnitude(context: Context):
     allow_none = True if context.settings is None else context.settings.magnitude_none
-    picks = {}
-    for key, probs in alphas(context).items():
-        ranked = {op: p for op, p in probs.items() if allow_none or op != "none"}
-        picks[key] = max(ranked, key=lambda op: (ranked[op], -list(probs).index(op)))  # ties: the first op
-    return context.space.from_picks(picks)
+    probs = alphas(context)
+    picks = {c.key: strongest(probs[c.key], allow_none and c.group is None) for c in context.space.choices()}
+    return context.space.from_picks(keep_strongest_edges(context.space, probs, picks))

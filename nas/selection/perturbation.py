@@ -12,12 +12,22 @@ DARTS-PT asks the super-net instead, one decision at a time:
      keeps training on the others unless `fix_alpha`), with SGD at supernet.lr × `lr_factor` on a cosine
      schedule over all the fine-tuning, as the paper's code resets its optimiser at a tenth of the lr.
 
+In a space whose nodes use `keep` of their input edges (the DARTS space: 2 of up to 5), operation
+selection keeps a real operation on every edge (`none` is not a candidate there: whether an edge is
+used is the topology's decision), then *topology selection* follows (`select.perturbation.topology`):
+for each node in a random order, the input edge whose removal (every weight of the edge zero) hurts
+least is removed, one at a time, until `keep` remain; fine-tuning follows each node, not each removal,
+as in the paper's code. `topology: magnitude` keeps instead the edges of largest alpha (DARTS's rule).
+One difference from the paper's code: it decides a normal and a reduce edge together before each
+fine-tuning, here every choice is its own decision (twice the fine-tuning intervals in the DARTS space).
+
 `nas perturb` runs it per super-net run of a method with architecture weights (darts) and writes the
-decision log (`layout.Run.perturbation`: decision, choice, op, its mixing weight alpha, accuracy and
-loss with that op removed, chosen; decision 0 measures every edge of the trained super-net before any
-decision, for `alpha_vs_damage`, the paper's central evidence); it is resumable after each decision. The `perturbation` selector reads the log's choices.
-Topology selection (DARTS space: two inputs per node) needs a space with input groups; none of the
-registered spaces has them yet.
+decision log (`layout.Run.perturbation`: decision, phase (operation | topology), step (the removal
+within a topology decision), choice, op, its mixing weight alpha (topology: the edge's strength),
+accuracy and loss with that op or edge removed, chosen (operation: the op kept; topology: the edge
+removed); decision 0 measures every operation of every edge of the trained super-net before any
+decision, for `alpha_vs_damage`, the paper's central evidence); it is resumable after each decision.
+The `perturbation` selector reads the log's choices.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from torch.nn import functional as F
 from nas import io
 from nas.selection.base import Context, NotApplicable, register_selector
 
-LOG_COLUMNS = ["decision", "choice", "op", "alpha", "accuracy", "loss", "chosen"]
+LOG_COLUMNS = ["decision", "phase", "step", "choice", "op", "alpha", "accuracy", "loss", "chosen"]
 
 
 @torch.no_grad()
@@ -52,18 +62,36 @@ def measure(net, arch, batches) -> tuple[float, float]:
     return 100.0 * correct / seen, loss / seen
 
 
-def without(arch, index: int, op: str):
-    """`arch` (a tuple of {op: weight} per choice) with `op`'s weight on choice `index` set to zero."""
-    return tuple({**pick, op: 0.0} if i == index else pick for i, pick in enumerate(arch))
+def without(arch, index: int, op: str | None = None):
+    """`arch` (a tuple of {op: weight} per choice) with `op`'s weight on choice `index` set to zero, or
+    with the whole choice removed (every weight zero) when `op` is None."""
+    return tuple(({**pick, op: 0.0} if op is not None else {o: 0.0 for o in pick}) if i == index else pick
+                 for i, pick in enumerate(arch))
+
+
+def decisions(space, seed: int) -> list[tuple[str, object]]:
+    """The decisions of a selection, in order: ("operation", choice index) for every choice in a random
+    order, then, in a space with input groups, ("topology", group) for every group with more members than it
+    keeps, in a random order."""
+    choices = space.choices()
+    rng = np.random.default_rng(seed)
+    plan = [("operation", int(i)) for i in rng.permutation(len(choices))]
+    members: dict[str, list] = {}
+    for c in choices:
+        if c.group is not None:
+            members.setdefault(c.group, []).append(c)
+    groups = [g for g, m in members.items() if len(m) > m[0].keep]  # a node using all its inputs has nothing to decide
+    return plan + [("topology", groups[int(i)]) for i in rng.permutation(len(groups))]
 
 
 def select(method, net, train, valid, settings, seed: int, state_path, device) -> pd.DataFrame:
-    """The decision log of DARTS-PT's operation selection on `net` (a DARTS super-net, trained by
-    `method`); see the module docstring. `state_path` holds the state after each decision."""
+    """The decision log of DARTS-PT's selection on `net` (a DARTS super-net, trained by `method`); see
+    the module docstring. `state_path` holds the state after each decision."""
     space, hp = method.space, method.hp
-    keys = [c.key for c in space.choices()]
-    order = np.random.default_rng(seed).permutation(len(keys)).tolist()  # the random edge of each decision
-    tune_total = settings.tune_epochs * (len(keys) - 1)
+    choices = space.choices()
+    keys = [c.key for c in choices]
+    plan = decisions(space, seed)
+    tune_total = settings.tune_epochs * (len(plan) - 1)
     x, y = train.x.to(device), train.y.to(device)
     vx, vy = valid.x.to(device), valid.y.to(device)
     steps = max(1, len(y) // hp.batch_size)
@@ -86,42 +114,93 @@ def select(method, net, train, valid, settings, seed: int, state_path, device) -
         except (KeyError, TypeError, ValueError) as exc:
             raise io.progress_error(io.UserError(f"{state_path}: not a perturbation state of this run "
                                                  f"({io._first_line(exc)})")) from None
+
     def current():
         with torch.no_grad():
             return tuple({op: (w.detach() if torch.is_tensor(w) else w) for op, w in pick.items()}
                          for pick in method.mixing(net))
 
-    def removals(decision: int, index: int, arch) -> list[dict]:
-        rows = []
-        for op in space.choices()[index].candidates:
-            acc, loss = measure(net, without(arch, index, op), batches)
-            rows.append({"decision": decision, "choice": keys[index], "op": op, "alpha": float(arch[index][op]),
-                         "accuracy": acc, "loss": loss})
-        return rows
+    def row(decision, phase, step, index, op, alpha, arch):
+        acc, loss = measure(net, arch, batches)
+        return {"decision": decision, "phase": phase, "step": step, "choice": keys[index], "op": op,
+                "alpha": alpha, "accuracy": acc, "loss": loss}
+
+    def removals(decision: int, index: int, arch, ops) -> list[dict]:
+        return [row(decision, "operation", 0, index, op, float(arch[index][op]), without(arch, index, op)) for op in ops]
+
+    # the removal that hurts most (operation phase) or least (topology phase); ties: the first candidate
+    if settings.criterion == "accuracy":
+        damage = lambda r: (-r["accuracy"], r["loss"])  # noqa: E731
+    else:
+        damage = lambda r: (r["loss"], -r["accuracy"])  # noqa: E731
 
     if start == 0:  # decision 0: every edge measured on the trained super-net, alpha next to the damage
         arch = current()
-        log = [{**r, "chosen": False} for index in range(len(keys)) for r in removals(0, index, arch)]
-    bar = io.Progress(len(keys), "perturb")
+        log = [{**r, "chosen": False} for index, c in enumerate(choices) for r in removals(0, index, arch, c.candidates)]
+    bar = io.Progress(len(plan), "perturb")
     bar.done = start
-    for decision in range(start, len(keys)):
-        index = order[decision]
-        rows = removals(decision + 1, index, current())
-        hurt = (lambda r: (r["accuracy"], -r["loss"])) if settings.criterion == "accuracy" else \
-            (lambda r: (-r["loss"], r["accuracy"]))
-        chosen = min(rows, key=hurt)["op"]  # its removal hurts most; ties: the first operation
-        log += [{**r, "chosen": r["op"] == chosen} for r in rows]
-        method.fixed[keys[index]] = chosen
-        if decision < len(keys) - 1:
+    for decision in range(start, len(plan)):
+        phase, target = plan[decision]
+        if phase == "operation":
+            c = choices[target]
+            # an edge of a node that uses some of its inputs keeps a real operation; topology decides the rest
+            ops = [o for o in c.candidates if c.group is None or o != "none"]
+            rows = removals(decision + 1, target, current(), ops)
+            chosen = max(rows, key=damage)["op"]
+            log += [{**r, "chosen": r["op"] == chosen} for r in rows]
+            method.fixed[keys[target]] = chosen
+            done = dict(choice=keys[target], op=chosen)
+        else:
+            log += topology(decision + 1, target, settings.topology, row, damage, current, method, net)
+            done = dict(node=target)
+        if decision < len(plan) - 1:
             for epoch in range(settings.tune_epochs):
                 method.train_epoch(epoch + 1, net, x, y, generator, None, (vx, vy))
         io.save_checkpoint({**{n: o.state_dict() for n, o in objects.items()}, "generator": generator.get_state(),
                             "torch_rng": torch.get_rng_state(),
                             "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
                             "log": log, "decision": decision + 1, "fixed": method.fixed}, state_path)
-        bar.update(choice=keys[index], op=chosen)
+        bar.update(**done)
     bar.close()
-    return pd.DataFrame(log, columns=LOG_COLUMNS).astype({"decision": "int64", "chosen": "bool"})
+    return pd.DataFrame(log, columns=LOG_COLUMNS).astype({"decision": "int64", "step": "int64", "chosen": "bool"})
+
+
+def topology(decision: int, group: str, mode: str, row, damage, current, method, net) -> list[dict]:
+    """One topology decision: the input edges of node `group` reduced to its `keep`. By perturbation
+    (DARTS-PT's project_edge; `mode` auto or perturbation): remove, one step at a time, the edge whose
+    removal hurts least, measuring every remaining edge removed whole; no fine-tuning between the
+    steps of one node. By magnitude: DARTS's edge strength (the largest alpha other than `none`).
+    Rows: one per remaining edge and step, `chosen` = the edge removed at that step."""
+    from nas.selection.magnitude import keep_strongest_edges
+
+    space = method.space
+    keys = [c.key for c in space.choices()]
+    members = [keys.index(c.key) for c in space.choices() if c.group == group]
+    keep = space.choices()[members[0]].keep
+    strength = {k: max(p for op, p in ops.items() if op != "none") for k, ops in net.arch_weights.export_probs().items()}
+    rows = []
+    if mode == "magnitude":
+        picks = keep_strongest_edges(space, net.arch_weights.export_probs(), method.fixed, groups={group})
+        for index in members:
+            removed = picks[keys[index]] == "none"
+            rows.append({"decision": decision, "phase": "topology", "step": 0, "choice": keys[index],
+                         "op": method.fixed[keys[index]], "alpha": strength[keys[index]], "accuracy": float("nan"),
+                         "loss": float("nan"), "chosen": removed})
+            if removed:
+                method.fixed[keys[index]] = "none"
+        return rows
+    remaining, step = list(members), 0
+    while len(remaining) > keep:
+        arch = current()
+        candidates = [row(decision, "topology", step, index, method.fixed[keys[index]], strength[keys[index]],
+                          without(arch, index)) for index in remaining]
+        least = min(candidates, key=damage)
+        rows += [{**r, "chosen": r is least} for r in candidates]
+        index = keys.index(least["choice"])
+        method.fixed[keys[index]] = "none"
+        remaining.remove(index)
+        step += 1
+    return rows
 
 
 def alpha_vs_damage(log: pd.DataFrame) -> pd.DataFrame:
@@ -132,7 +211,7 @@ def alpha_vs_damage(log: pd.DataFrame) -> pd.DataFrame:
     from scipy import stats
 
     rows = []
-    for choice, g in log[log["decision"] == 0].groupby("choice", sort=False):
+    for choice, g in log[(log["decision"] == 0) & (log["phase"] == "operation")].groupby("choice", sort=False):
         tau = stats.kendalltau(g["alpha"], -g["accuracy"]).statistic if g["alpha"].nunique() > 1 else float("nan")
         strongest = g.loc[g["alpha"].idxmax(), "op"] if g["alpha"].nunique() > 1 else None
         rows.append({"choice": choice, "tau": float(tau), "top_by_alpha": strongest,
@@ -141,8 +220,12 @@ def alpha_vs_damage(log: pd.DataFrame) -> pd.DataFrame:
 
 
 def chosen_architecture(log: pd.DataFrame, space):
-    """The architecture a decision log selected: each choice's chosen operation."""
-    picks = dict(zip(log.loc[log["chosen"], "choice"], log.loc[log["chosen"], "op"]))
+    """The architecture a decision log selected: each choice's chosen operation, `none` for the edges
+    topology selection removed."""
+    chosen = log[log["chosen"]]
+    ops = chosen[chosen["phase"] == "operation"]
+    picks = dict(zip(ops["choice"], ops["op"]))
+    picks.update({key: "none" for key in chosen.loc[chosen["phase"] == "topology", "choice"]})
     return space.from_picks(picks)
 
 

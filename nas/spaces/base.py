@@ -297,7 +297,8 @@ class SearchSpace(abc.ABC):
                        global_dropout: float = 0.0, op_on: str = "edge", kernel_mapping: bool = False) -> nn.Module:
         """The weight-sharing network, called as `net(x, arch)`: the space builds the skeleton (stem,
         cells, reductions, head) and, in construction order, calls `choice(c, candidates)` once per
-        choice per cell, `candidates` holding a module per candidate name (None for `none`). In forward
+        choice a cell holds (every cell all of them, or, as DARTS's normal and reduce cells, each kind its
+        own; every choice in at least one cell), in choice order, `candidates` holding a module per candidate name (None for `none`). In forward
         each choice module gets `(x, pick)`, pick being what `arch` says for it (a name, a tuple of names,
         or None for the method to decide) and returns a Tensor or None (nothing flows); a node sums the
         non-None outputs of its inputs (zeros if none), each passed through `drop_path` at

@@ -28,6 +28,7 @@ from torch import nn
 
 from nas.io import UserError
 from nas.spaces.base import Choice, PathChoice, SearchSpace, single_path
+from nas.spaces import ops
 from nas.spaces.ops import ResidualReduction, bn, candidate_modules, conv, drop_path
 
 NAME = "nb201"
@@ -406,28 +407,7 @@ class NB201(SearchSpace):
         for one input. Pooling, batch norm and activations are not counted. With C=16, N=5, 3x32x32 input
         and 10 classes this gives the benchmark's 1,531,546 parameters and 220.11969 MFLOPs for the
         all-nor_conv_3x3 cell."""
-        net = self.build(arch, channels, cells, input_shape, num_classes)
-        flops = 0
-
-        def conv_hook(module, inputs, output):
-            nonlocal flops
-            per_position = module.in_channels * module.out_channels // module.groups * int(np.prod(module.kernel_size))
-            positions = int(np.prod(output.shape[2:]))
-            flops += per_position * positions + (module.out_channels * positions if module.bias is not None else 0)
-
-        def linear_hook(module, inputs, output):
-            nonlocal flops
-            flops += module.in_features * module.out_features + (module.out_features if module.bias is not None else 0)
-
-        for m in net.modules():
-            if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-                m.register_forward_hook(conv_hook)
-            elif isinstance(m, nn.Linear):
-                m.register_forward_hook(linear_hook)
-        net.eval()
-        with torch.no_grad():
-            net(torch.zeros(1, *input_shape))
-        return sum(p.numel() for p in net.parameters()), flops
+        return ops.count_params_flops(self.build(arch, channels, cells, input_shape, num_classes), input_shape)
 
 
 SPACE = NB201()

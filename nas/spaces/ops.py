@@ -1,15 +1,18 @@
 """Operations shared by the search spaces, for 1-D signals (dim 1) or 2-D images (dim 2).
 
-`conv`, `bn`, `avg_pool` pick the layer class by dimension; `ReLUConvBN`, `ResidualReduction` and
-`CentreKernelConvBN` are NAS-Bench-201's blocks; `drop_path` is DARTS' path dropout; `make_op` builds
-one cell operation by name from `OPS`, and `candidate_modules` the candidates of one super-net choice.
-A new operation (e.g. DARTS' sep_conv_3x3, dil_conv_3x3, max_pool_3x3) is one builder in `OPS`.
+`conv`, `bn`, `avg_pool`, `max_pool` pick the layer class by dimension; `ReLUConvBN`,
+`ResidualReduction` and `CentreKernelConvBN` are NAS-Bench-201's blocks; `SepConv`, `DilConv` and
+`FactorizedReduce` are DARTS's (operations.py of Liu et al.: the same layers, for 1-D or 2-D);
+`drop_path` is DARTS' path dropout; `make_op` builds one cell operation by name from `OPS`,
+`candidate_modules` the candidates of one super-net choice, and `count_params_flops` counts a network
+the way NAS-Bench-201 does. A new operation is one builder in `OPS`.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -32,6 +35,11 @@ def avg_pool(dim: int, kernel: int, stride: int, padding: int):
     return cls(kernel, stride=stride, padding=padding, count_include_pad=False)
 
 
+def max_pool(dim: int, kernel: int, stride: int, padding: int):
+    cls = nn.MaxPool1d if dim == 1 else nn.MaxPool2d
+    return cls(kernel, stride=stride, padding=padding)
+
+
 class ReLUConvBN(nn.Sequential):
     def __init__(self, c_in, c_out, kernel, stride, dim, affine=True, track=True):
         super().__init__(
@@ -39,6 +47,50 @@ class ReLUConvBN(nn.Sequential):
             conv(dim)(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
             bn(dim, c_out, affine, track),
         )
+
+
+class DilConv(nn.Sequential):
+    """DARTS's dilated convolution: ReLU, depthwise conv (dilation 2), pointwise conv, BN."""
+
+    def __init__(self, c_in, c_out, kernel, stride, dilation, dim, affine=True, track=True):
+        padding = dilation * (kernel - 1) // 2
+        super().__init__(
+            nn.ReLU(inplace=False),
+            conv(dim)(c_in, c_in, kernel, stride=stride, padding=padding, dilation=dilation, groups=c_in, bias=False),
+            conv(dim)(c_in, c_out, 1, bias=False),
+            bn(dim, c_out, affine, track),
+        )
+
+
+class SepConv(nn.Sequential):
+    """DARTS's separable convolution: two (ReLU, depthwise conv, pointwise conv, BN) blocks, the first
+    with the stride."""
+
+    def __init__(self, c_in, c_out, kernel, stride, dim, affine=True, track=True):
+        super().__init__(DilConv(c_in, c_in, kernel, stride, 1, dim, affine, track),
+                         DilConv(c_in, c_out, kernel, 1, 1, dim, affine, track))
+
+
+class FactorizedReduce(nn.Module):
+    """DARTS's stride-2 reduction without information loss: ReLU, then two stride-2 1x1 convs, the
+    second on the input shifted by one position, concatenated, BN. An odd size is padded so both
+    halves have the same shape (DARTS's inputs are always even)."""
+
+    def __init__(self, c_in, c_out, dim, affine=True, track=True):
+        super().__init__()
+        if c_out % 2:
+            raise ValueError(f"FactorizedReduce needs an even channel count, got {c_out}")
+        self.dim = dim
+        self.conv_a = conv(dim)(c_in, c_out // 2, 1, stride=2, bias=False)
+        self.conv_b = conv(dim)(c_in, c_out - c_out // 2, 1, stride=2, bias=False)
+        self.bn = bn(dim, c_out, affine, track)
+
+    def forward(self, x):
+        x = torch.relu(x)
+        shifted = x[..., 1:] if self.dim == 1 else x[..., 1:, 1:]
+        if any(n % 2 for n in x.shape[2:]):  # pad the shifted copy so both convs see ceil(n/2) positions
+            shifted = F.pad(shifted, (0, 1) * self.dim)
+        return self.bn(torch.cat([self.conv_a(x), self.conv_b(shifted)], dim=1))
 
 
 def drop_path(x: torch.Tensor, rate: float) -> torch.Tensor:
@@ -83,9 +135,8 @@ class ResidualReduction(nn.Module):
 
 
 def _skip(c, stride, dim, affine, track):
-    if stride != 1:  # DARTS reduces with a factorised reduction; add it here when a space needs it
-        raise ValueError("skip_connect with stride > 1 is not implemented")
-    return nn.Identity()
+    # DARTS: a skip with stride 2 (an input edge of a reduction cell) is a factorised reduction.
+    return nn.Identity() if stride == 1 else FactorizedReduce(c, c, dim, affine, track)
 
 
 # name -> builder(channels, stride, dim, affine, track) -> module, or None for `none` (nothing flows).
@@ -96,6 +147,11 @@ OPS: dict[str, Callable[[int, int, int, bool, bool], nn.Module | None]] = {
     "nor_conv_1x1": lambda c, stride, dim, affine, track: ReLUConvBN(c, c, 1, stride, dim, affine, track),
     "nor_conv_3x3": lambda c, stride, dim, affine, track: ReLUConvBN(c, c, 3, stride, dim, affine, track),
     "avg_pool_3x3": lambda c, stride, dim, affine, track: avg_pool(dim, 3, stride, 1),
+    "max_pool_3x3": lambda c, stride, dim, affine, track: max_pool(dim, 3, stride, 1),
+    "sep_conv_3x3": lambda c, stride, dim, affine, track: SepConv(c, c, 3, stride, dim, affine, track),
+    "sep_conv_5x5": lambda c, stride, dim, affine, track: SepConv(c, c, 5, stride, dim, affine, track),
+    "dil_conv_3x3": lambda c, stride, dim, affine, track: DilConv(c, c, 3, stride, 2, dim, affine, track),
+    "dil_conv_5x5": lambda c, stride, dim, affine, track: DilConv(c, c, 5, stride, 2, dim, affine, track),
 }
 
 
@@ -110,15 +166,48 @@ def make_op(name: str, channels: int, dim: int, affine: bool = True, track: bool
 
 
 def candidate_modules(names, channels: int, dim: int, affine: bool, track: bool,
-                      kernel_pairs: tuple[tuple[str, str], ...] = ()) -> dict[str, nn.Module | None]:
+                      kernel_pairs: tuple[tuple[str, str], ...] = (), stride: int = 1) -> dict[str, nn.Module | None]:
     """{name: module} for the candidates of one choice, in order (None for `none`), built in that order
     (so the random initialisation follows it). For each (smaller, larger) pair of `kernel_pairs` that
     are both candidates, the smaller becomes a `CentreKernelConvBN` on the larger's kernel (it is
     built, and so draws its initialisation, first all the same)."""
-    modules = {name: make_op(name, channels, dim, affine, track) if name != "none" else None for name in names}
+    modules = {name: make_op(name, channels, dim, affine, track, stride) if name != "none" else None
+               for name in names}
     for small, large in kernel_pairs:
         if modules.get(small) is not None and modules.get(large) is not None:
             if (small, large) != ("nor_conv_1x1", "nor_conv_3x3"):
                 raise ValueError(f"kernel mapping of {small} onto {large} is not implemented")
             modules[small] = CentreKernelConvBN(modules[large], channels, dim, affine, track)
     return modules
+
+
+def count_params_flops(net: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    """(parameters, FLOPs) of `net` for one input of `input_shape`, as NAS-Bench-201 counts them: all
+    parameters; FLOPs are the multiply-adds of convolutions (plus bias adds) and of linear layers.
+    Pooling, batch norm and activations are not counted."""
+    flops = 0
+
+    def conv_hook(module, inputs, output):
+        nonlocal flops
+        per_position = module.in_channels * module.out_channels // module.groups * int(np.prod(module.kernel_size))
+        positions = int(np.prod(output.shape[2:]))
+        flops += per_position * positions + (module.out_channels * positions if module.bias is not None else 0)
+
+    def linear_hook(module, inputs, output):
+        nonlocal flops
+        flops += module.in_features * module.out_features + (module.out_features if module.bias is not None else 0)
+
+    hooks = []
+    for m in net.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+            hooks.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            hooks.append(m.register_forward_hook(linear_hook))
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        net(torch.zeros(1, *input_shape))
+    net.train(was_training)
+    for h in hooks:
+        h.remove()
+    return sum(p.numel() for p in net.parameters()), flops

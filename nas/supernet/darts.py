@@ -167,10 +167,12 @@ class DARTS(Method):
         seen = passes = 0
         valid_batches = [] if s.fix_alpha else batch_indices(len(valid[1]), self.hp.batch_size, generator)
         for step, idx in enumerate(batch_indices(len(y), self.hp.batch_size, generator)):
-            if not s.fix_alpha:  # alpha step on a validation batch; the weights' gradients are discarded
+            if not s.fix_alpha:  # alpha step on a validation batch
                 vidx = valid_batches[step % len(valid_batches)].to(x.device)
                 self.alpha_optimizer.zero_grad(set_to_none=True)
-                F.cross_entropy(net(valid[0][vidx], self.mixing(net)), valid[1][vidx]).backward()
+                # gradients of alpha only: the weights' would be discarded by the weight step anyway
+                F.cross_entropy(net(valid[0][vidx], self.mixing(net)), valid[1][vidx]).backward(
+                    inputs=list(net.arch_weights.parameters()))
                 self.alpha_optimizer.step()
                 passes += 1
             idx = idx.to(x.device)

@@ -241,7 +241,7 @@ def test_unknown_select_method():
 
 
 def test_unknown_space():
-    assert error({"space": {"name": "nb999"}}) == "space.name: unknown space 'nb999'; expected one of nb201"
+    assert error({"space": {"name": "nb999"}}) == "space.name: unknown space 'nb999'; expected one of nb201, darts"
 
 
 # --- files ----------------------------------------------------------------------------------------------

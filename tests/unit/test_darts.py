@@ -166,3 +166,27 @@ def test_magnitude_does_not_apply_to_a_supernet_without_alpha():
 def test_bad_darts_settings_are_one_line_errors(supernet_keys, message):
     raw = {**TINY, "supernet": {**TINY["supernet"], "method": "darts", **supernet_keys}}
     assert one_line_error(config.from_dict, raw).startswith(message)
+
+
+def test_magnitude_in_a_space_with_input_groups_keeps_each_nodes_strongest_edges_as_darts_derives_genotypes():
+    from nas.spaces import darts as D
+    hp = hp_of()
+    net = supernet.build(D.SPACE, hp, 4, 1, data())
+    keys = [c.key for c in D.SPACE.choices()]
+    ops = list(D.OPS)
+    with torch.no_grad():
+        for k, a in zip(keys, net.arch_weights.alpha):
+            a.zero_()
+            a[ops.index("none")] = 5.0  # none is the largest everywhere: DARTS ignores it for genotypes
+            j, i = map(int, k.split(":")[1].split("<-"))
+            a[ops.index("sep_conv_3x3" if i % 2 else "max_pool_3x3")] = 1.0 + i  # later inputs are stronger
+    ctx = _context(net, "darts")
+    ctx = Context(space=D.SPACE, run=ctx.run, scores=ctx.scores, pool=ctx.pool, seed=0,
+                  load_supernet=lambda: (net, {"method": "darts"}), settings=ctx.settings)
+    picked = D.SPACE.to_picks(selection.SELECTORS["magnitude"](ctx))
+    D.SPACE.check_picks(picked)
+    for kind in D.KINDS:
+        for j in D.NODES:
+            used = {i: picked[f"{kind}:{j}<-{i}"] for i in range(j) if picked[f"{kind}:{j}<-{i}"] != "none"}
+            assert sorted(used) == [j - 2, j - 1]  # the two strongest edges, each with its strongest non-none op
+            assert all(op == ("sep_conv_3x3" if i % 2 else "max_pool_3x3") for i, op in used.items())

@@ -107,7 +107,7 @@ def test_a_killed_selection_resumes_after_its_last_decision_with_the_same_log(tr
 
 
 def test_alpha_vs_damage_is_tau_between_alpha_and_the_removal_damage():
-    log = pd.DataFrame({"decision": 0, "choice": ["e"] * 3, "op": ["a", "b", "c"], "alpha": [0.5, 0.3, 0.2],
+    log = pd.DataFrame({"decision": 0, "phase": "operation", "step": 0, "choice": ["e"] * 3, "op": ["a", "b", "c"], "alpha": [0.5, 0.3, 0.2],
                         "accuracy": [70.0, 80.0, 90.0], "loss": 1.0, "chosen": False})
     row = P.alpha_vs_damage(log).iloc[0]
     assert row["tau"] == pytest.approx(1.0) and row["top_by_alpha"] == row["top_by_damage"] == "a"
@@ -135,3 +135,73 @@ def test_perturbation_skips_runs_without_a_decision_log_and_the_stage_refuses_sp
 def test_bad_perturbation_settings(key, value, message):
     msg = one_line_error(config.from_dict, {**TINY, "select": {"methods": ["supernet"], "perturbation": {key: value}}})
     assert msg.startswith(message)
+
+
+# --- spaces whose nodes use some of their inputs: topology selection ---------------------------------
+
+def grouped_run(space, shape=(1, 12)):
+    from nas.spaces import darts  # noqa: F401  (the DARTS space is registered)
+    raw = {**TINY, "supernet": {**TINY["supernet"], "method": "darts", "epochs": 1}}
+    hp = config.from_dict(raw).variant("baseline")
+    g = torch.Generator().manual_seed(0)
+    train = Tensors(torch.randn(64, *shape, generator=g), torch.randint(0, 10, (64,), generator=g), shape, 10, "mnist1d")
+    valid = Tensors(torch.randn(32, *shape, generator=g), torch.randint(0, 10, (32,), generator=g), shape, 10, "mnist1d")
+    torch.manual_seed(0)
+    net = supernet.build(space, hp, 4, 1, train)
+    method = supernet.method_for(space, hp)
+    method.setup(net, 2, 0)
+    method.train_epoch(1, net, train.x, train.y, torch.Generator().manual_seed(0), None, (valid.x, valid.y))
+    return method, net, train, valid
+
+
+@pytest.mark.parametrize("space_name", ["toy", "darts"])
+def test_topology_selection_leaves_keep_inputs_per_node_removing_the_least_harmful_edge(space_name, tmp_path):
+    from nas.spaces import darts
+    from unit.toy_space import ToySpace
+    space = ToySpace() if space_name == "toy" else darts.SPACE
+    method, net, train, valid = grouped_run(space)
+    settings = PerturbationConfig(tune_epochs=1 if space_name == "toy" else 0, valid_batches=1)
+    log = P.select(method, net, train, valid, settings, 0, tmp_path / "s.pt", torch.device("cpu"))
+    arch = P.chosen_architecture(log, space)
+    picks = space.to_picks(arch)
+    space.check_picks(picks)  # every node uses exactly `keep` of its inputs
+    members = [c.group for c in space.choices() if c.group is not None]
+    keep = {c.group: c.keep for c in space.choices()}
+    groups = {g for g in members if members.count(g) > keep[g]}  # nodes with an edge to remove
+    topo = log[log["phase"] == "topology"]
+    assert set(topo["decision"]) == set(range(len(space.choices()) + 1, len(space.choices()) + len(groups) + 1))
+    ops = log[(log["phase"] == "operation") & (log["decision"] > 0)]
+    assert "none" not in set(ops.loc[ops["choice"].isin([c.key for c in space.choices() if c.group]), "op"])
+    for _, step in topo.groupby(["decision", "step"]):
+        assert step["chosen"].sum() == 1
+        assert step.loc[step["chosen"], "accuracy"].iloc[0] == step["accuracy"].max()  # hurts least
+    for c in space.choices():  # an edge topology removed picks none; a kept one its operation's decision
+        removed = topo[(topo["choice"] == c.key) & topo["chosen"]]
+        expected = "none" if len(removed) else ops.loc[ops["choice"] == c.key].query("chosen")["op"].iloc[0]
+        assert picks[c.key] == expected
+    if space_name == "darts":  # node j removes j - 2 of its j inputs, one step each
+        for node in darts.NODES:
+            rows = topo[topo["choice"].str.startswith("normal:") & topo["choice"].str.contains(f":{node}<-")]
+            assert rows["chosen"].sum() == node - 2
+
+
+def test_topology_by_magnitude_keeps_the_edges_of_largest_alpha(tmp_path):
+    from unit.toy_space import ToySpace
+    space = ToySpace()
+    method, net, train, valid = grouped_run(space)
+    log = P.select(method, net, train, valid, PerturbationConfig(tune_epochs=0, valid_batches=1,
+                                                                 topology="magnitude"), 0, tmp_path / "s.pt",
+                   torch.device("cpu"))
+    topo = log[log["phase"] == "topology"]
+    assert topo["accuracy"].isna().all()
+    for _, node in topo.groupby("decision"):
+        kept, removed = node.loc[~node["chosen"], "alpha"], node.loc[node["chosen"], "alpha"]
+        assert len(removed) == 1 and kept.min() >= removed.max()
+    space.check_picks(space.to_picks(P.chosen_architecture(log, space)))
+
+
+def test_topology_selection_on_a_space_without_input_groups_is_refused():
+    msg = one_line_error(config.from_dict, {**TINY, "select": {"methods": ["supernet"],
+                                                               "perturbation": {"topology": "perturbation"}}})
+    assert msg == ("select.perturbation.topology: 'perturbation' selects which input edges a node keeps, but every "
+                   "choice of space 'nb201' is used (no input groups); leave it at auto")
