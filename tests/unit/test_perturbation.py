@@ -22,16 +22,22 @@ def data(n, seed):
     return Tensors(torch.randn(n, 1, 40, generator=g), torch.randint(0, 10, (n,), generator=g), (1, 40), 10, "mnist1d")
 
 
-@pytest.fixture
-def trained():
+def darts_run(space, train, valid):
+    """A DARTS super-net over `space` after one epoch on `train` (alpha steps on `valid`)."""
     raw = {**TINY, "supernet": {**TINY["supernet"], "method": "darts", "epochs": 1}}
     hp = config.from_dict(raw).variant("baseline")
-    train, valid = data(128, 0), data(64, 1)
     torch.manual_seed(0)
-    net = supernet.build(SPACE, hp, 4, 1, train)
-    method = supernet.method_for(SPACE, hp)
+    net = supernet.build(space, hp, 4, 1, train)
+    method = supernet.method_for(space, hp)
     method.setup(net, 2, 0)
     method.train_epoch(1, net, train.x, train.y, torch.Generator().manual_seed(0), None, (valid.x, valid.y))
+    return hp, method, net
+
+
+@pytest.fixture
+def trained():
+    train, valid = data(128, 0), data(64, 1)
+    hp, _, net = darts_run(SPACE, train, valid)
     return hp, net, train, valid
 
 
@@ -140,17 +146,10 @@ def test_bad_perturbation_settings(key, value, message):
 # --- spaces whose nodes use some of their inputs: topology selection ---------------------------------
 
 def grouped_run(space, shape=(1, 12)):
-    from nas.spaces import darts  # noqa: F401  (the DARTS space is registered)
-    raw = {**TINY, "supernet": {**TINY["supernet"], "method": "darts", "epochs": 1}}
-    hp = config.from_dict(raw).variant("baseline")
     g = torch.Generator().manual_seed(0)
     train = Tensors(torch.randn(64, *shape, generator=g), torch.randint(0, 10, (64,), generator=g), shape, 10, "mnist1d")
     valid = Tensors(torch.randn(32, *shape, generator=g), torch.randint(0, 10, (32,), generator=g), shape, 10, "mnist1d")
-    torch.manual_seed(0)
-    net = supernet.build(space, hp, 4, 1, train)
-    method = supernet.method_for(space, hp)
-    method.setup(net, 2, 0)
-    method.train_epoch(1, net, train.x, train.y, torch.Generator().manual_seed(0), None, (valid.x, valid.y))
+    _, method, net = darts_run(space, train, valid)
     return method, net, train, valid
 
 
