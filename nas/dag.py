@@ -188,7 +188,7 @@ def _stages(cfg: Config) -> dict:
         "cmd": "nas select",
         "deps": ["nas/selection", standalone, _p(L.PICKS), _p(L.PICKS_STANDALONE)] + scores,
         "params": ["select"] + run_keys,
-        "outs": [_p(L.SELECTION)],
+        "outs": [_p(L.SELECTION), _p(L.SELECTION_SUMMARY)],
         "metrics": [{_p(L.SELECTION_JSON): {"cache": False}}],
     }
     out["heuristics"] = {
@@ -200,8 +200,9 @@ def _stages(cfg: Config) -> dict:
     }
     out["report"] = {
         "cmd": "nas report",
-        "deps": ["nas/report.py", "nas/heuristics.py", archs, standalone, _p(L.CORRELATION), _p(L.SELECTION)]
-                + scores + histories,
+        "deps": ["nas/report.py", "nas/heuristics.py", archs, standalone, _p(L.CORRELATION), _p(L.SELECTION),
+                 _p(L.SELECTION_SUMMARY)] + scores + histories
+                + [_p(L.Run(v, seed).perturbation) for v in perturbed for seed in seeds],
         "params": ["correlate.truth"] + run_keys,
         "outs": [_p(L.REPORT)],
         "plots": [{_p(r.scatter_csv): {"cache": False}} for r in runs]

@@ -34,6 +34,7 @@ PICKS = RESULTS / "picks.parquet"
 PICKS_STANDALONE = RESULTS / "picks_standalone.parquet"
 CORRELATION = RESULTS / "correlation.parquet"
 SELECTION = RESULTS / "selection.parquet"
+SELECTION_SUMMARY = RESULTS / "selection_summary.parquet"  # each method over the runs of a variant
 HEURISTICS = RESULTS / "heuristics.parquet"
 REPORT = RESULTS / "report"
 
@@ -53,7 +54,9 @@ SCHEMAS = {
     "perturbation": {"decision": "int", "phase": "str", "step": "int", "choice": "str", "op": "str", "alpha": "float", "accuracy": "float",
                      "loss": "float", "chosen": "bool"},
     "selection": {"variant": "str", "seed": "int", "method": "str", "arch_id": "int", "arch": "str",
-                  "accuracy": "float", "percentile": "float", "regret": "float"},
+                  "accuracy": "float", "percentile": "float", "regret": "float", "param_free": "float"},
+    "selection_summary": {"variant": "str", "method": "str", "metric": "str", "runs": "int", "mean": "float",
+                          "ci_low": "float", "ci_high": "float", "interval": "str"},
 }
 
 CORRELATION_JSON = METRICS / "correlation.json"
@@ -177,6 +180,7 @@ ARTIFACTS = {
     "picks_standalone": PICKS_STANDALONE,
     "correlation": CORRELATION,
     "selection": SELECTION,
+    "selection_summary": SELECTION_SUMMARY,
     "heuristics": HEURISTICS,
 }
 METRICS_FILES = {"correlation": CORRELATION_JSON, "selection": SELECTION_JSON, "heuristics": HEURISTICS_JSON}

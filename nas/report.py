@@ -287,6 +287,43 @@ def correlation_html(correlation: pd.DataFrame, variants: list[str]) -> str:
             f"<tbody>\n" + "\n".join(body) + "\n</tbody></table>")
 
 
+SUMMARY_DECIMALS = {"accuracy": 2, "regret": 2, "param_free": 1}
+
+
+def selection_summary_cells(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per (variant, method): runs and each metric as 'mean [low, high]' (the interval's kind
+    after it unless a t-interval) — the over-seeds comparison of selection methods."""
+    rows = []
+    for (variant, method), g in summary.groupby(["variant", "method"], sort=False):
+        row = {"variant": variant, "method": method, "runs": int(g["runs"].max())}
+        for r in g.itertuples():
+            d = SUMMARY_DECIMALS.get(r.metric, 2)
+            row[r.metric] = (fmt(r.mean, d) if r.interval == "none" else
+                             fmt_ci(r.mean, r.ci_low, r.ci_high, d, kind=r.interval))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def selection_summary_text(summary: pd.DataFrame) -> str:
+    """The summary as the `select` stage prints it."""
+    if summary.empty:
+        return "no selection results"
+    cells = selection_summary_cells(summary).rename(
+        columns={"accuracy": "stand-alone accuracy (%)", "regret": "regret (points)",
+                 "param_free": "parameter-free ops"})
+    return cells.to_string(index=False)
+
+
+def selection_summary_html(summary: pd.DataFrame) -> str:
+    if summary.empty:
+        return ""
+    cells = selection_summary_cells(summary).rename(
+        columns={"accuracy": "stand-alone accuracy (%)", "regret": "regret (points)",
+                 "param_free": "parameter-free ops"})
+    return ("<p>Each method over the runs of a variant: mean and 95% t-interval over super-net seeds "
+            "(the range with 2 runs).</p>\n" + cells.to_html(index=False, escape=True, border=0, na_rep="&mdash;"))
+
+
 def selection_html(selection: pd.DataFrame) -> str:
     if selection.empty:
         return "<p>No selection results.</p>"
@@ -295,7 +332,7 @@ def selection_html(selection: pd.DataFrame) -> str:
     df["arch"] = [("&mdash;" if is_missing(x) else html.escape(str(x))) for x in df["arch"]]
     df["variant"] = [html.escape(str(x)) for x in df["variant"]]
     df["method"] = [html.escape(str(x)) for x in df["method"]]
-    for col, d in [("accuracy", 2), ("percentile", 1), ("regret", 2)]:
+    for col, d in [("accuracy", 2), ("percentile", 1), ("regret", 2), ("param_free", 1)]:
         if col in df:
             df[col] = [fmt(x, d) for x in df[col]]
     # already escaped above, so the dashes survive as entities
@@ -349,6 +386,15 @@ pre{background:#f6f6f6;padding:1em;overflow-x:auto}
 .note{color:#555;font-size:90%}"""
 
 
+DAMAGE_HTML = """<h3>Alpha against operation strength</h3>
+<p>DARTS-PT's central evidence: on every edge of each trained DARTS super-net, each operation's
+softmax(alpha) against the super-net's validation accuracy with that operation removed (its mixing
+weight set to zero; lower = the super-net relies on it more). If alpha told an operation's strength,
+each edge's points would fall from left to right; τ is the mean over edges of the per-edge Kendall τ
+between alpha and removal damage.</p>
+<img src="alpha_damage.png" alt="alpha against super-net accuracy with the operation removed, per run">
+"""
+
 ALPHA_HTML = """<h3>Architecture weights</h3>
 <p>Differentiable super-nets (DARTS): each edge's softmax(alpha) per operation over the epochs. DARTS-PT's
 point is that a large alpha does not mean the super-net relies on that operation.</p>
@@ -357,7 +403,8 @@ point is that a large alpha does not mean the super-net relies on that operation
 
 
 def index_html(*, variants, archs, truth, standalone, timings, correlation, selection, params,
-               truth_split: str, heuristics_html: str = "", alpha: bool = False) -> str:
+               truth_split: str, heuristics_html: str = "", alpha: bool = False, damage: bool = False,
+               methods_html: str = "") -> str:
     summaries = "\n".join(summary_html(v, correlation, selection) for v in variants)
     split = html.escape(truth_split)
     heuristics = (f"""<h2>Heuristics</h2>
@@ -391,12 +438,14 @@ bootstrap intervals over architectures.</p>
 <h2>Selection</h2>
 <p>Which architecture each method picks, its stand-alone accuracy, its percentile in the pool
 (100 = best) and its regret (oracle accuracy minus its accuracy, in points). 'random' is the expected
-result of a uniformly random pick.</p>
+result of a uniformly random pick; 'param_free' counts the pick's parameter-free operations
+(for 'random', the pool's mean).</p>
+{methods_html}
 {selection_html(selection)}
 <h2>Super-net training</h2>
 {timings_html(timings, variants)}
 <img src="curves.png" alt="super-net training loss and accuracy per epoch">
-{ALPHA_HTML if alpha else ""}<h2>Stand-alone training</h2>
+{ALPHA_HTML if alpha else ""}{DAMAGE_HTML if damage else ""}<h2>Stand-alone training</h2>
 {dataset_html(archs, truth, standalone, truth_split)}
 <img src="standalone.png" alt="stand-alone accuracy, seed vs seed">
 <h2>Parameters</h2>
@@ -484,6 +533,37 @@ def alpha_figure(histories: dict[str, pd.DataFrame]):
     return fig
 
 
+def alpha_damage_figure(logs: dict[str, pd.DataFrame]):
+    """One panel per run with a DARTS-PT decision log: every edge's operations at decision 0, alpha
+    against the accuracy with the operation removed, coloured by operation; None without logs."""
+    from nas.selection.perturbation import alpha_vs_damage
+
+    runs = {name: log[(log["decision"] == 0) & (log["phase"] == "operation")] for name, log in logs.items()}
+    runs = {name: log for name, log in runs.items() if len(log)}
+    if not runs:
+        return None
+    ops = sorted({op for log in runs.values() for op in log["op"]})
+    width = min(len(runs), 3)
+    height = -(-len(runs) // width)
+    fig, axes = _pyplot().subplots(height, width, figsize=(3.6 * width, 3.0 * height), squeeze=False,
+                                   layout="constrained")
+    for ax, (name, log) in zip(axes.flat, runs.items()):
+        for i, op in enumerate(ops):
+            d = log[log["op"] == op]
+            ax.scatter(d["alpha"], d["accuracy"], s=14, color=f"C{i}", label=op, alpha=0.8)
+        tau = alpha_vs_damage(log)["tau"].to_numpy(dtype=float)
+        mean = fmt(float(np.nanmean(tau)), 2) if np.isfinite(tau).any() else "n/a"
+        ax.set_title(f"{name}: mean per-edge τ {mean}", fontsize=8)
+        ax.set_xlabel("softmax(alpha)", fontsize=8)
+        ax.set_ylabel("valid accuracy, op removed (%)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(runs):]:
+        ax.axis("off")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 8), fontsize=7)
+    return fig
+
+
 def curves_figure(frame: pd.DataFrame):
     fig, (loss, acc) = _pyplot().subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     for v, d in frame.groupby("variant", sort=True):
@@ -554,7 +634,8 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalone: pd.DataFrame,
                  scores: dict[str, pd.DataFrame], histories: dict[str, pd.DataFrame], timings: dict,
                  correlation: pd.DataFrame, selection: pd.DataFrame, params: dict,
-                 truth_split: str, heuristics_html: str = "", heuristics_figure=None) -> list[Path]:
+                 truth_split: str, heuristics_html: str = "", heuristics_figure=None,
+                 summary: pd.DataFrame | None = None, logs: dict[str, pd.DataFrame] | None = None) -> list[Path]:
     """Write index.html, scatter/curves/standalone.png and scatter/curves.csv into out_dir; return
     the paths written, sorted."""
     out = Path(out_dir)
@@ -573,12 +654,17 @@ def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalon
     if alpha is not None:
         save_figure(alpha, out / "alpha.png")
         names.append("alpha.png")
+    damage = alpha_damage_figure(logs or {})
+    if damage is not None:
+        save_figure(damage, out / "alpha_damage.png")
+        names.append("alpha_damage.png")
     if heuristics_figure is not None:
         save_figure(heuristics_figure, out / "heuristics.png")
         names.append("heuristics.png")
     page = index_html(variants=variants, archs=archs, truth=truth, standalone=standalone, timings=timings,
                       correlation=correlation, selection=selection, params=params, truth_split=truth_split,
-                      heuristics_html=heuristics_html, alpha=alpha is not None)
+                      heuristics_html=heuristics_html, alpha=alpha is not None, damage=damage is not None,
+                      methods_html=selection_summary_html(summary) if summary is not None else "")
     with atomic_path(out / "index.html") as tmp:
         tmp.write_text(page, encoding="utf-8")
     return sorted(out / n for n in names)

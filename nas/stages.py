@@ -357,10 +357,15 @@ def select(cfg: Config) -> list[Path]:
     # Each run is judged against the pool it scored (the sampled pool less its landmarks).
     pools = {(run.variant, run.seed): standalone.scored_truth(truth, scores, run.variant)["arch_id"].to_numpy()
              for run, scores in _scores(cfg).items()}
-    table = selection.selection_table(io.read_parquet(L.PICKS, L.SCHEMAS["picks"]), truth, pools)
+    space = space_of(cfg)
+    table = selection.selection_table(io.read_parquet(L.PICKS, L.SCHEMAS["picks"]), truth, pools,
+                                      space.parameter_free_count)
+    summary = selection.selection_summary(table)
     io.write_parquet(table, L.SELECTION)
+    io.write_parquet(summary, L.SELECTION_SUMMARY)
     io.write_json(report.selection_json(table), L.SELECTION_JSON)
-    return [L.SELECTION, L.SELECTION_JSON]
+    print(report.selection_summary_text(summary))
+    return [L.SELECTION, L.SELECTION_SUMMARY, L.SELECTION_JSON]
 
 
 def _timing(run: L.Run) -> dict:
@@ -413,6 +418,12 @@ def report(cfg: Config) -> list[Path]:
     correlation["variant"] = [rep.run_label(v, s) for v, s in zip(correlation["variant"], correlation["seed"])]
     selection = io.read_parquet(L.SELECTION, L.SCHEMAS["selection"])
     selection["variant"] = [L.Run(v, s).name for v, s in zip(selection["variant"], selection["seed"])]
+    summary = io.read_parquet(L.SELECTION_SUMMARY, L.SCHEMAS["selection_summary"])
+    from nas import dag
+
+    perturbed = set(dag.perturbed_variants(cfg))
+    logs = {run.name: io.read_parquet(run.perturbation, L.SCHEMAS["perturbation"])
+            for run in all_runs if run.variant in perturbed}
     table = _heuristics_table(cfg)
     truth = _truth(cfg.correlate.truth)
     # The figures show each variant's first seed (one panel per run would not scale to a sweep); the
@@ -423,7 +434,7 @@ def report(cfg: Config) -> list[Path]:
         standalone=io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"]), scores={r: s for r, s in scores.items() if r in first},
         histories={r: h for r, h in histories.items() if r in first}, timings=timings,
         correlation=correlation.drop(columns="seed"), selection=selection.drop(columns="seed"),
-        params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth,
+        params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth, summary=summary, logs=logs,
         # With one run there is nothing to aggregate or compare.
         **({"heuristics_html": rep.heuristics_html(table), "heuristics_figure": rep.heuristics_figure(table)}
            if len(all_runs) > 1 else {}))

@@ -33,7 +33,9 @@ BASELINES = ("oracle", "random")
 SCORE_COLUMNS = ["arch_id", "accuracy", "loss"]
 TRUTH_COLUMNS = ["arch_id", "arch", "accuracy"]
 PICK_COLUMNS = ["variant", "seed", "method", "arch_id", "arch", "in_pool"]
-TABLE_COLUMNS = ["variant", "seed", "method", "arch_id", "arch", "accuracy", "percentile", "regret"]
+TABLE_COLUMNS = ["variant", "seed", "method", "arch_id", "arch", "accuracy", "percentile", "regret", "param_free"]
+SUMMARY_METRICS = ["accuracy", "regret", "param_free"]  # the columns `selection_summary` aggregates over runs
+SUMMARY_COLUMNS = ["variant", "method", "metric", "runs", "mean", "ci_low", "ci_high", "interval"]
 
 
 @dataclass
@@ -156,13 +158,15 @@ def _finite(accuracy: np.ndarray, ids: np.ndarray, name: str) -> np.ndarray:
 
 
 def run_table(variant: str, picks: list[tuple[str, int]], pool: pd.DataFrame,
-              outside: pd.DataFrame | None = None) -> pd.DataFrame:
+              outside: pd.DataFrame | None = None, param_free: Callable[[str], int] | None = None) -> pd.DataFrame:
     """One row per (method, arch_id) pick in the order given, then 'oracle', then 'random'.
 
     pool: arch_id, arch, accuracy (stand-alone, percent, mean over seeds) of the architectures the run
     scored; outside: the same for picks outside the pool. Columns: variant, method, arch_id, arch,
     accuracy (of the pick, stand-alone), percentile (share of the rest of the pool it beats, ties
-    counting half: 100 = best, 0 = worst) and regret (pool oracle accuracy - the pick's accuracy).
+    counting half: 100 = best, 0 = worst), regret (pool oracle accuracy - the pick's accuracy) and
+    param_free (`param_free(arch string)`: its parameter-free operations; NaN without the function;
+    for 'random', the pool's mean).
     """
     require_columns(pool, TRUTH_COLUMNS, "truth")
     pool_ids = _arch_ids(pool, "truth")
@@ -178,6 +182,7 @@ def run_table(variant: str, picks: list[tuple[str, int]], pool: pd.DataFrame,
         beaten = [100 * ((accuracy < a).sum() + 0.5 * (accuracy == a).sum()) / len(accuracy) for a in acc]
         table = pd.concat([table, pd.DataFrame({"arch": outside["arch"].to_numpy(), "accuracy": acc,
                                                 "percentile": beaten}, index=ids)])
+    table["param_free"] = [float(param_free(a)) if param_free else np.nan for a in table["arch"]]
     best = accuracy.max()
     oracle = int(pool_ids[accuracy == best].min())  # ties go to the lower arch_id
 
@@ -188,20 +193,23 @@ def run_table(variant: str, picks: list[tuple[str, int]], pool: pd.DataFrame,
                             "(rerun train-picks)")
         chosen = table.loc[arch_id]
         rows.append({"method": method, "arch_id": int(arch_id), "arch": chosen["arch"], "accuracy": chosen["accuracy"],
-                     "percentile": chosen["percentile"], "regret": best - chosen["accuracy"]})
+                     "percentile": chosen["percentile"], "regret": best - chosen["accuracy"],
+                     "param_free": chosen["param_free"]})
     mean = accuracy.mean()
     pool_percentiles = table.loc[pool_ids, "percentile"].to_numpy(dtype=float)
     # The mean of equal values can round a hair above their max; regret is >= 0 by definition.
     rows.append({"method": "random", "arch_id": pd.NA, "arch": pd.NA, "accuracy": mean,
-                 "percentile": pool_percentiles.mean(), "regret": max(best - mean, 0.0)})
+                 "percentile": pool_percentiles.mean(), "regret": max(best - mean, 0.0),
+                 "param_free": table.loc[pool_ids, "param_free"].mean()})
 
     out = pd.DataFrame(rows)
     out.insert(0, "variant", variant)
     return out.astype({"variant": "str", "method": "str", "arch_id": "Int64", "arch": "string",
-                       "accuracy": "float64", "percentile": "float64", "regret": "float64"})
+                       "accuracy": "float64", "percentile": "float64", "regret": "float64", "param_free": "float64"})
 
 
-def selection_table(picks: pd.DataFrame, truth: pd.DataFrame, pools: dict[tuple[str, int], np.ndarray]) -> pd.DataFrame:
+def selection_table(picks: pd.DataFrame, truth: pd.DataFrame, pools: dict[tuple[str, int], np.ndarray],
+                    param_free: Callable[[str], int] | None = None) -> pd.DataFrame:
     """Every run's `run_table`, runs in the order of `picks` (picks.parquet).
 
     truth: arch_id, arch, accuracy of the pool and of the picks outside it; pools: (variant, seed) ->
@@ -214,7 +222,28 @@ def selection_table(picks: pd.DataFrame, truth: pd.DataFrame, pools: dict[tuple[
     for (variant, seed), group in picks.groupby(["variant", "seed"], sort=False):
         ids = pools[(variant, int(seed))]
         t = run_table(variant, list(zip(group["method"], group["arch_id"].astype(int))),
-                      truth[truth["arch_id"].isin(ids)], outside)
+                      truth[truth["arch_id"].isin(ids)], outside, param_free)
         t.insert(1, "seed", int(seed))
         tables.append(t)
     return pd.concat(tables, ignore_index=True).astype({"seed": "int64"})[TABLE_COLUMNS]
+
+
+def selection_summary(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Each (variant, method) over the variant's runs: for every `SUMMARY_METRICS` column the mean and
+    its interval (`nas.heuristics.interval`: a t-interval from 3 runs, the range of 2, none of 1), so
+    methods compare side by side over seeds as well as per run (`selection_table`). Rows in the order
+    the table first names each variant and method."""
+    from nas.heuristics import interval
+
+    require_columns(table, ["variant", "seed", "method", *SUMMARY_METRICS], "selection")
+    rows = []
+    for (variant, method), group in table.groupby(["variant", "method"], sort=False):
+        for metric in SUMMARY_METRICS:
+            values = group[metric].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            mean, low, high, kind = interval(values, level)
+            rows.append({"variant": variant, "method": method, "metric": metric, "runs": len(values),
+                         "mean": mean, "ci_low": low, "ci_high": high, "interval": kind})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype(
+        {"variant": "str", "method": "str", "metric": "str", "runs": "int64", "mean": "float64",
+         "ci_low": "float64", "ci_high": "float64", "interval": "str"})

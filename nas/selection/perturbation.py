@@ -155,7 +155,8 @@ def select(method, net, train, valid, settings, seed: int, state_path, device) -
             done = dict(node=target)
         if decision < len(plan) - 1:
             for epoch in range(settings.tune_epochs):
-                method.train_epoch(epoch + 1, net, x, y, generator, None, (vx, vy))
+                # numbered after the super-net's last epoch: per-epoch schedules (smoothing) stay at their end
+                method.train_epoch(method.hp.epochs + epoch + 1, net, x, y, generator, None, (vx, vy))
         io.save_checkpoint({**{n: o.state_dict() for n, o in objects.items()}, "generator": generator.get_state(),
                             "torch_rng": torch.get_rng_state(),
                             "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,

@@ -280,6 +280,17 @@ class SearchSpace(abc.ABC):
                     break
         return pool
 
+    def operations(self, arch) -> list[str]:
+        """The operations `arch` uses, in choice order: every pick, less the `none` of a grouped choice
+        (an input edge the node does not use, which is no operation of the architecture)."""
+        picks = self.to_picks(arch)
+        return [picks[c.key] for c in self.choices() if c.group is None or picks[c.key] != "none"]
+
+    def parameter_free_count(self, arch) -> int:
+        """How many of `arch`'s operations are parameter-free (`parameter_free`): the count DARTS-PT
+        reports to show magnitude selection's collapse."""
+        return sum(op in self.parameter_free for op in self.operations(arch))
+
     # --- networks ---
 
     @abc.abstractmethod

@@ -12,9 +12,12 @@ cell (as in the NAS-Bench-201 code's DARTS). Each training step alternates, as f
 Settings (`supernet.darts`, `DartsSettings`; DARTS's published defaults): alpha Adam lr 3e-4, betas
 (0.5, 0.999), weight decay 1e-3; gradient clipping at 5. `fix_alpha: true` skips the alpha steps, so
 alpha stays at zero and the network trains as a uniform one-shot model (DARTS-PT reports that
-perturbation selection works even then). `smoothing: eps` is SDARTS-RS's random smoothing: during each
-weight step the mixing weights are perturbed by uniform noise in [-eps, eps] and clipped to [0, 1]
-(no renormalisation; off by default; confopt's SDARTS implementation defaults to 0.03).
+perturbation selection works even then). `smoothing: eps` is SDARTS-RS's random smoothing (Chen & Hsieh,
+"Stabilizing differentiable architecture search via perturbation-based regularization"): during each
+weight step the mixing weights (the softmax of alpha) are perturbed by uniform noise in [-a, a] and
+clipped to [0, 1], no renormalisation, with the amplitude a rising linearly over the epochs from
+`smoothing_start` (0.03) to eps, as the SDARTS code schedules it (`0.03 + (eps - 0.03) * epoch /
+epochs`; its default eps, also DARTS-PT's for its SDARTS-RS super-nets, is 0.3). Off by default.
 
 The alphas live in the network as `net.arch_weights` (`ArchWeights`), so `weights.pt` carries them and
 a selection method reads them from the loaded super-net. A child is scored as in SPOS: each choice
@@ -47,7 +50,18 @@ class DartsSettings:
     alpha_weight_decay: float = opt(1e-3, min=0.0)
     grad_clip: float = opt(5.0, min=0.0, doc="clip the weights' gradient norm (0 = off)")
     fix_alpha: bool = opt(False, doc="never step alpha: a uniform one-shot super-net")
-    smoothing: float = opt(0.0, min=0.0, below=1.0, doc="SDARTS-RS: uniform noise amplitude on the mixing weights")
+    smoothing: float = opt(0.0, min=0.0, below=1.0,
+                           doc="SDARTS-RS: uniform noise amplitude on the mixing weights at the last epoch (0 = off)")
+    smoothing_start: float = opt(0.03, min=0.0, below=1.0,
+                                 doc="SDARTS-RS: the amplitude at epoch 0, rising linearly to `smoothing`")
+
+    def smoothing_at(self, epoch: int, epochs: int) -> float:
+        """SDARTS-RS's schedule for 1-based `epoch` of `epochs`: start + (smoothing - start) * (epoch - 1)
+        / epochs, as SDARTS's 0-based loop computes it, held at `smoothing` past the last epoch (the
+        fine-tuning of a selection); 0 when smoothing is off."""
+        if self.smoothing == 0:
+            return 0.0
+        return self.smoothing_start + (self.smoothing - self.smoothing_start) * min((epoch - 1) / epochs, 1.0)
     init_scale: float = opt(1e-3, min=0.0, doc="alpha starts as init_scale * N(0, 1), seeded by the run")
 
 
@@ -165,6 +179,7 @@ class DARTS(Method):
         loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
         correct = torch.zeros((), dtype=torch.int64, device=x.device)
         seen = passes = 0
+        amplitude = s.smoothing_at(epoch, self.hp.epochs)
         valid_batches = [] if s.fix_alpha else batch_indices(len(valid[1]), self.hp.batch_size, generator)
         for step, idx in enumerate(batch_indices(len(y), self.hp.batch_size, generator)):
             if not s.fix_alpha:  # alpha step on a validation batch
@@ -181,7 +196,7 @@ class DARTS(Method):
                 xb = augment(xb, generator)
             self.optimizer.zero_grad(set_to_none=True)
             with torch.no_grad():
-                arch = self.mixing(net, s.smoothing)
+                arch = self.mixing(net, amplitude)
             arch = tuple({k: v.detach() if torch.is_tensor(v) else v for k, v in pick.items()}
                          for pick in arch)  # alpha gets no gradient from training batches
             logits = net(xb, arch)

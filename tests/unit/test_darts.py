@@ -83,6 +83,12 @@ def test_smoothing_perturbs_the_weight_steps_mixture_within_its_amplitude():
     assert all(0 <= float(noisy[e][op]) <= 1 for e in range(6) for op in nb201.OPS)
 
 
+def test_smoothing_amplitude_rises_linearly_as_in_sdarts_and_holds_while_fine_tuning():
+    s = hp_of(smoothing=0.3).settings
+    assert [round(s.smoothing_at(e, 10), 6) for e in (1, 6, 11, 15)] == [0.03, 0.165, 0.3, 0.3]
+    assert hp_of().settings.smoothing_at(5, 10) == 0.0  # off unless asked for
+
+
 def test_history_has_alpha_per_edge_and_operation_and_resume_is_identical(tmp_path):
     hp = hp_of(smoothing=0.1)
     train, valid = data(128, 0), data(64, 1)

@@ -131,3 +131,12 @@ def test_renumbered_nodes_are_one_class_and_compute_the_same_function():
 def test_bad_genotypes_name_the_part(text, expected):
     message = one_line_error(S.parse, text)
     assert message.startswith("architecture ") and expected in message, message
+
+
+def test_parameter_free_count_counts_the_genotypes_operations_not_its_unused_edges():
+    import re
+
+    ops = re.findall(r"\('(\w+)', \d\)", DARTS_V2)
+    assert len(S.operations(DARTS_V2)) == len(ops) == 16  # 2 inputs x 4 nodes x 2 cells; `none` edges are not ops
+    assert S.parameter_free_count(DARTS_V2) == sum(op in ("skip_connect", "max_pool_3x3", "avg_pool_3x3") for op in ops)
+    assert S.parameter_free_count(DARTS_V2) > 0

@@ -600,3 +600,8 @@ def test_sampling_and_classes_are_pinned():
         "11e4924ab70ac7bce98f50826d52c792631efaaffa4f0916cb983f3f5de0efa8"
     assert digest(repr(SPACE.distinct_cells())) == "c1075775d95b71b3e950573ece48ee6687553200d9f0ba5f735453b5eb5fba99"
     assert SPACE.count_params_flops(parse(MIXED), 3, 1, (3, 8, 8), 3) == (4947, 40359)
+
+
+def test_parameter_free_count_includes_none_which_is_an_operation_of_nb201():
+    arch = "|none~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|"
+    assert nb201.SPACE.parameter_free_count(arch) == 4

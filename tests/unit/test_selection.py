@@ -11,7 +11,7 @@ from nas import selection
 from nas.io import UserError
 from nas.layout import Run
 from nas.selection import (SELECTORS, Context, number_picks, outside_pool, pick, register_selector, run_table,
-                           selection_table)
+                           selection_summary, selection_table)
 from nas.spaces import get_space
 
 NB201 = get_space("nb201")
@@ -67,8 +67,35 @@ def test_hand_example():
         "accuracy": [90.0, 95.0, 92.0],
         "percentile": [0.0, 100.0, 50.0],
         "regret": [5.0, 0.0, 3.0],
+        "param_free": [np.nan] * 3,  # no counting function given
     }).astype({"variant": "str", "method": "str"})
     pd.testing.assert_frame_equal(table, expected)
+
+
+def test_param_free_counts_the_picks_operations_and_random_gets_the_pool_mean():
+    truth = truth_frame([0, 1, 2], [90.0, 91.0, 92.0])
+    count = {"arch0": 0, "arch1": 3, "arch2": 1}.__getitem__
+    table = run_table("v", [("supernet", 1)], truth, param_free=count).set_index("method")
+    assert table.loc["supernet", "param_free"] == 3.0
+    assert table.loc["oracle", "param_free"] == 1.0
+    assert table.loc["random", "param_free"] == pytest.approx(4 / 3)
+
+
+def test_selection_summary_gives_each_method_its_mean_and_t_interval_over_runs():
+    from scipy import stats
+
+    rows = [{"variant": "v", "seed": s, "method": m, "accuracy": a, "regret": 95.0 - a, "param_free": f}
+            for s, (a, b) in enumerate([(90.0, 80.0), (92.0, 84.0), (94.0, 82.0)])
+            for m, a, f in (("perturbation", a, 1.0), ("magnitude", b, 3.0))]
+    summary = selection_summary(pd.DataFrame(rows)).set_index(["method", "metric"])
+    acc = summary.loc[("perturbation", "accuracy")]
+    half = stats.t.ppf(0.975, 2) * 2.0 / np.sqrt(3)  # sd of 90, 92, 94 is 2
+    assert (acc["runs"], acc["mean"], acc["interval"]) == (3, 92.0, "t")
+    assert acc["ci_low"] == pytest.approx(92.0 - half) and acc["ci_high"] == pytest.approx(92.0 + half)
+    assert summary.loc[("magnitude", "param_free"), "mean"] == 3.0
+    assert summary.loc[("magnitude", "regret"), "mean"] == pytest.approx(13.0)
+    two = selection_summary(pd.DataFrame(rows[:4])).set_index(["method", "metric"])
+    assert tuple(two.loc[("perturbation", "accuracy"), ["ci_low", "ci_high", "interval"]]) == (90.0, 92.0, "range")
 
 
 def test_supernet_ties_go_to_lower_loss_then_lower_arch_id():
@@ -164,7 +191,7 @@ def test_selection_table_takes_the_truth_of_picks_outside_the_pool():
     assert table.loc["y", "percentile"] == 100.0 and table.loc["y", "regret"] == pytest.approx(-1.0)
     assert table.loc["oracle", "arch_id"] == 3 and table.loc["random", "accuracy"] == pytest.approx(93.0)
     assert list(table.reset_index().columns) == ["method", "variant", "seed", "arch_id", "arch", "accuracy",
-                                                 "percentile", "regret"]
+                                                 "percentile", "regret", "param_free"]
 
 
 def test_pick_without_stand_alone_result_is_an_error():
@@ -183,11 +210,11 @@ def test_context_loads_the_supernet_once_and_only_when_asked():
 
 def test_column_dtypes():
     table = run_table("v", [("supernet", 1)], truth_frame([0, 1], [90.0, 91.0]))
-    assert list(table.columns) == ["variant", "method", "arch_id", "arch", "accuracy", "percentile", "regret"]
+    assert list(table.columns) == ["variant", "method", "arch_id", "arch", "accuracy", "percentile", "regret", "param_free"]
     assert pd.api.types.is_string_dtype(table["variant"]) and pd.api.types.is_string_dtype(table["method"])
     assert table["arch_id"].dtype == "Int64"
     assert table["arch"].dtype == "string"
-    assert all(table[c].dtype == "float64" for c in ["accuracy", "percentile", "regret"])
+    assert all(table[c].dtype == "float64" for c in ["accuracy", "percentile", "regret", "param_free"])
 
 
 @pytest.mark.parametrize("truth, match", [

@@ -78,6 +78,7 @@ rule select:
         stage_deps("select"),
     output:
         str(L.SELECTION),
+        str(L.SELECTION_SUMMARY),
         str(L.SELECTION_JSON),
     params:
         tracked=tracked("select"),
