@@ -85,7 +85,8 @@ class SupernetConfig(TrainConfig):
     bn_affine: bool = opt(False, doc="batch norm has a learnable scale and shift")
     eval_bn: str | None = opt(None, choices=("recalibrate", "batch", "stored"),
                               doc="how this variant's scores treat batch norm; null = eval.bn")
-    sampling: str = opt("uniform", choices=("uniform", "fairnas", "random_nas"), doc="path sampling per step")
+    sampling: str = opt("uniform", choices=("uniform", "fairnas", "random_nas", "round_robin"),
+                        doc="path sampling per step")
     warmup_epochs: int = opt(0, min=0, doc="first epochs train every operation at once (one-shot)")
     path_dropout: float = opt(0.0, min=0.0, below=1.0, doc="rate at which an edge's output is dropped")
     global_dropout: float = opt(0.0, min=0.0, below=1.0, doc="dropout on the pooled features")

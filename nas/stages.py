@@ -315,17 +315,16 @@ def pick(cfg: Config) -> list[Path]:
     use_threads(cfg)
     space = space_of(cfg)
     pool = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
-    picks, contexts = [], []
+    picks, skipped = [], {}
     for run, scores in _scores(cfg).items():
         context = selection.Context(space=space, run=run, scores=scores, pool=pool, seed=cfg.seed,
                                     load_supernet=lambda run=run: supernet.load(run.weights, cfg.space.name),
                                     load_valid=lambda: data.load_split(L.split("valid")), settings=cfg.select)
-        picks.append(selection.pick(context, cfg.select.methods))
-        contexts.append(context)
+        picks.append(selection.pick(context, cfg.select.methods, skipped))
     table = pd.concat(picks, ignore_index=True)
     for method in cfg.select.methods:
         if not (table["method"] == method).any():  # it applied to no run: say why, as it said for the first
-            selection.SELECTORS[method](contexts[0])
+            raise skipped[method]
     table = selection.number_picks(table, pool)
     io.write_parquet(table, L.PICKS)
     return [L.PICKS]

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from helpers import TINY, make_project, run
+from helpers import TINY, TINY_DARTS, make_project, run
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -34,3 +34,10 @@ def dvc_tiny(tmp_path_factory):
     pristine = tmp_path_factory.mktemp("dvc-tiny-pristine") / "project"
     shutil.copytree(project, pristine, symlinks=True)
     return project, out, pristine
+
+
+@pytest.fixture(scope="session")
+def dvc_darts(tmp_path_factory):
+    """The tiny DARTS-PT study (helpers.TINY_DARTS) run once with `dvc repro`: (project, output)."""
+    project = make_project(tmp_path_factory.mktemp("dvc-darts"), TINY_DARTS)
+    return project, run(["dvc", "repro"], project).stdout

@@ -35,6 +35,13 @@ TINY = {
     "select": {"methods": ["supernet"]},
 }
 
+# A tiny DARTS-PT study: a DARTS variant beside the SPOS baseline, selected by best pool score, by
+# alpha and by perturbation, one super-net seed.
+TINY_DARTS = {**TINY, "supernet": {**TINY["supernet"], "seeds": [0], "variants": {
+    "baseline": {}, "darts": {"method": "darts", "darts": {"alpha_lr": 0.003}}}},
+    "select": {"methods": ["supernet", "magnitude", "perturbation"], "magnitude_none": True,
+               "perturbation": {"tune_epochs": 1, "valid_batches": 1}}}
+
 
 def env() -> dict:
     e = dict(os.environ)

@@ -93,15 +93,19 @@ def register_selector(name: str, supernet: bool = False) -> Callable[[Selector],
     return register
 
 
-def pick(context: Context, methods: list[str]) -> pd.DataFrame:
-    """variant, seed, method, arch (the space's string): each method's pick for the context's run."""
+def pick(context: Context, methods: list[str], skipped: dict[str, NotApplicable] | None = None) -> pd.DataFrame:
+    """variant, seed, method, arch (the space's string): each method's pick for the context's run. A
+    method that does not apply to the run is left out, its reason kept in `skipped` (method -> the
+    error) when given."""
     rows = []
     for method in methods:
         if method not in SELECTORS:
             raise UserError(f"select.methods: unknown method {method!r}; expected one of {', '.join(SELECTORS)}")
         try:
             arch = SELECTORS[method](context)
-        except NotApplicable:
+        except NotApplicable as reason:
+            if skipped is not None:
+                skipped.setdefault(method, reason)
             continue
         rows.append({"variant": context.run.variant, "seed": int(context.run.seed), "method": method,
                      "arch": context.space.format(context.space.parse(arch) if isinstance(arch, str) else arch)})

@@ -45,6 +45,20 @@ from nas.selection.base import Context, NotApplicable, register_selector
 LOG_COLUMNS = ["decision", "phase", "step", "choice", "op", "alpha", "accuracy", "loss", "chosen"]
 
 
+def accuracy_damage(row: dict) -> tuple[float, float]:
+    """How much a removal hurts by `criterion: accuracy`: lower accuracy, then higher loss."""
+    return -row["accuracy"], row["loss"]
+
+
+def loss_damage(row: dict) -> tuple[float, float]:
+    """How much a removal hurts by `criterion: loss`: higher loss, then lower accuracy."""
+    return row["loss"], -row["accuracy"]
+
+
+# The removal that hurts most (operation phase) or least (topology phase); ties: the first candidate.
+DAMAGE = {"accuracy": accuracy_damage, "loss": loss_damage}
+
+
 @torch.no_grad()
 def measure(net, arch, batches) -> tuple[float, float]:
     """(accuracy %, mean loss) of the super-net with mixing `arch` over `batches` [(x, y)]; batch norm
@@ -128,11 +142,7 @@ def select(method, net, train, valid, settings, seed: int, state_path, device) -
     def removals(decision: int, index: int, arch, ops) -> list[dict]:
         return [row(decision, "operation", 0, index, op, float(arch[index][op]), without(arch, index, op)) for op in ops]
 
-    # the removal that hurts most (operation phase) or least (topology phase); ties: the first candidate
-    if settings.criterion == "accuracy":
-        damage = lambda r: (-r["accuracy"], r["loss"])  # noqa: E731
-    else:
-        damage = lambda r: (r["loss"], -r["accuracy"])  # noqa: E731
+    damage = DAMAGE[settings.criterion]
 
     if start == 0:  # decision 0: every edge measured on the trained super-net, alpha next to the damage
         arch = current()
@@ -178,10 +188,11 @@ def topology(decision: int, group: str, mode: str, row, damage, current, method,
     keys = [c.key for c in space.choices()]
     members = [keys.index(c.key) for c in space.choices() if c.group == group]
     keep = space.choices()[members[0]].keep
-    strength = {k: max(p for op, p in ops.items() if op != "none") for k, ops in net.arch_weights.export_probs().items()}
+    probs = net.arch_weights.export_probs()
+    strength = {k: max(p for op, p in ops.items() if op != "none") for k, ops in probs.items()}
     rows = []
     if mode == "magnitude":
-        picks = keep_strongest_edges(space, net.arch_weights.export_probs(), method.fixed, groups={group})
+        picks = keep_strongest_edges(space, probs, method.fixed, groups={group})
         for index in members:
             removed = picks[keys[index]] == "none"
             rows.append({"decision": decision, "phase": "topology", "step": 0, "choice": keys[index],

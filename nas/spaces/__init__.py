@@ -10,12 +10,13 @@ build/build_supernet, counts); shared operations are in ops.py. A new space = on
 """
 
 from nas.io import UserError
-from nas.spaces import darts, nb201
+from nas.spaces import darts, nb201, zhang64
 from nas.spaces.base import SearchSpace
 
 SPACES: dict[str, SearchSpace] = {
     nb201.SPACE.name: nb201.SPACE,
     darts.SPACE.name: darts.SPACE,
+    zhang64.SPACE.name: zhang64.SPACE,
 }
 
 

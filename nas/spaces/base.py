@@ -293,10 +293,14 @@ class SearchSpace(abc.ABC):
 
     # --- networks ---
 
-    @abc.abstractmethod
     def count_params_flops(self, arch, channels: int, cells: int, input_shape: tuple[int, ...],
                            num_classes: int) -> tuple[int, int]:
-        """(parameters, FLOPs) of the stand-alone network of `arch`, as the space's benchmark counts them."""
+        """(parameters, FLOPs) of the stand-alone network of `arch`, as the space's benchmark counts them.
+        Default: `ops.count_params_flops` of `build` (every parameter; multiply-adds of convolutions and
+        linear layers, NAS-Bench-201's way)."""
+        from nas.spaces import ops
+
+        return ops.count_params_flops(self.build(arch, channels, cells, input_shape, num_classes), input_shape)
 
     @abc.abstractmethod
     def build(self, arch, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -44,8 +45,21 @@ def _path(space: SearchSpace, picks) -> tuple:
     return space.from_picks(dict(zip((c.key for c in space.choices()), picks)))
 
 
+def _architecture_sampler(space: SearchSpace) -> Sampler:
+    """One architecture per step, uniform over the space (`random_arch`: in a space with input groups
+    every node gets its `keep` inputs), from a numpy generator seeded by the step's torch generator."""
+    def sample(generator):
+        seed = int(torch.randint(2 ** 62, (1,), generator=generator))
+        return [space.random_arch(np.random.default_rng(seed))]
+    return sample
+
+
 def uniform_sampler(space: SearchSpace) -> Sampler:
-    """Uniform single path: each edge's operation drawn independently and uniformly."""
+    """Uniform single path: each edge's operation drawn independently and uniformly. In a space with
+    input groups (DARTS: each node uses 2 of its input edges) independent edges would give nodes any
+    number of inputs; there a path is a uniformly drawn architecture instead."""
+    if any(c.group is not None for c in space.choices()):
+        return _architecture_sampler(space)
     candidates = _candidates(space)
     sizes = [len(ops) for ops in candidates]
 
@@ -61,11 +75,12 @@ def uniform_sampler(space: SearchSpace) -> Sampler:
 def random_nas_sampler(space: SearchSpace) -> Sampler:
     """One path per step, uniform over the distinct cells of the space: an isomorphism class drawn
     uniformly, then one of its members (so every member's weights are trained, since scoring uses
-    the cell as sampled, which need not be its class's canonical member)."""
+    the cell as sampled, which need not be its class's canonical member). A space too large to
+    enumerate its classes (DARTS: 1e18 cells, nearly all distinct) draws architectures uniformly, which
+    is what Li & Talwalkar's Random-NAS does on the DARTS space."""
     classes = space.isomorphism_classes()
     if classes is None:
-        raise io.UserError(f"supernet.sampling: random_nas needs the isomorphism classes of space {space.name!r}, "
-                           "which is too large to enumerate; use uniform or fairnas")
+        return _architecture_sampler(space)
 
     def sample(generator):
         members = classes[int(torch.randint(len(classes), (1,), generator=generator))]
@@ -76,6 +91,10 @@ def random_nas_sampler(space: SearchSpace) -> Sampler:
 def fairnas_sampler(space: SearchSpace) -> Sampler:
     """FairNAS strict fairness: one random permutation of the operations per edge; path k takes the
     k-th operation of every edge, so each operation of each edge is in exactly one path."""
+    if any(c.group is not None for c in space.choices()):
+        raise io.UserError(f"supernet.sampling: fairnas gives every operation of every edge one path a step, so on "
+                           f"space {space.name!r}, whose nodes use only some input edges, its paths are not "
+                           "architectures; use uniform or random_nas")
     candidates = _candidates(space)
     counts = {len(ops) for ops in candidates}
     if len(counts) != 1:
@@ -88,7 +107,38 @@ def fairnas_sampler(space: SearchSpace) -> Sampler:
     return sample
 
 
-SAMPLERS = {"uniform": uniform_sampler, "random_nas": random_nas_sampler, "fairnas": fairnas_sampler}
+class RoundRobin:
+    """Round-robin training (Zhang et al.): one step per child in turn, over every architecture of an
+    enumerable space, so each child gets the same number of steps (equal after every whole round of
+    `size` steps, within one at any other point). Each round takes a new order, drawn from the run's
+    generator when the round starts (the paper's shuffled fixed order, reshuffled per round rather than
+    per epoch so that an epoch whose steps are not a multiple of the children keeps the counts equal).
+    Its position in the round is resume state (`state_dict`)."""
+
+    def __init__(self, space: SearchSpace):
+        if not space.enumerable:
+            raise io.UserError(f"supernet.sampling: round_robin trains every architecture in turn, but space "
+                               f"{space.name!r} has {space.size():,}, too many to enumerate; use uniform or random_nas")
+        self.children = space.enumerate_all()
+        self.order: list[int] = []
+        self.position = 0
+
+    def __call__(self, generator) -> list:
+        if self.position == len(self.order):
+            self.order, self.position = torch.randperm(len(self.children), generator=generator).tolist(), 0
+        child = self.children[self.order[self.position]]
+        self.position += 1
+        return [child]
+
+    def state_dict(self) -> dict:
+        return {"order": list(self.order), "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.order, self.position = [int(i) for i in state["order"]], int(state["position"])
+
+
+SAMPLERS = {"uniform": uniform_sampler, "random_nas": random_nas_sampler, "fairnas": fairnas_sampler,
+            "round_robin": RoundRobin}
 
 
 def one_shot_path(space: SearchSpace) -> tuple:
@@ -197,7 +247,8 @@ class SPOS(Method):
 
     def checkpointables(self) -> dict:
         return {"optimizer": self.optimizer, "scheduler": self.scheduler,
-                **({"wpl": self.wpl} if self.wpl is not None else {})}
+                **({"wpl": self.wpl} if self.wpl is not None else {}),
+                **({"sampler": self.sample} if hasattr(self.sample, "state_dict") else {})}
 
     def train_epoch(self, epoch, net, x, y, generator, augment=None, valid=None) -> dict:
         lr = self.optimizer.param_groups[0]["lr"]
@@ -218,6 +269,13 @@ class SPOS(Method):
         if hp.kernel_mapping and not space.kernel_pairs:
             raise io.UserError(f"{where('kernel_mapping')}: space {space.name!r} has no pair of convolutions "
                                "that share a kernel centre")
+        if hp.sampling == "round_robin" and not space.enumerable:
+            raise io.UserError(f"{where('sampling')}: round_robin trains every architecture in turn, but space "
+                               f"{space.name!r} has {space.size():,}, too many to enumerate; use uniform or random_nas")
+        if hp.sampling == "fairnas" and any(c.group is not None for c in space.choices()):
+            raise io.UserError(f"{where('sampling')}: fairnas gives every operation of every edge one path a step, "
+                               f"so on space {space.name!r}, whose nodes use only some input edges, its paths are "
+                               "not architectures; use uniform or random_nas")
         if hp.sampling == "fairnas":
             sizes = sorted({len(c.candidates) for c in space.choices()})
             if len(sizes) > 1:

@@ -212,22 +212,15 @@ def _state(pid: int) -> str:
         return "zombie"
 
 
-def test_darts_beside_spos_with_magnitude_selection(tmp_path):
+def test_darts_beside_spos_with_magnitude_selection(dvc_darts):
     """A DARTS variant next to the SPOS baseline under real DVC: it trains alpha on the valid split,
     writes alpha per epoch into its history, is scored like any super-net, and only its runs get
     magnitude and perturbation (DARTS-PT) picks (SPOS runs have no architecture weights)."""
-    import copy
-    from helpers import TINY
-    params = copy.deepcopy(TINY)
-    params["supernet"]["seeds"] = [0]
-    params["supernet"]["variants"] = {"baseline": {}, "darts": {"method": "darts", "darts": {"alpha_lr": 0.003}}}
-    params["select"] = {"methods": ["supernet", "magnitude", "perturbation"], "magnitude_none": True,
-                        "perturbation": {"tune_epochs": 1, "valid_batches": 1}}
-    project = make_project(tmp_path / "darts", params)
+    project, out = dvc_darts
+    assert "Running stage 'perturb@darts-0'" in out
     dvc = yaml.safe_load((project / "dvc.yaml").read_text())
     assert "data/prepared/valid.parquet" in dvc["stages"]["train-supernet"]["deps"]
     assert "supernet.darts" not in dvc["stages"]["train-supernet"]["params"]  # written only under a variant
-    run(["dvc", "repro"], project)
     history = pd.read_parquet(project / "results/supernet/darts/seed-0/history.parquet")
     assert "alpha[3<-2][skip_connect]" in history.columns and "param_free_edges" in history.columns
     picks = pd.read_parquet(project / "results/picks.parquet")
@@ -240,3 +233,7 @@ def test_darts_beside_spos_with_magnitude_selection(tmp_path):
     assert {"magnitude", "supernet", "oracle", "random"} <= set(selection["method"])
     scores = pd.read_parquet(project / "results/supernet/darts/seed-0/scores.parquet")
     assert scores["accuracy"].notna().all()
+    summary = pd.read_parquet(project / "results/selection_summary.parquet")
+    assert {("darts", "perturbation", "param_free"), ("baseline", "supernet", "accuracy")} <= set(
+        zip(summary["variant"], summary["method"], summary["metric"]))
+    assert (project / "results/report/alpha_damage.png").is_file() and (project / "results/report/alpha.png").is_file()

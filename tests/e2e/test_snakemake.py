@@ -244,6 +244,22 @@ def test_dvc_and_snakemake_write_the_same_bytes(study, dvc_tiny):
     assert different == []
 
 
+def test_darts_pt_study_under_snakemake_writes_the_bytes_dvc_writes(tmp_path, dvc_darts):
+    """The tiny DARTS-PT study (DARTS super-net, alpha and perturbation selection) under Snakemake:
+    every Parquet artifact, the decision log included, byte for byte as `dvc repro` wrote it."""
+    from helpers import TINY_DARTS
+
+    reference, _ = dvc_darts
+    project = snake_project(tmp_path / "darts", TINY_DARTS)
+    out = snakemake(project)
+    assert any(j["rule"] == "perturb" for j in jobs(out))
+    files = sorted(p.relative_to(project) for pattern in ("**/*.parquet", "metrics/*.json")
+                   for p in project.glob(pattern) if ".progress" not in p.parts)
+    assert Path("results/supernet/darts/seed-0/perturbation.parquet") in files
+    different = [str(rel) for rel in files if (reference / rel).read_bytes() != (project / rel).read_bytes()]
+    assert different == []
+
+
 def test_params_change_after_dvc_repro_reruns_under_snakemake(dvc_tiny, tmp_path):
     """Mixing engines: outputs written by `dvc repro` carry no Snakemake provenance, so Snakemake's own
     params trigger cannot see a change; the stages' params stamps make it rerun what DVC would."""

@@ -157,7 +157,9 @@ def test_magnitude_does_not_apply_to_a_supernet_without_alpha():
     net = supernet.build(SPACE, hp, 4, 1, data())
     with pytest.raises(selection.NotApplicable):
         selection.SELECTORS["magnitude"](_context(net, "spos"))
-    assert selection.pick(_context(net, "spos"), ["magnitude"]).empty  # that run gets no pick
+    skipped = {}
+    assert selection.pick(_context(net, "spos"), ["magnitude"], skipped).empty  # that run gets no pick
+    assert isinstance(skipped["magnitude"], selection.NotApplicable)  # the pick stage raises it if no run applies
     msg = one_line_error(selection.SELECTORS["magnitude"], _context(net, "spos"))
     assert msg == ("select.methods: magnitude reads architecture weights, but run baseline/seed-0 was trained with "
                    "supernet.method 'spos', which has none; methods with architecture weights: darts")

@@ -205,3 +205,20 @@ def test_alpha_figure_only_for_histories_with_architecture_weights(tmp_path, inp
     assert "alpha.png" in written
     page = (tmp_path / "darts" / "index.html").read_text(encoding="utf-8")
     assert '<img src="alpha.png"' in page and "Architecture weights" in page
+
+
+def test_alpha_damage_figure_and_the_methods_summary_when_given(tmp_path, inputs):
+    from nas.selection import selection_summary
+
+    plain = {p.name for p in write_report(tmp_path / "plain", **inputs)}
+    assert "alpha_damage.png" not in plain
+    log = pd.DataFrame([{"decision": 0, "phase": "operation", "step": 0, "choice": edge, "op": op, "alpha": a,
+                         "accuracy": acc, "loss": 1.0, "chosen": False}
+                        for edge in ("1<-0", "2<-0") for op, a, acc in (("none", 0.3, 80.0), ("nor_conv_3x3", 0.7, 40.0))])
+    table = inputs["selection"].assign(seed=0, param_free=1.0)
+    summary = selection_summary(table)
+    written = {p.name for p in write_report(tmp_path / "darts", **inputs, logs={"darts/seed-0": log}, summary=summary)}
+    assert "alpha_damage.png" in written
+    page = (tmp_path / "darts" / "index.html").read_text(encoding="utf-8")
+    assert '<img src="alpha_damage.png"' in page and "Alpha against operation strength" in page
+    assert "parameter-free ops" in page and "stand-alone accuracy (%)" in page  # the over-runs table

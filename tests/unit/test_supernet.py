@@ -884,3 +884,60 @@ def test_a_registered_method_is_dispatched_with_its_choice_module_and_state(monk
     supernet.train(net, dataclasses.replace(hp, epochs=2), space, data, 0, torch.device("cpu"), state)
     supernet.train(net, hp, space, data, 0, torch.device("cpu"), state)
     assert calls["epochs"] == [(1, 1), (2, 2), (3, 3)]
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "random_nas"])
+def test_single_path_samplers_draw_architectures_on_a_space_with_input_groups(sampling):
+    from nas.spaces import darts
+    from nas.supernet.spos import SAMPLERS
+
+    space = darts.SPACE
+    sample = SAMPLERS[sampling](space)
+    g = torch.Generator().manual_seed(0)
+    paths = [sample(g)[0] for _ in range(5)]
+    for path in paths:
+        space.check_picks(space.to_picks(path))  # every node uses exactly 2 inputs
+    assert len({space.format(p) for p in paths}) == 5
+    again = SAMPLERS[sampling](space)(torch.Generator().manual_seed(0))[0]
+    assert again == paths[0]  # seeded by the run's generator
+
+
+def test_fairnas_is_refused_on_a_space_with_input_groups():
+    from nas.spaces import darts
+    from nas.supernet.spos import SAMPLERS
+
+    msg = one_line_error(SAMPLERS["fairnas"], darts.SPACE)
+    assert msg.startswith("supernet.sampling: fairnas gives every operation") and "use uniform or random_nas" in msg
+
+
+def test_round_robin_gives_every_child_the_same_number_of_steps_and_resumes_mid_round():
+    from collections import Counter
+
+    from nas.spaces import zhang64
+    from nas.supernet.spos import SAMPLERS
+
+    space = zhang64.SPACE
+    sample = SAMPLERS["round_robin"](space)
+    g = torch.Generator().manual_seed(0)
+    steps = [sample(g)[0] for _ in range(3 * 64)]
+    assert set(Counter(steps).values()) == {3} and len(Counter(steps)) == 64  # 3 whole rounds: 3 steps each
+    assert steps[:64] != steps[64:128]  # each round takes a new order
+    for _ in range(10):
+        sample(g)
+    state, g_state = sample.state_dict(), g.get_state()
+    ahead = [sample(g)[0] for _ in range(70)]
+    resumed = SAMPLERS["round_robin"](space)
+    resumed.load_state_dict(state)
+    g.set_state(g_state)
+    assert [resumed(g)[0] for _ in range(70)] == ahead  # mid-round resume continues the same order
+
+
+def test_round_robin_is_refused_on_a_space_too_large_to_enumerate():
+    from nas.spaces import darts
+    from nas.supernet.spos import SAMPLERS
+
+    assert "round_robin trains every architecture in turn" in one_line_error(SAMPLERS["round_robin"], darts.SPACE)
+    raw = {**TINY, "space": {**TINY["space"], "name": "darts"},
+           "supernet": {**TINY["supernet"], "sampling": "round_robin"}}
+    msg = one_line_error(config.from_dict, raw)
+    assert msg.startswith("supernet.sampling: round_robin trains every architecture in turn, but space 'darts'")

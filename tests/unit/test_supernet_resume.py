@@ -26,17 +26,17 @@ class Killed(Exception):
     pass
 
 
-def _train_supernet(splits, state_path, kill_at=None):
-    hp = SupernetConfig(epochs=3, batch_size=32, channels=2, cells=1)
+def _train_supernet(splits, state_path, kill_at=None, space=nb201.SPACE, sampling="uniform"):
+    hp = SupernetConfig(epochs=3, batch_size=32, channels=2, cells=1, sampling=sampling)
     train = data.load_split(splits["train"])
     torch.manual_seed(0)
-    net = supernet.build(nb201.SPACE, hp, 2, 1, train)
+    net = supernet.build(space, hp, 2, 1, train)
 
     def on_epoch(epoch, model):
         if epoch == kill_at:
             raise Killed
 
-    history = supernet.train(net, hp, nb201.SPACE, train, 0, torch.device("cpu"), state_path, on_epoch=on_epoch)
+    history = supernet.train(net, hp, space, train, 0, torch.device("cpu"), state_path, on_epoch=on_epoch)
     return history, supernet.weights(net)
 
 
@@ -50,6 +50,21 @@ def test_supernet_resume_equals_uninterrupted(splits, tmp_path):
     assert weights.keys() == full_weights.keys()
     for k in weights:
         assert torch.equal(weights[k], full_weights[k]), k
+
+
+def test_round_robin_resume_mid_round_equals_uninterrupted(splits, tmp_path):
+    """Round-robin's place in its round of 64 children is resume state: a few steps an epoch, so the
+    kill after epoch 2 lands mid-round."""
+    from nas.spaces import zhang64
+
+    run = dict(space=zhang64.SPACE, sampling="round_robin")
+    full_history, full_weights = _train_supernet(splits, tmp_path / "a.pt", **run)
+    with pytest.raises(Killed):
+        _train_supernet(splits, tmp_path / "b.pt", kill_at=3, **run)
+    assert 0 < io.load_checkpoint(tmp_path / "b.pt")["sampler"]["position"] < 64
+    history, weights = _train_supernet(splits, tmp_path / "b.pt", **run)
+    pd.testing.assert_frame_equal(history, full_history)
+    assert all(torch.equal(weights[k], full_weights[k]) for k in full_weights)
 
 
 def test_saved_weights_are_byte_identical_between_runs_and_after_a_resume(splits, tmp_path):
