@@ -95,6 +95,14 @@ class SupernetConfig(TrainConfig):
     wpl_weight: float = opt(0.0, min=0.0, doc="weight plasticity loss strength (0 = off)")
     landmarks: int = opt(0, min=0, doc="landmark architectures for the ranking loss (0 = off)")
     landmark_weight: float = opt(1.0, min=0.0, doc="strength of the landmark ranking loss")
+    prefix_shared: int | None = opt(None, min=0, doc="Zhang et al.: stem and first k cells shared, later cells "
+                                    "private per child (null = everything shared)")
+    groups: int = opt(1, min=1, doc="Zhang et al.: the children split into this many independent super-nets")
+    partition: str = opt("prefix", choices=("prefix", "random", "edges"), doc="how `groups` splits the children")
+    partition_seed: int | None = opt(None, min=0, max=SEED_MAX, doc="the fixed random partition's seed")
+    partition_edges: list[str] = opt([], doc="partition: edges: the choices whose operations define the groups")
+    sharing_compute: str = opt("per_group", choices=("per_group", "matched"),
+                               doc="groups: train each group the full epochs (the paper) or match full sharing's passes")
     save_epochs: list[int] = opt([], doc="epochs whose weights are kept besides the last")
     seeds: list[int] = opt([0], min=0, max=SEED_MAX, doc="each variant is trained once per seed")
     variants: dict = opt({"baseline": {}}, doc="name -> overrides of the keys above")
@@ -505,3 +513,8 @@ def _check_heuristics(cfg: Config, name: str, sn: SupernetConfig, space) -> None
     if sn.method not in METHODS:
         raise UserError(f"{where('method')}: unknown method {sn.method!r}; expected one of {', '.join(METHODS)}")
     METHODS[sn.method].check(where, sn, space, cfg.sample.archs, cfg.correlate.topk)
+    from nas.supernet import sharing
+    if sharing.is_partial(sn) and METHODS[sn.method].architecture_weights:
+        raise UserError(f"{where('groups' if sn.groups > 1 else 'prefix_shared')}: partial sharing routes each "
+                        f"child to its own weights; supernet.method {sn.method!r} mixes every operation at once")
+    sharing.check(where, sn, space, sn.cells or cfg.space.cells)

@@ -293,6 +293,12 @@ class SearchSpace(abc.ABC):
 
     # --- networks ---
 
+    def prefix_modules(self, k: int, cells: int) -> list[str] | None:
+        """The super-net's module names that make up its stem and first `k` cells (of `cells`), which
+        prefix sharing (nas.supernet.sharing) shares among children; None if the space's networks are
+        not a stack of cells that can be cut that way (the default)."""
+        return None
+
     def count_params_flops(self, arch, channels: int, cells: int, input_shape: tuple[int, ...],
                            num_classes: int) -> tuple[int, int]:
         """(parameters, FLOPs) of the stand-alone network of `arch`, as the space's benchmark counts them.

@@ -151,6 +151,9 @@ class Zhang64Space(SearchSpace):
         self.check_picks(picks)
         return f"|{picks['1<-0']}~0|+|{picks['2<-0']}~0|{picks['2<-1']}~1|"
 
+    def prefix_modules(self, k: int, cells: int) -> list[str] | None:
+        return ["stem"] + [f"cells.{i}" for i in range(k)]
+
     def build(self, arch, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int) -> Network:
         arch = self.parse(arch) if isinstance(arch, str) else tuple(arch)
         self.check_picks(self.to_picks(arch))

@@ -51,11 +51,16 @@ class Method:
     def build(self, channels: int, cells: int, data: Tensors, training: bool = True):
         """The super-net at the variant's size (hp.channels/cells override the space's). Dropout exists
         only in a network built for training; scoring never drops anything."""
+        from nas.supernet import sharing
+
         hp = self.hp
-        net = self.space.build_supernet(hp.channels or channels, hp.cells or cells, data.shape, data.num_classes,
-                                        self.choice, affine=hp.bn_affine, track=hp.bn_track, op_on=hp.op_on,
-                                        kernel_mapping=hp.kernel_mapping,
-                                        global_dropout=hp.global_dropout if training else 0.0)
+
+        def make():
+            return self.space.build_supernet(hp.channels or channels, hp.cells or cells, data.shape, data.num_classes,
+                                             self.choice, affine=hp.bn_affine, track=hp.bn_track, op_on=hp.op_on,
+                                             kernel_mapping=hp.kernel_mapping,
+                                             global_dropout=hp.global_dropout if training else 0.0)
+        net = sharing.build(make, self.space, hp, hp.cells or cells) if sharing.is_partial(hp) else make()
         return self.adapt(net, self.space)
 
     @classmethod
@@ -173,7 +178,18 @@ def checkpoint_meta(space_cfg, hp, data: Tensors, landmark_ids: list[int], varia
             "cells": hp.cells or space_cfg.cells, "input_shape": list(data.shape),
             "num_classes": data.num_classes, "bn_affine": hp.bn_affine, "bn_track": hp.bn_track,
             "op_on": hp.op_on, "kernel_mapping": hp.kernel_mapping, "landmarks": landmark_ids, "method": hp.method,
-            "variant": variant, "seed": seed}
+            "variant": variant, "seed": seed, **sharing_meta(hp)}
+
+
+SHARING_KEYS = ("prefix_shared", "groups", "partition", "partition_seed", "partition_edges")
+
+
+def sharing_meta(hp) -> dict:
+    """The degree of sharing of a partially shared super-net ({} for full sharing): it rebuilds the
+    same groups when the checkpoint is loaded."""
+    from nas.supernet import sharing
+
+    return {"sharing": {k: getattr(hp, k) for k in SHARING_KEYS}} if sharing.is_partial(hp) else {}
 
 
 def checkpoint(net, meta: dict, epoch: int) -> dict:
@@ -193,10 +209,20 @@ def load(path: Path, space_name: str):
             raise io.UserError(f"{path}: super-net of space {ckpt['space']!r}, but space.name is {space_name!r}")
         space = get_space(space_name)
         method = get_method(ckpt.get("method", "spos"))
-        net = method.adapt(space.build_supernet(ckpt["channels"], ckpt["cells"], tuple(ckpt["input_shape"]),
-                                                ckpt["num_classes"], method.choice, affine=ckpt["bn_affine"],
-                                                track=ckpt["bn_track"], op_on=ckpt.get("op_on", "edge"),
-                                                kernel_mapping=ckpt.get("kernel_mapping", False)), space)
+
+        def make():
+            return space.build_supernet(ckpt["channels"], ckpt["cells"], tuple(ckpt["input_shape"]),
+                                        ckpt["num_classes"], method.choice, affine=ckpt["bn_affine"],
+                                        track=ckpt["bn_track"], op_on=ckpt.get("op_on", "edge"),
+                                        kernel_mapping=ckpt.get("kernel_mapping", False))
+        if "sharing" in ckpt:
+            from types import SimpleNamespace
+
+            from nas.supernet import sharing
+            net = sharing.build(make, space, SimpleNamespace(**ckpt["sharing"]), ckpt["cells"])
+        else:
+            net = make()
+        net = method.adapt(net, space)
         net.load_state_dict(ckpt["model"])
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
         raise io.UserError(f"{path}: not a super-net checkpoint of this project ({io._first_line(exc)})") from None

@@ -239,7 +239,10 @@ class SPOS(Method):
             raise io.UserError("supernet.landmarks: needs at least two landmark architectures with different "
                                "stand-alone accuracies")
         self.landmarks = landmarks if hp.landmarks else None
-        self.optimizer, self.scheduler = make_optimizer(net, hp, steps_per_epoch)
+        from nas.supernet import sharing
+
+        self.passes_per_epoch = sharing.data_passes(hp)  # per_group compute: every group the full epochs
+        self.optimizer, self.scheduler = make_optimizer(net, hp, steps_per_epoch * self.passes_per_epoch)
         params = [p for p in net.parameters() if p.requires_grad]
         self.wpl = PlasticityLoss(params, hp.wpl_weight) if hp.wpl_weight > 0 else None
         self.sample = SAMPLERS[hp.sampling](self.space)
@@ -254,8 +257,11 @@ class SPOS(Method):
         lr = self.optimizer.param_groups[0]["lr"]
         warmup = self.warmup
         draw = (lambda g: [warmup]) if epoch <= self.hp.warmup_epochs else self.sample
-        loss, acc, passes = train_epoch(net, x, y, self.optimizer, self.scheduler, self.hp, generator, draw, augment,
-                                        self.wpl, self.landmarks)
+        results = [train_epoch(net, x, y, self.optimizer, self.scheduler, self.hp, generator, draw, augment,
+                               self.wpl, self.landmarks) for _ in range(self.passes_per_epoch)]
+        loss = sum(r[0] for r in results) / len(results)
+        acc = sum(r[1] for r in results) / len(results)
+        passes = sum(r[2] for r in results)
         if self.wpl is not None:
             self.wpl.end_epoch()
         return {"lr": lr, "train_loss": loss, "train_accuracy": acc, "passes": passes}
