@@ -28,7 +28,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not e2e"
 
+# The bench extra: the NAS-Bench-201 authors' code to time against, without its dependencies (it
+# would pull other torch versions; it runs on the ones installed).
 bench: $(STAMP)
+	$(BIN)/pip install --quiet --no-deps xautodl==1.0.0
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m benchmarks.run
 
 clean:

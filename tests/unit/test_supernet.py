@@ -691,9 +691,9 @@ def test_unknown_heuristic_key_in_a_variant():
 
 def test_unknown_heuristic_value():
     assert error(variant(sampling="fair")) == \
-        "supernet.variants.x.sampling: 'fair' is not allowed; expected one of uniform, fairnas, random_nas"
+        "supernet.variants.x.sampling: 'fair' is not allowed; expected one of uniform, fairnas, random_nas, round_robin"
     assert error(params_with(sampling="fair")) == \
-        "supernet.sampling: 'fair' is not allowed; expected one of uniform, fairnas, random_nas"
+        "supernet.sampling: 'fair' is not allowed; expected one of uniform, fairnas, random_nas, round_robin"
     assert error(variant(op_on="graph")) == \
         "supernet.variants.x.op_on: 'graph' is not allowed; expected one of edge, node"
     assert error(variant(lr_schedule="step")).startswith("supernet.variants.x.lr_schedule: 'step' is not allowed")
