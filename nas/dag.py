@@ -113,11 +113,11 @@ def _stages(cfg: Config) -> dict:
     out["eval-supernet"] = {
         "matrix": {"variant": list(variants), "seed": seeds},
         "cmd": "nas eval-supernet --variant ${item.variant} --seed ${item.seed}",
-        "deps": ["nas/evaluate.py", "nas/supernet", "nas/train.py", SPACES, _p(RUN.weights), _p(RUN.checkpoints), archs,
-                 _p(L.split("train")), _p(L.split("valid"))],
+        "deps": ["nas/evaluate.py", "nas/supernet", "nas/train.py", SPACES, _p(RUN.weights), archs, _p(L.split("train")),
+                 _p(L.split("valid"))],
         # A variant may score with its own batch-norm mode (supernet.eval_bn, e.g. stored statistics).
         "params": ["seed", "device", "threads", "eval", "supernet.eval_bn", "supernet.variants.${item.variant}"],
-        "outs": [_p(RUN.scores), _p(RUN.epoch_scores)],
+        "outs": [_p(RUN.scores)],
     }
     # DARTS-PT's perturbation selection: one stage per run of a method with architecture weights.
     perturbed = perturbed_variants(cfg)

@@ -47,7 +47,6 @@ SCHEMAS = {
     "archs": {"arch_id": "int", "arch": "str", "canonical": "str"},
     "standalone": _RESULTS,  # STANDALONE, its shards, PICKS_STANDALONE
     "scores": {"arch_id": "int", "accuracy": "float", "loss": "float"},
-    "epoch_scores": {"epoch": "int", "arch_id": "int", "accuracy": "float", "loss": "float"},
     "history": {"epoch": "int", "lr": "float", "train_loss": "float", "train_accuracy": "float", "passes": "int"},
     "picks": {"variant": "str", "seed": "int", "method": "str", "arch_id": "int", "arch": "str", "in_pool": "bool"},
     "correlation": {"variant": "str", "seed": "int", "metric": "str", "k": "int", "value": "float",
@@ -120,11 +119,6 @@ class Run:
         return self.dir / "scores.parquet"
 
     @property
-    def epoch_scores(self) -> Path:
-        """The pool scored with every kept epoch's weights and the final ones (stability over time)."""
-        return self.dir / "epoch_scores.parquet"
-
-    @property
     def checkpoints(self) -> Path:
         """The weights of the epochs in supernet.save_epochs (a directory)."""
         return self.dir / "checkpoints"
@@ -181,7 +175,6 @@ ARTIFACTS = {
     "weights": lambda run: run.weights,
     "history": lambda run: run.history,
     "scores": lambda run: run.scores,
-    "epoch_scores": lambda run: run.epoch_scores,
     "standalone": STANDALONE,
     "picks": PICKS,
     "picks_standalone": PICKS_STANDALONE,

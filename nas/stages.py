@@ -184,21 +184,11 @@ def eval_supernet(cfg: Config, variant: str = "baseline", seed: int | None = Non
     # its own answers.
     archs = archs[~archs["arch_id"].isin(meta.get("landmarks") or [])].reset_index(drop=True)
     e = cfg.eval
-    valid, train = data.load_split(L.split("valid")), data.load_split(L.split("train"))
-
-    def score(weights):
-        return evaluate.score_archs(weights, archs, space_of(cfg), valid, train, hp.eval_bn or e.bn,
-                                    e.recalibrate_batches, e.batch_size, cfg.seed, resolve_device(cfg.device))
-    scores = score(net)
-    # Every epoch kept by supernet.save_epochs is scored the same way, so rankings can be compared
-    # over training time (nas.stability); the final epoch is the scores above.
-    kept = io.read_json(run.checkpoints_index).get("epochs", []) if run.checkpoints_index.is_file() else []
-    by_epoch = [score(supernet.load(run.checkpoint(epoch), cfg.space.name)[0]).assign(epoch=epoch)
-                for epoch in kept if epoch != meta["epoch"]] + [scores.assign(epoch=meta["epoch"])]
-    epochs = pd.concat(by_epoch, ignore_index=True)[list(L.SCHEMAS["epoch_scores"])].astype({"epoch": "int64"})
+    scores = evaluate.score_archs(net, archs, space_of(cfg), data.load_split(L.split("valid")),
+                                  data.load_split(L.split("train")), hp.eval_bn or e.bn, e.recalibrate_batches,
+                                  e.batch_size, cfg.seed, resolve_device(cfg.device))
     io.write_parquet(scores, run.scores)
-    io.write_parquet(epochs, run.epoch_scores)
-    return [run.scores, run.epoch_scores]
+    return [run.scores]
 
 
 # --- the stand-alone ground truth -----------------------------------------------------------------

@@ -22,7 +22,7 @@ ARTIFACTS = [
     "results/archs.parquet", "results/supernet/baseline/seed-0/weights.pt",
     "results/supernet/baseline/seed-1/weights.pt",
     "results/supernet/baseline/seed-0/history.parquet", "results/supernet/baseline/seed-0/scores.parquet",
-    "results/supernet/baseline/seed-1/scores.parquet", "results/supernet/baseline/seed-0/epoch_scores.parquet",
+    "results/supernet/baseline/seed-1/scores.parquet",
     "results/supernet/baseline/seed-0/checkpoints/epoch-0001.pt",
     "results/standalone/shard-1.parquet", "results/standalone/shard-2.parquet",
     "results/standalone.parquet", "results/correlation.parquet", "metrics/correlation.json",

@@ -25,7 +25,7 @@ def test_stage_order_and_outputs_come_from_the_layout():
     assert s["pick"]["outs"] == [L.PICKS.as_posix()]
     assert s["train-picks"]["outs"] == [L.PICKS_STANDALONE.as_posix()]
     assert L.PICKS_STANDALONE.as_posix() in s["select"]["deps"]
-    assert s["eval-supernet"]["outs"] == [L.DVC_RUN.scores.as_posix(), L.DVC_RUN.epoch_scores.as_posix()]
+    assert s["eval-supernet"]["outs"] == [L.DVC_RUN.scores.as_posix()]
 
 
 def test_thread_count_is_tracked_where_torch_runs():

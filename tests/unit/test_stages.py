@@ -221,23 +221,3 @@ def test_checkpoint_with_foreign_objects_is_refused_without_torchs_advice(tmp_pa
     torch.save({"obj": __import__("pathlib").Path("x")}, path)  # a pickled object that is not plain data
     msg = one_line_error(io.load_checkpoint, path)
     assert "objects other than tensors" in msg and "weights_only=False" not in msg and "two options" not in msg
-
-
-def test_eval_supernet_scores_every_kept_epoch_and_the_final_one(trained, tmp_path, monkeypatch):
-    """With save_epochs the pool is scored with each kept epoch's weights too (stability over time);
-    the final epoch's rows are the scores themselves."""
-    shutil.copytree(trained, tmp_path / "study")
-    monkeypatch.chdir(tmp_path / "study")
-    cfg = config.from_dict({**TINY, "supernet": {**TINY["supernet"], "epochs": 2, "save_epochs": [1]}})
-    stages.train_supernet(cfg, seed=0)
-    stages.eval_supernet(cfg, seed=0)
-    run = L.Run("baseline", 0)
-    epochs = io.read_parquet(run.epoch_scores, L.SCHEMAS["epoch_scores"])
-    scores = io.read_parquet(run.scores, L.SCHEMAS["scores"])
-    assert sorted(set(epochs["epoch"])) == [1, 2] and len(epochs) == 2 * len(scores)
-    final = epochs[epochs["epoch"] == 2].drop(columns="epoch").reset_index(drop=True)
-    pd.testing.assert_frame_equal(final, scores)
-    assert not epochs[epochs["epoch"] == 1]["accuracy"].equals(final["accuracy"])
-    # without kept epochs, the final epoch alone
-    epochs_tiny = io.read_parquet(trained / run.epoch_scores, L.SCHEMAS["epoch_scores"])
-    assert set(epochs_tiny["epoch"]) == {1}

@@ -35,13 +35,11 @@ rule eval_supernet:
         code("eval-supernet"),
         lambda wildcards: stamp("eval-supernet", wildcards.variant),
         str(RUN.weights),
-        str(RUN.checkpoints),
         str(L.ARCHS),
         str(L.split("train")),
         str(L.split("valid")),
     output:
         str(RUN.scores),
-        str(RUN.epoch_scores),
     params:
         tracked=lambda wildcards: tracked("eval-supernet", wildcards.variant),
     log:
