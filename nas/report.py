@@ -288,11 +288,12 @@ def correlation_html(correlation: pd.DataFrame, variants: list[str]) -> str:
 
 
 SUMMARY_DECIMALS = {"accuracy": 2, "regret": 2, "param_free": 1}
+SUMMARY_LABELS = {"accuracy": "stand-alone accuracy (%)", "regret": "regret (points)", "param_free": "parameter-free ops"}
 
 
 def selection_summary_cells(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per (variant, method): runs and each metric as 'mean [low, high]' (the interval's kind
-    after it unless a t-interval) — the over-seeds comparison of selection methods."""
+    after it unless a t-interval), columns labelled — the over-seeds comparison of selection methods."""
     rows = []
     for (variant, method), g in summary.groupby(["variant", "method"], sort=False):
         row = {"variant": variant, "method": method, "runs": int(g["runs"].max())}
@@ -301,25 +302,20 @@ def selection_summary_cells(summary: pd.DataFrame) -> pd.DataFrame:
             row[r.metric] = (fmt(r.mean, d) if r.interval == "none" else
                              fmt_ci(r.mean, r.ci_low, r.ci_high, d, kind=r.interval))
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).rename(columns=SUMMARY_LABELS)
 
 
 def selection_summary_text(summary: pd.DataFrame) -> str:
     """The summary as the `select` stage prints it."""
     if summary.empty:
         return "no selection results"
-    cells = selection_summary_cells(summary).rename(
-        columns={"accuracy": "stand-alone accuracy (%)", "regret": "regret (points)",
-                 "param_free": "parameter-free ops"})
-    return cells.to_string(index=False)
+    return selection_summary_cells(summary).to_string(index=False)
 
 
 def selection_summary_html(summary: pd.DataFrame) -> str:
     if summary.empty:
         return ""
-    cells = selection_summary_cells(summary).rename(
-        columns={"accuracy": "stand-alone accuracy (%)", "regret": "regret (points)",
-                 "param_free": "parameter-free ops"})
+    cells = selection_summary_cells(summary)
     return ("<p>Each method over the runs of a variant: mean and 95% t-interval over super-net seeds "
             "(the range with 2 runs).</p>\n" + cells.to_html(index=False, escape=True, border=0, na_rep="&mdash;"))
 

@@ -72,7 +72,7 @@ class SharedNets(nn.Module):
         super().__init__()
         for net in nets[1:]:
             for name in tied:
-                _set_module(net, name, _get_module(nets[0], name))
+                _set_module(net, name, nets[0].get_submodule(name))
         self.nets = nn.ModuleList(nets)
         self.route = route
         self._path_dropout = 0.0
@@ -96,10 +96,6 @@ class SharedNets(nn.Module):
 
     def forward(self, x: torch.Tensor, arch) -> torch.Tensor:
         return self.net_of(arch)(x, arch)
-
-
-def _get_module(root: nn.Module, name: str) -> nn.Module:
-    return root.get_submodule(name)
 
 
 def _set_module(root: nn.Module, name: str, module: nn.Module) -> None:

@@ -88,13 +88,27 @@ def random_nas_sampler(space: SearchSpace) -> Sampler:
     return sample
 
 
+def fairnas_refusal(space: SearchSpace) -> str | None:
+    """Why fairnas cannot sample `space` (its nodes use only some input edges), or None."""
+    if any(c.group is not None for c in space.choices()):
+        return (f"fairnas gives every operation of every edge one path a step, so on space {space.name!r}, whose "
+                "nodes use only some input edges, its paths are not architectures; use uniform or random_nas")
+    return None
+
+
+def round_robin_refusal(space: SearchSpace) -> str | None:
+    """Why round_robin cannot train `space` (too large to enumerate), or None."""
+    if not space.enumerable:
+        return (f"round_robin trains every architecture in turn, but space {space.name!r} has {space.size():,}, "
+                "too many to enumerate; use uniform or random_nas")
+    return None
+
+
 def fairnas_sampler(space: SearchSpace) -> Sampler:
     """FairNAS strict fairness: one random permutation of the operations per edge; path k takes the
     k-th operation of every edge, so each operation of each edge is in exactly one path."""
-    if any(c.group is not None for c in space.choices()):
-        raise io.UserError(f"supernet.sampling: fairnas gives every operation of every edge one path a step, so on "
-                           f"space {space.name!r}, whose nodes use only some input edges, its paths are not "
-                           "architectures; use uniform or random_nas")
+    if (why := fairnas_refusal(space)) is not None:
+        raise io.UserError(f"supernet.sampling: {why}")
     candidates = _candidates(space)
     counts = {len(ops) for ops in candidates}
     if len(counts) != 1:
@@ -116,9 +130,8 @@ class RoundRobin:
     Its position in the round is resume state (`state_dict`)."""
 
     def __init__(self, space: SearchSpace):
-        if not space.enumerable:
-            raise io.UserError(f"supernet.sampling: round_robin trains every architecture in turn, but space "
-                               f"{space.name!r} has {space.size():,}, too many to enumerate; use uniform or random_nas")
+        if (why := round_robin_refusal(space)) is not None:
+            raise io.UserError(f"supernet.sampling: {why}")
         self.children = space.enumerate_all()
         self.order: list[int] = []
         self.position = 0
@@ -275,13 +288,9 @@ class SPOS(Method):
         if hp.kernel_mapping and not space.kernel_pairs:
             raise io.UserError(f"{where('kernel_mapping')}: space {space.name!r} has no pair of convolutions "
                                "that share a kernel centre")
-        if hp.sampling == "round_robin" and not space.enumerable:
-            raise io.UserError(f"{where('sampling')}: round_robin trains every architecture in turn, but space "
-                               f"{space.name!r} has {space.size():,}, too many to enumerate; use uniform or random_nas")
-        if hp.sampling == "fairnas" and any(c.group is not None for c in space.choices()):
-            raise io.UserError(f"{where('sampling')}: fairnas gives every operation of every edge one path a step, "
-                               f"so on space {space.name!r}, whose nodes use only some input edges, its paths are "
-                               "not architectures; use uniform or random_nas")
+        refusal = {"round_robin": round_robin_refusal, "fairnas": fairnas_refusal}.get(hp.sampling)
+        if refusal is not None and (why := refusal(space)) is not None:
+            raise io.UserError(f"{where('sampling')}: {why}")
         if hp.sampling == "fairnas":
             sizes = sorted({len(c.candidates) for c in space.choices()})
             if len(sizes) > 1:
