@@ -28,6 +28,7 @@ rule all:
         str(L.CORRELATION_JSON),
         str(L.SELECTION_JSON),
         str(L.HEURISTICS_JSON),
+        str(L.STABILITY_JSON),
         each_run(lambda r: r.timing),
         each_run(lambda r: r.scatter_csv),
         each_run(lambda r: r.curves_csv),

@@ -8,6 +8,7 @@ Measured side by side in one run, on this machine, with the committed params.yam
   * peak memory (resident set) of super-net training at the default size, in a fresh process;
   * architectures scored per second by eval-supernet (with the configured batch-norm handling);
   * a super-net step at 1 and at 2 intra-op threads, interleaved (the `threads` setting);
+  * the degree-of-sharing entries of benchmarks/sharing.py (private cells, 64 groups, scoring 64 children);
   * wall seconds of the default study (`dvc repro` in a fresh copy) and of a no-op `dvc repro`.
 Timings are medians of repeats; the machine is shared, so compare ratios within one run.
 Usage: python -m benchmarks.run [--skip-study] [--repeats N]
@@ -233,6 +234,9 @@ def main(argv=None):
         from benchmarks import darts
 
         rows += darts.rows(darts.run_all(cfg, args.repeats))
+    from benchmarks import sharing  # private cells, groups, scoring 64 children (benchmarks/sharing.py)
+
+    rows += sharing.rows(sharing.run_all(args.repeats))
     if not args.skip_study:
         study = bench_study()
         rows += [("default study, `dvc repro` from scratch (wall)", f"{study['study_s']:.0f} s"),

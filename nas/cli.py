@@ -80,6 +80,7 @@ STAGES = [
     ("train-standalone", "train one shard of architectures from scratch"),
     ("merge-standalone", "join the shards (or read a ground-truth table)"),
     ("correlate", "rank correlations between super-net and stand-alone"),
+    ("stability", "ranking stability over epochs, steps and seeds; interference between children"),
     ("perturb", "DARTS-PT: perturbation-based selection on one DARTS super-net run (resumable)"),
     ("pick", "the architecture each selection method picks from each super-net run"),
     ("train-picks", "train the picks outside the sampled pool stand-alone (or look them up)"),

@@ -78,6 +78,7 @@ class SupernetConfig(TrainConfig):
     """The super-net's training heuristics (Yu et al.); README "Super-net heuristics" documents each."""
     method: str = opt("spos", doc="the super-net method: a name of nas.supernet.METHODS")
     lr_schedule: str = opt("cosine", choices=("cosine", "constant"), doc="learning rate over the steps")
+    lr_min: float = opt(0.0, min=0.0, doc="where the cosine schedule ends (Zhang et al.: lr / 25)")
     channels: int | None = opt(None, min=1, max=1024, doc="C of the super-net; null = space.channels")
     cells: int | None = opt(None, min=1, max=64, doc="N of the super-net; null = space.cells")
     train_fraction: float = opt(1.0, above=0.0, max=1.0, doc="low fidelity: share of the train split used")
@@ -104,6 +105,9 @@ class SupernetConfig(TrainConfig):
     sharing_compute: str = opt("per_group", choices=("per_group", "matched"),
                                doc="groups: train each group the full epochs (the paper) or match full sharing's passes")
     save_epochs: list[int] = opt([], doc="epochs whose weights are kept besides the last")
+    dense_steps: int = opt(0, min=0, doc="Zhang et al.: score every pool architecture after each of the last "
+                           "this many optimiser steps (0 = off)")
+    dense_batch: int = opt(256, min=2, doc="dense_steps: the first this many valid samples, one fixed batch")
     seeds: list[int] = opt([0], min=0, max=SEED_MAX, doc="each variant is trained once per seed")
     variants: dict = opt({"baseline": {}}, doc="name -> overrides of the keys above")
     # A method's own settings sit in a sub-section named after it (`supernet.darts: {...}`), so one
@@ -169,6 +173,15 @@ class SelectConfig:
 
 
 @dataclass(frozen=True)
+class StabilityConfig:
+    """Ranking stability and interference (Zhang et al.); README "Degree of weight sharing" documents each."""
+    interference_pairs: int = opt(0, min=0, max=100_000, doc="per run: ordered pairs (i, j) of pool architectures; "
+                                  "one SGD step on i, the change of j's loss (0 = off)")
+    interference_lr: float = opt(0.1, above=0.0, doc="the learning rate of that one step")
+    batch_size: int = opt(256, min=2, doc="the step's training batch and the valid probe batch")
+
+
+@dataclass(frozen=True)
 class Config:
     seed: int = opt(0, min=0, max=SEED_MAX)
     device: str = opt("auto", doc="auto | cpu | cuda | cuda:N")
@@ -181,6 +194,7 @@ class Config:
     standalone: StandaloneConfig = field(default_factory=StandaloneConfig)
     correlate: CorrelateConfig = field(default_factory=CorrelateConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
+    stability: StabilityConfig = field(default_factory=StabilityConfig)
 
     @property
     def variants(self) -> list[str]:
@@ -512,6 +526,9 @@ def _check_heuristics(cfg: Config, name: str, sn: SupernetConfig, space) -> None
 
     if sn.method not in METHODS:
         raise UserError(f"{where('method')}: unknown method {sn.method!r}; expected one of {', '.join(METHODS)}")
+    if sn.lr_min >= sn.lr:
+        raise UserError(f"{where('lr_min')}: {sn.lr_min} is not allowed; expected less than the lr it decays "
+                        f"from ({where('lr')}: {sn.lr})")
     METHODS[sn.method].check(where, sn, space, cfg.sample.archs, cfg.correlate.topk)
     from nas.supernet import sharing
     if sharing.is_partial(sn) and METHODS[sn.method].architecture_weights:

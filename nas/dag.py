@@ -95,29 +95,32 @@ def _stages(cfg: Config) -> dict:
     # One stage per (variant, seed). Each tracks only its own variant's overrides, so adding a
     # variant (or a seed: it is in the command) trains nothing else.
     # Methods that train on the valid split too (DARTS's alpha steps) depend on it.
-    valid_deps = [_p(L.split("valid"))] if any(get_method(cfg.variant(v).method).needs_valid for v in variants) else []
+    # Dense scoring (supernet.dense_steps) reads the pool and the valid split during training too.
+    dense = any(cfg.variant(v).dense_steps for v in variants)
+    valid_deps = [_p(L.split("valid"))] if dense or any(get_method(cfg.variant(v).method).needs_valid
+                                                        for v in variants) else []
     train = {
         "cmd": "nas train-supernet --variant ${item.variant} --seed ${item.seed}",
-        "deps": ["nas/supernet", "nas/train.py", SPACES, _p(L.split("train"))] + valid_deps,
+        "deps": ["nas/supernet", "nas/train.py", SPACES, _p(L.split("train"))] + valid_deps + ([archs] if dense else []),
         "params": ["seed", "device", "threads", "space", "data.augment"] + supernet_keys
                   + ["supernet.variants.${item.variant}"],
-        "outs": [_p(RUN.weights), _p(RUN.history), _p(RUN.checkpoints)],
+        "outs": [_p(RUN.weights), _p(RUN.history), _p(RUN.step_scores), _p(RUN.checkpoints)],
         "metrics": [{_p(RUN.timing): {"cache": False}}],
     }
     for stage in ("train-supernet", "train-supernet-landmarks"):
         group = [v for v in variants if supernet_stage(cfg, v) == stage]
         if not group:
             continue
-        extra = [archs, standalone] if stage.endswith("landmarks") else []
+        extra = ([] if dense else [archs]) + [standalone] if stage.endswith("landmarks") else []
         out[stage] = {"matrix": {"variant": group, "seed": seeds}, **train, "deps": train["deps"] + extra}
     out["eval-supernet"] = {
         "matrix": {"variant": list(variants), "seed": seeds},
         "cmd": "nas eval-supernet --variant ${item.variant} --seed ${item.seed}",
-        "deps": ["nas/evaluate.py", "nas/supernet", "nas/train.py", SPACES, _p(RUN.weights), archs, _p(L.split("train")),
-                 _p(L.split("valid"))],
+        "deps": ["nas/evaluate.py", "nas/supernet", "nas/train.py", SPACES, _p(RUN.weights), _p(RUN.checkpoints), archs,
+                 _p(L.split("train")), _p(L.split("valid"))],
         # A variant may score with its own batch-norm mode (supernet.eval_bn, e.g. stored statistics).
         "params": ["seed", "device", "threads", "eval", "supernet.eval_bn", "supernet.variants.${item.variant}"],
-        "outs": [_p(RUN.scores)],
+        "outs": [_p(RUN.scores), _p(RUN.epoch_scores)],
     }
     # DARTS-PT's perturbation selection: one stage per run of a method with architecture weights.
     perturbed = perturbed_variants(cfg)
@@ -167,6 +170,19 @@ def _stages(cfg: Config) -> dict:
         "outs": [_p(L.CORRELATION)],
         "metrics": [{_p(L.CORRELATION_JSON): {"cache": False}}],
     }
+    # Ranking stability (Zhang et al.); interference steps each run's super-net, so then it reads the
+    # weights, the code that rebuilds them and the splits its batches come from.
+    interfere = cfg.stability.interference_pairs > 0
+    out["stability"] = {
+        "cmd": "nas stability",
+        "deps": ["nas/stability.py", "nas/interference.py", "nas/metrics.py", "nas/heuristics.py", standalone]
+                + [_p(p) for r in runs for p in (r.epoch_scores, r.step_scores, r.history)]
+                + (["nas/supernet", SPACES, archs, _p(L.split("train")), _p(L.split("valid"))]
+                   + [_p(r.weights) for r in runs] if interfere else []),
+        "params": ["seed", "correlate.truth", "stability"] + (["device", "threads"] if interfere else []) + run_keys,
+        "outs": [_p(L.STABILITY), _p(L.STABILITY_RANKS), _p(L.INTERFERENCE)],
+        "metrics": [{_p(L.STABILITY_JSON): {"cache": False}}],
+    }
     needs_supernet = any(m in NEEDS_SUPERNET for m in cfg.select.methods)
     out["pick"] = {
         "cmd": "nas pick",
@@ -201,9 +217,12 @@ def _stages(cfg: Config) -> dict:
     out["report"] = {
         "cmd": "nas report",
         "deps": ["nas/report.py", "nas/heuristics.py", archs, standalone, _p(L.CORRELATION), _p(L.SELECTION),
-                 _p(L.SELECTION_SUMMARY)] + scores + histories
+                 _p(L.SELECTION_SUMMARY), _p(L.STABILITY), _p(L.STABILITY_RANKS), _p(L.INTERFERENCE)]
+                + scores + histories
                 + [_p(L.Run(v, seed).perturbation) for v in perturbed for seed in seeds],
-        "params": ["correlate.truth"] + run_keys,
+        # The degree of sharing each variant's figures are labelled with.
+        "params": ["correlate.truth", "space.cells", "supernet.cells", "supernet.prefix_shared", "supernet.groups",
+                   "supernet.partition", "supernet.sharing_compute"] + run_keys,
         "outs": [_p(L.REPORT)],
         "plots": [{_p(r.scatter_csv): {"cache": False}} for r in runs]
                  + [{_p(r.curves_csv): {"cache": False}} for r in runs]

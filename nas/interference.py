@@ -75,9 +75,11 @@ def by_shared(effects: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["shared", "pairs", "mean", "ci_low", "ci_high"])
 
 
-def sample_pairs(space, count: int, seed: int) -> list[tuple]:
-    """`count` ordered pairs (i, j), i != j, of the space's architectures, drawn uniformly (seeded)."""
-    children = space.enumerate_all()
+def sample_pairs(children: list, count: int, seed: int) -> list[tuple]:
+    """`count` ordered pairs (i, j), i != j, of `children` (the study's pool, or a space's
+    `enumerate_all()`), drawn uniformly (seeded)."""
+    if len(children) < 2:
+        raise UserError(f"interference: needs at least 2 architectures to pair, got {len(children)}")
     rng = np.random.default_rng(seed)
     out = []
     while len(out) < count:

@@ -36,6 +36,10 @@ CORRELATION = RESULTS / "correlation.parquet"
 SELECTION = RESULTS / "selection.parquet"
 SELECTION_SUMMARY = RESULTS / "selection_summary.parquet"  # each method over the runs of a variant
 HEURISTICS = RESULTS / "heuristics.parquet"
+# Ranking stability over epochs, steps and seeds, each child's rank per seed, and interference (nas stability).
+STABILITY = RESULTS / "stability.parquet"
+STABILITY_RANKS = RESULTS / "stability_ranks.parquet"
+INTERFERENCE = RESULTS / "interference.parquet"
 REPORT = RESULTS / "report"
 
 # The columns of each Parquet artifact that readers rely on, with their kind (int, float, str, bool):
@@ -47,6 +51,8 @@ SCHEMAS = {
     "archs": {"arch_id": "int", "arch": "str", "canonical": "str"},
     "standalone": _RESULTS,  # STANDALONE, its shards, PICKS_STANDALONE
     "scores": {"arch_id": "int", "accuracy": "float", "loss": "float"},
+    "epoch_scores": {"epoch": "int", "arch_id": "int", "accuracy": "float", "loss": "float"},
+    "step_scores": {"step": "int", "arch_id": "int", "accuracy": "float", "loss": "float"},
     "history": {"epoch": "int", "lr": "float", "train_loss": "float", "train_accuracy": "float", "passes": "int"},
     "picks": {"variant": "str", "seed": "int", "method": "str", "arch_id": "int", "arch": "str", "in_pool": "bool"},
     "correlation": {"variant": "str", "seed": "int", "metric": "str", "k": "int", "value": "float",
@@ -57,11 +63,17 @@ SCHEMAS = {
                   "accuracy": "float", "percentile": "float", "regret": "float", "param_free": "float"},
     "selection_summary": {"variant": "str", "method": "str", "metric": "str", "runs": "int", "mean": "float",
                           "ci_low": "float", "ci_high": "float", "interval": "str"},
+    "stability": {"variant": "str", "seed": "int", "series": "str", "statistic": "str", "point": "int",
+                  "value": "float", "ci_low": "float", "ci_high": "float", "interval": "str"},
+    "stability_ranks": {"variant": "str", "seed": "int", "arch_id": "int", "rank": "int"},
+    "interference": {"variant": "str", "seed": "int", "i": "str", "j": "str", "shared": "int", "before": "float",
+                     "after": "float", "change": "float"},
 }
 
 CORRELATION_JSON = METRICS / "correlation.json"
 SELECTION_JSON = METRICS / "selection.json"
 HEURISTICS_JSON = METRICS / "heuristics.json"
+STABILITY_JSON = METRICS / "stability.json"
 HEURISTICS_CSV = PLOTS / "heuristics.csv"
 
 
@@ -117,6 +129,16 @@ class Run:
     @property
     def scores(self) -> Path:
         return self.dir / "scores.parquet"
+
+    @property
+    def step_scores(self) -> Path:
+        """The pool scored after each of the run's last supernet.dense_steps steps (empty when 0)."""
+        return self.dir / "step_scores.parquet"
+
+    @property
+    def epoch_scores(self) -> Path:
+        """The pool scored with the weights of each epoch in supernet.save_epochs and the final ones."""
+        return self.dir / "epoch_scores.parquet"
 
     @property
     def checkpoints(self) -> Path:
@@ -175,6 +197,8 @@ ARTIFACTS = {
     "weights": lambda run: run.weights,
     "history": lambda run: run.history,
     "scores": lambda run: run.scores,
+    "epoch_scores": lambda run: run.epoch_scores,
+    "step_scores": lambda run: run.step_scores,
     "standalone": STANDALONE,
     "picks": PICKS,
     "picks_standalone": PICKS_STANDALONE,
@@ -182,5 +206,9 @@ ARTIFACTS = {
     "selection": SELECTION,
     "selection_summary": SELECTION_SUMMARY,
     "heuristics": HEURISTICS,
+    "stability": STABILITY,
+    "stability_ranks": STABILITY_RANKS,
+    "interference": INTERFERENCE,
 }
-METRICS_FILES = {"correlation": CORRELATION_JSON, "selection": SELECTION_JSON, "heuristics": HEURISTICS_JSON}
+METRICS_FILES = {"correlation": CORRELATION_JSON, "selection": SELECTION_JSON, "heuristics": HEURISTICS_JSON,
+                 "stability": STABILITY_JSON}

@@ -400,7 +400,7 @@ point is that a large alpha does not mean the super-net relies on that operation
 
 def index_html(*, variants, archs, truth, standalone, timings, correlation, selection, params,
                truth_split: str, heuristics_html: str = "", alpha: bool = False, damage: bool = False,
-               methods_html: str = "") -> str:
+               methods_html: str = "", stability_html: str = "") -> str:
     summaries = "\n".join(summary_html(v, correlation, selection) for v in variants)
     split = html.escape(truth_split)
     heuristics = (f"""<h2>Heuristics</h2>
@@ -431,6 +431,7 @@ bootstrap intervals over architectures.</p>
 <p class="note">{SKDT_NOTE}</p>
 <img src="scatter.png" alt="stand-alone vs super-net accuracy per variant">
 {heuristics}
+{stability_html}
 <h2>Selection</h2>
 <p>Which architecture each method picks, its stand-alone accuracy, its percentile in the pool
 (100 = best) and its regret (oracle accuracy minus its accuracy, in points). 'random' is the expected
@@ -631,7 +632,9 @@ def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalon
                  scores: dict[str, pd.DataFrame], histories: dict[str, pd.DataFrame], timings: dict,
                  correlation: pd.DataFrame, selection: pd.DataFrame, params: dict,
                  truth_split: str, heuristics_html: str = "", heuristics_figure=None,
-                 summary: pd.DataFrame | None = None, logs: dict[str, pd.DataFrame] | None = None) -> list[Path]:
+                 summary: pd.DataFrame | None = None, logs: dict[str, pd.DataFrame] | None = None,
+                 stability: pd.DataFrame | None = None, ranks: pd.DataFrame | None = None,
+                 degrees: pd.DataFrame | None = None) -> list[Path]:
     """Write index.html, scatter/curves/standalone.png and scatter/curves.csv into out_dir; return
     the paths written, sorted."""
     out = Path(out_dir)
@@ -657,7 +660,9 @@ def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalon
     if heuristics_figure is not None:
         save_figure(heuristics_figure, out / "heuristics.png")
         names.append("heuristics.png")
-    page = index_html(variants=variants, archs=archs, truth=truth, standalone=standalone, timings=timings,
+    stability_part, figures = stability_section(out, stability, ranks, truth, degrees)
+    names += figures
+    page = index_html(stability_html=stability_part, variants=variants, archs=archs, truth=truth, standalone=standalone, timings=timings,
                       correlation=correlation, selection=selection, params=params, truth_split=truth_split,
                       heuristics_html=heuristics_html, alpha=alpha is not None, damage=damage is not None,
                       methods_html=selection_summary_html(summary) if summary is not None else "")
@@ -814,3 +819,228 @@ def heuristics_effect_frame(table: pd.DataFrame, metric: str = "sparse_kendall_t
     """The rows `dvc plots` draws as the heuristics bar chart: each variant's mean and difference."""
     return table[table["metric"] == metric][["variant", "mean", "ci_low", "ci_high", "interval", "diff", "diff_ci_low",
                                              "diff_ci_high", "diff_interval", "p_value"]]
+
+
+# ----------------------------------------------------------------------------------------------
+# ranking stability and the degree of sharing (nas.stability computes the table)
+
+STABILITY_LABELS = {
+    "tau_truth": "τ vs ground truth", "seed_tau": "seed-to-seed τ", "distinct_top1": "distinct top-1",
+    "epoch_consecutive_tau": "τ consecutive epochs", "epoch_top1_changes": "top-1 changes (epochs)",
+    "step_consecutive_tau": "τ consecutive steps", "step_top1_changes": "top-1 changes (steps)",
+    "passes": "passes"}
+STABILITY_DECIMALS = {"distinct_top1": 0, "passes": 0, "epoch_top1_changes": 1, "step_top1_changes": 1}
+
+
+def stability_summary(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["series"] == "summary"]
+
+
+def stability_json(table: pd.DataFrame) -> dict:
+    """{variant: {statistic: mean, statistic_ci or statistic_range: [low, high], interference@S: mean
+    change of a child's loss after a step on one sharing S operations with it}}."""
+    def entries():
+        for row in table[table["series"].isin(["summary", "interference"])].itertuples(index=False):
+            name = row.statistic if row.series == "summary" else f"interference@{row.point}"
+            yield row.variant, name, row.value
+            suffix = {"t": "ci", "range": "range"}.get(row.interval)
+            if suffix is not None:
+                yield row.variant, f"{name}_{suffix}", [row.ci_low, row.ci_high]
+    return metrics_json(entries())
+
+
+def stability_wide(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant, one column per summary statistic: 'mean [low, high]'."""
+    out: dict[str, dict] = {}
+    for row in stability_summary(table).itertuples(index=False):
+        r = out.setdefault(str(row.variant), {"variant": str(row.variant)})
+        r[STABILITY_LABELS.get(row.statistic, row.statistic)] = fmt_ci(
+            row.value, row.ci_low, row.ci_high, STABILITY_DECIMALS.get(row.statistic, 3), kind=row.interval)
+    return pd.DataFrame(list(out.values()))
+
+
+def stability_text(table: pd.DataFrame) -> str:
+    wide = stability_wide(table)
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250):
+        return wide.to_string(index=False) if len(wide) else "no runs"
+
+
+def stability_html(table: pd.DataFrame, degrees: pd.DataFrame) -> str:
+    wide = stability_wide(table)
+    if degrees is not None and len(degrees):
+        d = degrees.set_index("variant")
+        wide.insert(1, "sharing", [_degree_label(d.loc[v]) if v in d.index else "" for v in wide["variant"]])
+    return wide.to_html(index=False, escape=True, border=0)
+
+
+def _degree_label(row) -> str:
+    if row["form"] == "prefix":
+        return f"prefix k={row['k']}"
+    if row["form"] == "groups":
+        return f"g={row['g']} {row['partition']}, {row['compute'].replace('_', '-')}"
+    return "full"
+
+
+def _colors(variants) -> dict:
+    variants = list(variants)
+    n = 10 if len(variants) <= 10 else 20
+    cmap = _pyplot().get_cmap(f"tab{n}")
+    return {v: cmap(i % n) for i, v in enumerate(variants)}
+
+
+def stability_time_figure(table: pd.DataFrame):
+    """Three panels, one line per run (colour = variant): τ between consecutive dense-scored steps, τ of
+    each scored epoch's ranking to the final one, and τ against the ground truth at each scored epoch."""
+    runs = table[table["seed"] != -1]
+    variants = list(dict.fromkeys(runs["variant"]))
+    colors = _colors(variants)
+    fig, axes = _pyplot().subplots(1, 3, figsize=(15, 4.2), layout="constrained")
+    panels = [("step", "consecutive_tau", "τ between consecutive steps", "step"),
+              ("epoch", "tau_to_final", "τ to the final ranking", "epoch"),
+              ("epoch", "tau_to_truth", "τ vs stand-alone ground truth", "epoch")]
+    for ax, (series, statistic, title, xlabel) in zip(axes, panels):
+        rows = runs[(runs["series"] == series) & (runs["statistic"] == statistic)]
+        for (variant, seed), g in rows.groupby(["variant", "seed"], sort=False):
+            ax.plot(g["point"], g["value"], marker=".", color=colors[variant], alpha=0.8,
+                    label=variant if seed == rows[rows["variant"] == variant]["seed"].min() else None)
+        if rows.empty:
+            _no_data(ax, "no points (supernet.dense_steps / save_epochs)")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("Kendall τ")
+        ax.grid(alpha=0.3)
+    if variants:
+        axes[2].legend(fontsize=7, ncol=2)
+    return fig
+
+
+def ranks_figure(ranks: pd.DataFrame, truth: pd.DataFrame, columns: int = 3):
+    """One panel per variant: each architecture's rank under each super-net seed (a box per
+    architecture), architectures ordered by their stand-alone rank (best left)."""
+    variants = list(dict.fromkeys(ranks["variant"]))
+    order = truth.sort_values(["accuracy", "arch_id"], ascending=[False, True])["arch_id"].tolist()
+    rows_ = max(1, math.ceil(len(variants) / columns))
+    fig, axes = _pyplot().subplots(rows_, columns, figsize=(5 * columns, 2.6 * rows_), layout="constrained",
+                                   squeeze=False)
+    for ax, variant in zip(axes.flat, variants):
+        r = ranks[ranks["variant"] == variant]
+        ids = [a for a in order if a in set(r["arch_id"])]
+        ax.boxplot([r[r["arch_id"] == a]["rank"].to_numpy() for a in ids], widths=0.6, showfliers=False,
+                   medianprops={"color": "C1"})
+        ax.set_xticks([])
+        ax.set_title(f"{variant} ({r['seed'].nunique()} seeds)", fontsize=9)
+        ax.set_ylabel("super-net rank")
+        ax.invert_yaxis()
+    for ax in list(axes.flat)[len(variants):]:
+        ax.axis("off")
+    fig.supxlabel("architectures, best stand-alone first")
+    return fig
+
+
+def sharing_figure(table: pd.DataFrame, degrees: pd.DataFrame):
+    """τ against the ground truth (solid) and seed-to-seed τ (dashed) against the degree of sharing,
+    intervals over seeds: against k (prefix sharing; full sharing at k = the number of cells) and
+    against g (groups; full sharing at g = 1), one line per partition and compute."""
+    summary = stability_summary(table).set_index(["variant", "statistic"])
+    d = degrees.set_index("variant")
+
+    def point(variant, statistic):
+        if (variant, statistic) not in summary.index:
+            return math.nan, math.nan, math.nan
+        r = summary.loc[(variant, statistic)]
+        return r["value"], r["ci_low"], r["ci_high"]
+
+    full = [v for v in d.index if d.loc[v, "form"] == "full"]
+    fig, (by_k, by_g) = _pyplot().subplots(1, 2, figsize=(11, 4), layout="constrained")
+    lines = {"k": {("", ""): [v for v in d.index if d.loc[v, "form"] in ("prefix", "full")]}}
+    lines["g"] = {}
+    for v in d.index:
+        if d.loc[v, "form"] == "groups":
+            lines["g"].setdefault((d.loc[v, "partition"], d.loc[v, "compute"]), []).append(v)
+    for key in lines["g"]:
+        lines["g"][key] = full[:1] + lines["g"][key]
+    for ax, axis in ((by_k, "k"), (by_g, "g")):
+        for n, ((partition, compute), members) in enumerate(lines[axis].items()):
+            xs = [int(d.loc[v, axis]) for v in members]
+            for statistic, style in (("tau_truth", "-"), ("seed_tau", "--")):
+                values = [point(v, statistic) for v in members]
+                y = np.array([p[0] for p in values], dtype=float)
+                err = np.array([[p[0] - p[1], p[2] - p[0]] for p in values], dtype=float).T
+                label = ("τ vs truth" if statistic == "tau_truth" else "seed-to-seed τ") + (
+                    f" ({partition}, {compute.replace('_', '-')})" if partition else "")
+                order = np.argsort(xs)
+                ax.errorbar(np.array(xs)[order], y[order], yerr=np.nan_to_num(err[:, order]), ls=style, marker="o",
+                            color=f"C{n}", capsize=3, label=label)
+        if not lines[axis] or not any(lines[axis].values()):
+            _no_data(ax)
+        ax.set_ylabel("Kendall τ")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    by_k.xaxis.set_major_locator(_pyplot().MaxNLocator(integer=True))
+    by_k.set_xlabel("k: cells shared (prefix sharing; the last = full sharing)")
+    by_g.set_xlabel("g: independent super-nets (1 = full sharing)")
+    by_g.set_xscale("log", base=2)
+    by_k.set_title("prefix sharing", fontsize=10)
+    by_g.set_title("grouping", fontsize=10)
+    return fig
+
+
+def interference_figure(table: pd.DataFrame):
+    """Mean change of child j's loss after one step on child i, against the operations they share,
+    with its 95% t-interval over pairs; one line per variant."""
+    rows = table[table["series"] == "interference"]
+    variants = list(dict.fromkeys(rows["variant"]))
+    colors = _colors(variants)
+    fig, ax = _pyplot().subplots(figsize=(7, 4), layout="constrained")
+    for n, variant in enumerate(variants):
+        g = rows[rows["variant"] == variant].sort_values("point")
+        offset = (n - (len(variants) - 1) / 2) * 0.03
+        err = np.nan_to_num(np.array([g["value"] - g["ci_low"], g["ci_high"] - g["value"]], dtype=float))
+        ax.errorbar(g["point"] + offset, g["value"], yerr=err, marker="o", capsize=3, color=colors[variant],
+                    label=variant)
+    ax.axhline(0, color="grey", lw=1, ls="--")
+    ax.set_xlabel("operations i and j share")
+    ax.set_ylabel("change of j's loss after one step on i")
+    ax.xaxis.set_major_locator(_pyplot().MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if variants:
+        ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+STABILITY_HTML = """<h2>Ranking stability and the degree of sharing</h2>
+<p>Zhang et al.'s questions: does the super-net's ranking hold still over training time and across
+super-net seeds, and does sharing less make it steadier and closer to the ground truth? τ vs ground
+truth: the final ranking against stand-alone training (mean over seeds and interval); seed-to-seed τ:
+the mean over pairs of seeds (range: the lowest and highest pair); distinct top-1: how many different
+architectures the seeds rank first; τ consecutive: between the rankings of consecutive scored epochs
+(supernet.save_epochs and the last) or dense-scored steps (supernet.dense_steps), a run's mean;
+passes: the training cost (forward-backward passes of one path over one batch).</p>
+{table}
+{figures}
+"""
+
+
+def stability_section(out: Path, table: pd.DataFrame | None, ranks: pd.DataFrame | None, truth: pd.DataFrame,
+                      degrees: pd.DataFrame | None) -> tuple[str, list[str]]:
+    """The report's stability section and the figures it shows (written into `out`): the time figure
+    where runs were scored at several epochs or steps, the rank box plots where there are several
+    seeds, the sharing figure where a variant shares less than everything, interference where measured."""
+    if table is None or table.empty:
+        return "", []
+    runs = table[table["seed"] != -1]
+    figures = []
+    if (runs["statistic"] == "consecutive_tau").any():
+        save_figure(stability_time_figure(table), out / "stability.png")
+        figures.append(("stability.png", "ranking stability over the last steps and the scored epochs"))
+    if ranks is not None and len(ranks) and ranks.groupby("variant")["seed"].nunique().max() > 1:
+        save_figure(ranks_figure(ranks, truth), out / "ranks.png")
+        figures.append(("ranks.png", "each architecture's super-net rank across seeds"))
+    if degrees is not None and (degrees["form"] != "full").any():
+        save_figure(sharing_figure(table, degrees), out / "sharing.png")
+        figures.append(("sharing.png", "tau against the degree of sharing"))
+    if (table["series"] == "interference").any():
+        save_figure(interference_figure(table), out / "interference.png")
+        figures.append(("interference.png", "interference: change of a child's loss after a step on another"))
+    imgs = "\n".join(f'<img src="{name}" alt="{html.escape(alt)}">' for name, alt in figures)
+    return STABILITY_HTML.format(table=stability_html(table, degrees), figures=imgs), [n for n, _ in figures]

@@ -146,8 +146,10 @@ def train_supernet(cfg: Config, variant: str = "baseline", seed: int | None = No
             io.save_checkpoint(supernet.checkpoint(model, meta, epoch), run.checkpoint(epoch))
 
     augment = data.random_crop_flip if cfg.data.augment and len(train.shape) == 3 else None
-    valid = data.load_split(L.split("valid")) if method.needs_valid else None
-    history = supernet.base.train(method, net, train, run.seed, device, state, augment, on_epoch, landmarks, valid)
+    valid = data.load_split(L.split("valid")) if method.needs_valid or hp.dense_steps else None
+    dense = _dense_scores(cfg, hp, space, valid, landmark_ids, device) if hp.dense_steps else None
+    history = supernet.base.train(method, net, train, run.seed, device, state, augment, on_epoch, landmarks, valid,
+                                  dense)
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     for p in run.checkpoints.glob("epoch-*.pt"):  # epochs no longer in save_epochs
         if L.Run.checkpoint_epoch(p) not in hp.save_epochs:
@@ -156,12 +158,28 @@ def train_supernet(cfg: Config, variant: str = "baseline", seed: int | None = No
                    "files": [run.checkpoint(e).name for e in sorted(hp.save_epochs)]}, run.checkpoints_index)
     io.save_checkpoint(supernet.checkpoint(net, meta, hp.epochs), run.weights)
     io.write_parquet(history, run.history)
+    io.write_parquet(dense.frame() if dense is not None else supernet.base.DenseScores([], None, 0).frame(),
+                     run.step_scores)
     # Wall time is a measurement of the machine, not a function of the inputs: it lives in a JSON
     # metrics file so every Parquet artifact stays byte-identical between runs.
     io.write_json({"seconds": round(sum(epoch_seconds), 3), "epochs_timed": len(epoch_seconds),
                    "epoch_seconds": [round(s, 3) for s in epoch_seconds]}, run.timing)
     state.unlink(missing_ok=True)
-    return [run.weights, run.history, run.timing, run.checkpoints]
+    return [run.weights, run.history, run.step_scores, run.timing, run.checkpoints]
+
+
+def _dense_scores(cfg: Config, hp, space, valid, landmark_ids: list[int], device):
+    """The dense scoring of a run (supernet.dense_steps): the pool less its landmarks, on the first
+    supernet.dense_batch valid samples."""
+    from nas import supernet
+
+    if hp.dense_batch > len(valid.y):
+        raise UserError(f"supernet.dense_batch: {hp.dense_batch} is more than the {len(valid.y)} samples of the "
+                        f"valid split; expected at most {len(valid.y)}")
+    archs = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
+    pool = [(int(i), space.parse(a)) for i, a in zip(archs["arch_id"], archs["arch"]) if int(i) not in landmark_ids]
+    batch = (valid.x[:hp.dense_batch].to(device), valid.y[:hp.dense_batch].to(device))
+    return supernet.base.DenseScores(pool, batch, hp.dense_steps)
 
 
 def _landmark_inputs(count: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -184,11 +202,21 @@ def eval_supernet(cfg: Config, variant: str = "baseline", seed: int | None = Non
     # its own answers.
     archs = archs[~archs["arch_id"].isin(meta.get("landmarks") or [])].reset_index(drop=True)
     e = cfg.eval
-    scores = evaluate.score_archs(net, archs, space_of(cfg), data.load_split(L.split("valid")),
-                                  data.load_split(L.split("train")), hp.eval_bn or e.bn, e.recalibrate_batches,
-                                  e.batch_size, cfg.seed, resolve_device(cfg.device))
+    valid, train = data.load_split(L.split("valid")), data.load_split(L.split("train"))
+
+    def score(weights):
+        return evaluate.score_archs(weights, archs, space_of(cfg), valid, train, hp.eval_bn or e.bn,
+                                    e.recalibrate_batches, e.batch_size, cfg.seed, resolve_device(cfg.device))
+    scores = score(net)
+    # Every epoch kept by supernet.save_epochs is scored the same way, so the ranking can be followed
+    # over training time (nas.stability); the last epoch's scores are the final ones above.
+    kept = io.read_json(run.checkpoints_index).get("epochs", []) if run.checkpoints_index.is_file() else []
+    by_epoch = [score(supernet.load(run.checkpoint(epoch), cfg.space.name)[0]).assign(epoch=epoch)
+                for epoch in kept if epoch != meta["epoch"]] + [scores.assign(epoch=meta["epoch"])]
+    epochs = pd.concat(by_epoch, ignore_index=True)[list(L.SCHEMAS["epoch_scores"])].astype({"epoch": "int64"})
     io.write_parquet(scores, run.scores)
-    return [run.scores]
+    io.write_parquet(epochs, run.epoch_scores)
+    return [run.scores, run.epoch_scores]
 
 
 # --- the stand-alone ground truth -----------------------------------------------------------------
@@ -277,6 +305,66 @@ def correlate(cfg: Config) -> list[Path]:
     io.write_parquet(table, L.CORRELATION)
     io.write_json(report.correlation_json(table), L.CORRELATION_JSON)
     return [L.CORRELATION, L.CORRELATION_JSON]
+
+
+def stability(cfg: Config) -> list[Path]:
+    """Ranking stability of every run over its scored epochs and last steps, each variant over its
+    seeds, and (stability.interference_pairs) interference between children (Zhang et al.)."""
+    from nas import report
+    from nas import stability as st
+
+    truth = _truth(cfg.correlate.truth).set_index("arch_id")["accuracy"]
+    trajectories, passes = {}, {}
+    for run in runs(cfg):
+        steps = io.read_parquet(run.step_scores, L.SCHEMAS["step_scores"])
+        trajectories[(run.variant, run.seed)] = {
+            "epoch": st.trajectory(io.read_parquet(run.epoch_scores, L.SCHEMAS["epoch_scores"]), "epoch"),
+            "step": st.trajectory(steps, "step") if len(steps) else None}
+        passes[(run.variant, run.seed)] = int(io.read_parquet(run.history, L.SCHEMAS["history"])["passes"].sum())
+    table, ranks = st.stability_table(trajectories, truth, passes)
+    effects = _interference(cfg)
+    if len(effects):
+        table = pd.concat([table, st.interference_rows(effects)], ignore_index=True)
+    io.write_parquet(table, L.STABILITY)
+    io.write_parquet(ranks, L.STABILITY_RANKS)
+    io.write_parquet(effects, L.INTERFERENCE)
+    io.write_json(report.stability_json(table), L.STABILITY_JSON)
+    print(report.stability_text(table))
+    return [L.STABILITY, L.STABILITY_RANKS, L.INTERFERENCE, L.STABILITY_JSON]
+
+
+def _interference(cfg: Config) -> pd.DataFrame:
+    """One SGD step on child i, the change of child j's loss, for stability.interference_pairs pairs
+    of the pool (the same pairs, training batch and probe batch for every run)."""
+    import torch
+
+    from nas import data, interference, supernet
+    from nas.train import resolve_device
+
+    columns = list(L.SCHEMAS["interference"])
+    sc = cfg.stability
+    if not sc.interference_pairs:
+        return pd.DataFrame({c: pd.Series(dtype={"str": "object", "int": "int64", "float": "float64"}[k])
+                             for c, k in L.SCHEMAS["interference"].items()})
+    use_threads(cfg)
+    device = resolve_device(cfg.device)
+    space = space_of(cfg)
+    train, valid = data.load_split(L.split("train")), data.load_split(L.split("valid"))
+    for name, split in (("train", train), ("valid", valid)):
+        if sc.batch_size > len(split.y):
+            raise UserError(f"stability.batch_size: {sc.batch_size} is more than the {len(split.y)} samples of the "
+                            f"{name} split; expected at most {len(split.y)}")
+    pool = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
+    pairs = interference.sample_pairs([space.parse(a) for a in pool["arch"]], sc.interference_pairs, cfg.seed)
+    chosen = torch.randperm(len(train.y), generator=torch.Generator().manual_seed(cfg.seed))[:sc.batch_size]
+    batch = (train.x[chosen].to(device), train.y[chosen].to(device))
+    probe = (valid.x[:sc.batch_size].to(device), valid.y[:sc.batch_size].to(device))
+    tables = []
+    for run in runs(cfg):
+        net, _ = supernet.load(run.weights, cfg.space.name)
+        effects = interference.pair_effects(net.to(device), space, pairs, batch, probe, sc.interference_lr)
+        tables.append(effects.assign(variant=run.variant, seed=run.seed))
+    return pd.concat(tables, ignore_index=True)[columns].astype({"seed": "int64", "shared": "int64"})
 
 
 def perturb(cfg: Config, variant: str = "baseline", seed: int | None = None) -> list[Path]:
@@ -406,6 +494,14 @@ def heuristics(cfg: Config) -> list[Path]:
     return [L.HEURISTICS, L.HEURISTICS_JSON]
 
 
+def _degrees(cfg: Config) -> pd.DataFrame:
+    """variant, form, k, g, partition, compute: how much each variant's super-net shares."""
+    from nas import stability as st
+
+    return pd.DataFrame([{"variant": v, **st.degree_of_sharing(cfg.variant(v), cfg.variant(v).cells or cfg.space.cells)}
+                         for v in cfg.variants])
+
+
 def report(cfg: Config) -> list[Path]:
     from nas import report as rep
 
@@ -434,6 +530,8 @@ def report(cfg: Config) -> list[Path]:
         histories={r: h for r, h in histories.items() if r in first}, timings=timings,
         correlation=correlation.drop(columns="seed"), selection=selection.drop(columns="seed"),
         params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth, summary=summary, logs=logs,
+        stability=io.read_parquet(L.STABILITY, L.SCHEMAS["stability"]),
+        ranks=io.read_parquet(L.STABILITY_RANKS, L.SCHEMAS["stability_ranks"]), degrees=_degrees(cfg),
         # With one run there is nothing to aggregate or compare.
         **({"heuristics_html": rep.heuristics_html(table), "heuristics_figure": rep.heuristics_figure(table)}
            if len(all_runs) > 1 else {}))

@@ -31,14 +31,20 @@ def seed_everything(seed: int):
 
 
 def make_optimizer(model: nn.Module, hp, steps_per_epoch: int, params=None):
-    """SGD with a cosine schedule stepped every batch, from hp.lr down to 0 over hp.epochs (or a
+    """SGD with a cosine schedule stepped every batch, from hp.lr down to hp.lr_min (0 where hp has
+    none) over hp.epochs (or a
     constant hp.lr where hp.lr_schedule says so). `params`: the parameters to train (default: all)."""
     opt = torch.optim.SGD(model.parameters() if params is None else params, lr=hp.lr, momentum=hp.momentum,
                           nesterov=hp.nesterov and hp.momentum > 0, weight_decay=hp.weight_decay)
     total = max(1, hp.epochs * steps_per_epoch)
     if getattr(hp, "lr_schedule", "cosine") == "constant":
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
+    floor = getattr(hp, "lr_min", 0.0) / hp.lr  # the cosine's end, as a share of hp.lr
+    if floor == 0:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * step / total)))
     return opt, sched
 
 
@@ -53,10 +59,12 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[t
 def train_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer, scheduler, batch_size: int,
                 generator: torch.Generator, sample_paths: Callable[[torch.Generator], list] | None = None,
                 augment: Callable | None = None,
-                regularize: Callable[[torch.Tensor, torch.Tensor], int] | None = None) -> tuple[float, float, int]:
+                regularize: Callable[[torch.Tensor, torch.Tensor], int] | None = None,
+                after_step: Callable[[], None] | None = None) -> tuple[float, float, int]:
     """One pass over (x, y). Each step trains the network (a stand-alone net) or the paths
     `sample_paths(generator)` draws (a super-net: their gradients summed into one update);
-    `regularize(xb, yb)` adds the gradients of extra losses and returns the passes it made. Returns
+    `regularize(xb, yb)` adds the gradients of extra losses and returns the passes it made;
+    `after_step()` is called after each optimiser step (dense scoring near the end of a run). Returns
     the mean training loss and accuracy (percent) over the paths trained, and the number of
     forward-backward passes of one path over one batch (a deterministic measure of cost)."""
     model.train()
@@ -83,6 +91,8 @@ def train_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, optimizer, s
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
         scheduler.step()
+        if after_step is not None:
+            after_step()
     return loss_sum.item() / seen, 100.0 * correct.item() / seen, passes
 
 

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from helpers import TINY, TINY_DARTS, make_project, run
+from helpers import TINY, TINY_DARTS, TINY_SHARING, make_project, run
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -40,4 +40,11 @@ def dvc_tiny(tmp_path_factory):
 def dvc_darts(tmp_path_factory):
     """The tiny DARTS-PT study (helpers.TINY_DARTS) run once with `dvc repro`: (project, output)."""
     project = make_project(tmp_path_factory.mktemp("dvc-darts"), TINY_DARTS)
+    return project, run(["dvc", "repro"], project).stdout
+
+
+@pytest.fixture(scope="session")
+def dvc_sharing(tmp_path_factory):
+    """The tiny weight-sharing study (helpers.TINY_SHARING) run once with `dvc repro`: (project, output)."""
+    project = make_project(tmp_path_factory.mktemp("dvc-sharing"), TINY_SHARING)
     return project, run(["dvc", "repro"], project).stdout

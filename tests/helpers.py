@@ -43,6 +43,16 @@ TINY_DARTS = {**TINY, "supernet": {**TINY["supernet"], "seeds": [0], "variants":
                "perturbation": {"tune_epochs": 1, "valid_batches": 1}}}
 
 
+# A tiny weight-sharing study (Zhang et al.): the 64-child space at C=2 with 2 cells, round robin,
+# full sharing beside prefix sharing (k=1) and 4 groups; two scored epochs, dense scores over the
+# last 3 steps, interference on 6 pairs of the pool.
+TINY_SHARING = {**TINY, "space": {"name": "zhang64", "channels": 2, "cells": 2}, "sample": {"archs": 8},
+                "supernet": {**TINY["supernet"], "sampling": "round_robin", "dense_steps": 3, "dense_batch": 64,
+                             "variants": {"baseline": {}, "k1": {"prefix_shared": 1},
+                                          "g4": {"groups": 4, "sharing_compute": "matched"}}},
+                "stability": {"interference_pairs": 6, "batch_size": 64}}
+
+
 def env() -> dict:
     e = dict(os.environ)
     e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"

@@ -9,7 +9,7 @@ checkpoint schema, landmarks); each method is one module registered with `@regis
 A new method is one module here with a `Method` subclass, plus one import line below.
 """
 
-from nas.supernet.base import (HISTORY_COLUMNS, METHODS, Method, checkpoint, checkpoint_meta,  # noqa: F401
+from nas.supernet.base import (HISTORY_COLUMNS, METHODS, DenseScores, Method, checkpoint, checkpoint_meta,  # noqa: F401
                                choose_landmarks, get_method, landmark_ids, load, method_for, register_method,
                                training_subset, weights)
 from nas.supernet import spos  # noqa: F401,E402  (registers 'spos')
@@ -24,8 +24,9 @@ def build(space, hp, channels: int, cells: int, data, training: bool = True):
 
 
 def train(net, hp, space, train_data, seed: int, device, state_path, augment=None, on_epoch=None,
-          landmarks=None, valid=None):
+          landmarks=None, valid=None, dense=None):
     """Train `net` with its variant's method for hp.epochs, resumably; returns the history."""
     from nas.supernet.base import train as run
 
-    return run(method_for(space, hp), net, train_data, seed, device, state_path, augment, on_epoch, landmarks, valid)
+    return run(method_for(space, hp), net, train_data, seed, device, state_path, augment, on_epoch, landmarks, valid,
+               dense)

@@ -44,6 +44,8 @@ class Method:
     needs_valid: bool = False  # whether train_epoch reads validation batches
     Settings: type | None = None  # the method's own keys (supernet.<name>), see the module docstring
     architecture_weights: bool = False  # whether the network holds alpha (`net.arch_weights`) to select from
+    passes_per_epoch: int = 1  # data passes per epoch (partial sharing's per_group compute makes more)
+    after_step: Callable[[], None] | None = None  # set by `train` for dense scoring; methods call it per step
 
     def __init__(self, space: SearchSpace, hp):
         self.space, self.hp = space, hp
@@ -121,10 +123,11 @@ def training_subset(n: int, fraction: float, seed: int) -> np.ndarray:
 
 def train(method: Method, net, train_data: Tensors, seed: int, device: torch.device, state_path: Path,
           augment=None, on_epoch=None, landmarks: list[tuple[tuple, float]] | None = None,
-          valid: Tensors | None = None) -> pd.DataFrame:
+          valid: Tensors | None = None, dense: DenseScores | None = None) -> pd.DataFrame:
     """Train `net` in place for hp.epochs with `method`; return the per-epoch history. `state_path`
     holds the resumable state; `on_epoch(epoch, net)` is called after each epoch (to keep chosen
-    epochs). `landmarks`: (architecture, stand-alone accuracy) pairs, for methods that use them."""
+    epochs). `landmarks`: (architecture, stand-alone accuracy) pairs, for methods that use them.
+    `dense`: scores the pool after each of the run's last steps (its rows are part of the state)."""
     hp = method.hp
     x, y = train_data.x, train_data.y
     if hp.train_fraction < 1.0:
@@ -134,13 +137,19 @@ def train(method: Method, net, train_data: Tensors, seed: int, device: torch.dev
     net.to(device)
     val = (valid.x.to(device), valid.y.to(device)) if method.needs_valid and valid is not None else None
     generator = torch.Generator().manual_seed(seed)
-    method.setup(net, max(1, len(y) // hp.batch_size), seed, landmarks)
+    steps_per_epoch = max(1, len(y) // hp.batch_size)
+    method.setup(net, steps_per_epoch, seed, landmarks)
     state_objects = {"model": net, **method.checkpointables()}
+    if dense is not None:
+        dense.start(net, hp.epochs * steps_per_epoch * method.passes_per_epoch)
+        method.after_step = dense.after_step
     history, start = [], 0
     if state_path.exists():
         state = io.restore(state_path, state_objects, generator)
         try:
             history, start = list(state["history"]), int(state["epoch"])
+            if dense is not None:
+                dense.resume(start * steps_per_epoch * method.passes_per_epoch, state["dense"])
         except (KeyError, TypeError, ValueError) as exc:
             raise io.progress_error(io.UserError(f"{state_path}: not a resume state of this run "
                                                  f"({io._first_line(exc)})")) from None
@@ -154,12 +163,55 @@ def train(method: Method, net, train_data: Tensors, seed: int, device: torch.dev
         io.save_checkpoint({**{name: obj.state_dict() for name, obj in state_objects.items()},
                             "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
                             "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
-                            "history": history, "epoch": epoch}, state_path)
+                            "history": history, "epoch": epoch,
+                            "dense": dense.rows if dense is not None else None}, state_path)
         bar.update(epoch=epoch, loss=row["train_loss"], acc=row["train_accuracy"])
     bar.close()
     # A method may report more per epoch (DARTS: alpha); those columns follow the shared ones.
     extra = [k for k in (history[0] if history else {}) if k not in HISTORY_COLUMNS]
     return pd.DataFrame(history, columns=HISTORY_COLUMNS + extra).astype({"epoch": "int64", "passes": "int64"})
+
+
+class DenseScores:
+    """Scores of every pool architecture after each of the last `steps` optimiser steps of a run
+    (Zhang et al. validate every child after every mini-batch near the end of training, to show the
+    ranking moving from step to step). Each architecture is scored on one fixed validation batch in
+    eval mode: the batch-norm statistics, the dropout and the random streams of training are left
+    untouched, so a run with dense scoring trains exactly as one without."""
+
+    COLUMNS = ["step", "arch_id", "accuracy", "loss"]
+
+    def __init__(self, archs: list[tuple[int, tuple]], batch: tuple[torch.Tensor, torch.Tensor], steps: int):
+        self.archs, self.batch, self.steps = archs, batch, steps
+        self.rows: list[dict] = []
+        self.step, self.first, self.net = 0, 1, None
+
+    def start(self, net, total: int) -> None:
+        if self.steps > total:
+            raise io.UserError(f"supernet.dense_steps: {self.steps} is more than the {total} optimiser steps this "
+                               f"run makes (epochs x steps per epoch x data passes); expected at most {total}")
+        self.net, self.first = net, total - self.steps + 1
+
+    def resume(self, step: int, rows: list[dict]) -> None:
+        self.step, self.rows = step, list(rows)
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        self.step += 1
+        if self.step < self.first:
+            return
+        net, (x, y) = self.net, self.batch
+        net.eval()
+        for arch_id, arch in self.archs:
+            logits = net(x, arch)
+            self.rows.append({"step": self.step, "arch_id": arch_id,
+                              "accuracy": 100.0 * float((logits.argmax(1) == y).sum()) / len(y),
+                              "loss": float(torch.nn.functional.cross_entropy(logits, y))})
+        net.train()
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=self.COLUMNS).astype({"step": "int64", "arch_id": "int64",
+                                                                     "accuracy": "float64", "loss": "float64"})
 
 
 def weights(net) -> dict:

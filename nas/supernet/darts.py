@@ -225,7 +225,7 @@ class DARTS(Method):
 
     @classmethod
     def check(cls, where, hp, space: SearchSpace, sample_archs: int, topk) -> None:
-        for key, off in (("landmarks", 0), ("wpl_weight", 0.0), ("warmup_epochs", 0)):
+        for key, off in (("landmarks", 0), ("wpl_weight", 0.0), ("warmup_epochs", 0), ("dense_steps", 0)):
             if getattr(hp, key) != off:
                 raise io.UserError(f"{where(key)}: {getattr(hp, key)!r} is a single-path heuristic; "
                                    f"supernet.method darts does not use it (leave it at {off})")

@@ -218,7 +218,8 @@ def landmark_loss(net, xb, yb, landmarks: list[tuple[tuple, float]], generator: 
 
 
 def train_epoch(net, x, y, optimizer, scheduler, hp: SupernetConfig, generator: torch.Generator, sample: Sampler,
-                augment=None, wpl: PlasticityLoss | None = None, landmarks=None) -> tuple[float, float, int]:
+                augment=None, wpl: PlasticityLoss | None = None, landmarks=None,
+                after_step=None) -> tuple[float, float, int]:
     """One epoch of nas.train.train_epoch with the super-net's heuristics: path dropout at hp's rate,
     and the weight plasticity and landmark losses added to each step's gradients."""
     net.path_dropout = hp.path_dropout
@@ -235,7 +236,7 @@ def train_epoch(net, x, y, optimizer, scheduler, hp: SupernetConfig, generator: 
         return 2
 
     return train_paths(net, x, y, optimizer, scheduler, hp.batch_size, generator, sample, augment,
-                       regularize if wpl is not None or landmarks else None)
+                       regularize if wpl is not None or landmarks else None, after_step)
 
 
 @register_method
@@ -271,7 +272,7 @@ class SPOS(Method):
         warmup = self.warmup
         draw = (lambda g: [warmup]) if epoch <= self.hp.warmup_epochs else self.sample
         results = [train_epoch(net, x, y, self.optimizer, self.scheduler, self.hp, generator, draw, augment,
-                               self.wpl, self.landmarks) for _ in range(self.passes_per_epoch)]
+                               self.wpl, self.landmarks, self.after_step) for _ in range(self.passes_per_epoch)]
         loss = sum(r[0] for r in results) / len(results)
         acc = sum(r[1] for r in results) / len(results)
         passes = sum(r[2] for r in results)

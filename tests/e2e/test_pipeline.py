@@ -50,7 +50,8 @@ def test_repro_writes_every_artifact(study):
         assert (project / a).is_file(), a
     assert {"prepare", "sample", "train-supernet@baseline-0", "train-supernet@baseline-1",
             "eval-supernet@baseline-0", "eval-supernet@baseline-1", "train-standalone@1", "train-standalone@2",
-            "merge-standalone", "correlate", "pick", "train-picks", "select", "heuristics", "report"} == stages_run(out)
+            "merge-standalone", "correlate", "stability", "pick", "train-picks", "select", "heuristics",
+            "report"} == stages_run(out)
     archs = pd.read_parquet(project / "results/archs.parquet")
     assert list(archs.columns) == ["arch_id", "arch", "canonical", "params", "flops"] and len(archs) == 6
     sa = pd.read_parquet(project / "results/standalone.parquet")
@@ -100,8 +101,9 @@ def test_code_change_reruns_that_stage_and_downstream(study):
     metrics_py.write_text(original + "\n# a comment: the file's hash changes\n")
     try:
         out = run(["dvc", "repro"], project).stdout
-        # correlate reruns; its output is the same bytes, so DVC (content-addressed) keeps report cached.
-        assert stages_run(out) == {"correlate"}, out
+        # correlate and stability (Kendall tau is written there) rerun; their outputs are the same
+        # bytes, so DVC (content-addressed) keeps report cached.
+        assert stages_run(out) == {"correlate", "stability"}, out
     finally:
         metrics_py.write_text(original)
         run(["dvc", "repro"], project)
@@ -117,8 +119,8 @@ def test_new_variant_trains_only_its_branch(study):
     run(["nas", "dag"], project)
     out = run(["dvc", "repro"], project).stdout
     assert stages_run(out) == {"train-supernet-landmarks@lm-0", "train-supernet-landmarks@lm-1",
-                               "eval-supernet@lm-0", "eval-supernet@lm-1", "correlate", "pick", "train-picks",
-                               "select", "heuristics", "report"}, out
+                               "eval-supernet@lm-0", "eval-supernet@lm-1", "correlate", "stability", "pick",
+                               "train-picks", "select", "heuristics", "report"}, out
     corr = pd.read_parquet(project / "results/correlation.parquet")
     assert {"baseline", "lm"} <= set(corr.variant)
     assert len(pd.read_parquet(project / "results/supernet/lm/seed-0/scores.parquet")) == 4  # landmarks unscored
@@ -130,7 +132,8 @@ def test_new_variant_trains_only_its_branch(study):
     out = run(["dvc", "repro"], project).stdout
     # The aggregates forget the variant: rerun, or restored from DVC's run-cache (the same params ran before).
     restored = set(re.findall(r"Stage '([^']+)' is cached", out))
-    assert stages_run(out) | restored == {"correlate", "pick", "train-picks", "select", "heuristics", "report"}, out
+    assert stages_run(out) | restored == {"correlate", "stability", "pick", "train-picks", "select", "heuristics",
+                                          "report"}, out
     assert set(pd.read_parquet(project / "results/correlation.parquet").variant) == {"baseline", "standalone"}
     # DVC keeps the outputs of a stage that no longer exists; remove them for the tests that follow.
     import shutil
@@ -237,3 +240,32 @@ def test_darts_beside_spos_with_magnitude_selection(dvc_darts):
     assert {("darts", "perturbation", "param_free"), ("baseline", "supernet", "accuracy")} <= set(
         zip(summary["variant"], summary["method"], summary["metric"]))
     assert (project / "results/report/alpha_damage.png").is_file() and (project / "results/report/alpha.png").is_file()
+
+
+def test_weight_sharing_study_scores_epochs_and_steps_and_measures_stability(dvc_sharing):
+    """The tiny weight-sharing study under real DVC: full sharing, prefix sharing and groups on the
+    64-child space; each run's ranking at its scored epochs and last steps, the stability table per run
+    and per variant, interference by shared operations, and the report's stability figures."""
+    project, out = dvc_sharing
+    assert "Running stage 'stability'" in out
+    run0 = project / "results/supernet/k1/seed-0"
+    steps = pd.read_parquet(run0 / "step_scores.parquet")
+    assert sorted(steps["step"].unique()) == [4, 5, 6] and len(steps) == 3 * 8  # 3 steps an epoch, 2 epochs
+    epochs = pd.read_parquet(run0 / "epoch_scores.parquet")
+    assert sorted(epochs["epoch"].unique()) == [1, 2]
+    final = epochs[epochs["epoch"] == 2].drop(columns="epoch").reset_index(drop=True)
+    pd.testing.assert_frame_equal(final, pd.read_parquet(run0 / "scores.parquet"))
+    table = pd.read_parquet(project / "results/stability.parquet")
+    summary = table[table["series"] == "summary"]
+    assert set(summary["variant"]) == {"baseline", "k1", "g4"}
+    assert {"tau_truth", "seed_tau", "distinct_top1", "epoch_consecutive_tau", "step_consecutive_tau",
+            "passes"} <= set(summary["statistic"])
+    per_run = table[(table["seed"] == 0) & (table["variant"] == "g4")]
+    assert set(per_run["series"]) == {"epoch", "step"}
+    effects = pd.read_parquet(project / "results/interference.parquet")
+    assert len(effects) == 6 * 6 and set(effects["shared"]) <= {0, 1, 2}
+    metrics = json.loads((project / "metrics/stability.json").read_text())
+    assert "tau_truth_range" in metrics["k1"] and any(k.startswith("interference@") for k in metrics["g4"])
+    for figure in ("stability.png", "ranks.png", "sharing.png", "interference.png"):
+        assert (project / "results/report" / figure).is_file(), figure
+    assert "Ranking stability and the degree of sharing" in (project / "results/report/index.html").read_text()

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.e2e
 PROFILE = "workflow/profiles/slurm"
 # Rules that run as Slurm jobs (`all` is a local rule).
 SLURM_RULES = {"prepare", "sample", "train_supernet", "eval_supernet", "train_standalone", "merge_standalone",
-               "correlate", "pick", "train_picks", "select", "heuristics", "report"}
+               "correlate", "stability", "pick", "train_picks", "select", "heuristics", "report"}
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
 # Seconds to the plugin's first status check of a job; each check that finds no job finished adds
 # 10 s to the next wait (the plugin's fixed back-off), so checks come at 4, 18, 42 s: most rules of

@@ -74,13 +74,14 @@ def planned(project: Path, *args: str) -> set[str]:
 
 def dvc_stages(project: Path) -> dict[str, dict]:
     """dvc.yaml's stages with `foreach` expanded (DVC's names: stage@item), outputs including metrics and
-    plots, and code directories expanded to their .py files (Snakemake has no directory inputs)."""
+    plots, and code directories expanded to their .py files (Snakemake lists no code directories; an
+    output directory such as a run's checkpoints is an input of both as it is)."""
     doc = yaml.safe_load((project / "dvc.yaml").read_text())
 
     def expand_deps(deps):
         out = []
         for d in deps:
-            if (project / d).is_dir():
+            if d.startswith("nas/") and (project / d).is_dir():  # code; not output directories (checkpoints)
                 out += [p.relative_to(project).as_posix() for p in (project / d).rglob("*.py")
                         if "__pycache__" not in p.parts]
             else:
@@ -192,8 +193,15 @@ def _table_source():
     return p
 
 
+def _sharing():
+    from helpers import TINY_SHARING
+
+    return copy.deepcopy(TINY_SHARING)
+
+
 @pytest.mark.parametrize("params", [
     pytest.param(lambda: copy.deepcopy(TINY), id="tiny"),
+    pytest.param(_sharing, id="weight-sharing"),
     pytest.param(_two_variants_three_shards, id="two-variants-three-shards"),
     pytest.param(_table_source, id="table-source"),
     pytest.param(_darts_beside_spos, id="darts-beside-spos"),
@@ -250,14 +258,31 @@ def test_darts_pt_study_under_snakemake_writes_the_bytes_dvc_writes(tmp_path, dv
     from helpers import TINY_DARTS
 
     reference, _ = dvc_darts
-    project = snake_project(tmp_path / "darts", TINY_DARTS)
-    out = snakemake(project)
-    assert any(j["rule"] == "perturb" for j in jobs(out))
+    assert_snakemake_writes_the_bytes_dvc_wrote(reference, snake_project(tmp_path / "darts", TINY_DARTS), "perturb",
+                                                ["results/supernet/darts/seed-0/perturbation.parquet"])
+
+
+def assert_snakemake_writes_the_bytes_dvc_wrote(reference: Path, project: Path, rule: str, expected: list[str]):
+    """Run Snakemake in `project`: `rule` runs, the `expected` files are written, and every Parquet
+    artifact and metrics JSON is byte for byte what `dvc repro` wrote in `reference`."""
+    assert any(j["rule"] == rule for j in jobs(snakemake(project)))
     files = sorted(p.relative_to(project) for pattern in ("**/*.parquet", "metrics/*.json")
                    for p in project.glob(pattern) if ".progress" not in p.parts)
-    assert Path("results/supernet/darts/seed-0/perturbation.parquet") in files
+    assert [name for name in expected if Path(name) not in files] == []
     different = [str(rel) for rel in files if (reference / rel).read_bytes() != (project / rel).read_bytes()]
     assert different == []
+
+
+def test_weight_sharing_study_under_snakemake_writes_the_bytes_dvc_writes(tmp_path, dvc_sharing):
+    """The tiny weight-sharing study (prefix sharing, groups, dense step scores, scored epochs,
+    interference) under Snakemake: every Parquet artifact and metrics JSON as `dvc repro` wrote it."""
+    from helpers import TINY_SHARING
+
+    reference, _ = dvc_sharing
+    assert_snakemake_writes_the_bytes_dvc_wrote(
+        reference, snake_project(tmp_path / "sharing", TINY_SHARING), "stability",
+        ["results/stability.parquet", "results/interference.parquet", "results/supernet/k1/seed-1/step_scores.parquet",
+         "results/supernet/g4/seed-0/epoch_scores.parquet"])
 
 
 def test_params_change_after_dvc_repro_reruns_under_snakemake(dvc_tiny, tmp_path):
@@ -338,11 +363,11 @@ def test_code_change_reruns_stage_and_downstream(study):
     everything_after_prepare = {"sample", "train_supernet[baseline,0]", "train_supernet[baseline,1]",
                                 "eval_supernet[baseline,0]", "eval_supernet[baseline,1]",
                                 "train_standalone[1]", "train_standalone[2]", "merge_standalone",
-                                "correlate", "heuristics", "report"} | selection
+                                "correlate", "stability", "heuristics", "report"} | selection
     # nas/spaces is a directory in dvc.yaml: each of its .py files is an input.
-    for code, expected in (("nas/metrics.py", {"correlate", "heuristics", "report"}),
+    for code, expected in (("nas/metrics.py", {"correlate", "stability", "heuristics", "report"}),
                            ("nas/selection/base.py", selection | {"heuristics", "report"}),
-                           ("nas/heuristics.py", {"heuristics", "report"}),
+                           ("nas/heuristics.py", {"heuristics", "stability", "report"}),
                            ("nas/spaces/nb201.py", everything_after_prepare)):
         path = project / code
         before, stat = path.read_text(), path.stat()
@@ -361,7 +386,7 @@ def test_new_variant_runs_only_its_branch_and_the_aggregates(study):
     run(["nas", "dag"], project)
     assert planned(project) == {"train_supernet[bn-tracked,0]", "train_supernet[bn-tracked,1]",
                                 "eval_supernet[bn-tracked,0]", "eval_supernet[bn-tracked,1]",
-                                "correlate", "pick", "train_picks", "select", "heuristics", "report"}
+                                "correlate", "stability", "pick", "train_picks", "select", "heuristics", "report"}
     snakemake(project)
     assert planned(project) == set()
     assert (project / "plots/scatter/bn-tracked/seed-1.csv").is_file()

@@ -351,7 +351,8 @@ def test_checkpoint_of_another_space(project):
 def test_eval_supernet_works(project):
     rc, out, err = run("eval-supernet")
     assert rc == 0, err
-    assert out.strip() == "wrote results/supernet/baseline/seed-0/scores.parquet"
+    assert out.split() == ["wrote", "results/supernet/baseline/seed-0/scores.parquet",
+                           "wrote", "results/supernet/baseline/seed-0/epoch_scores.parquet"]
     scores = pd.read_parquet(project / "results/supernet/baseline/seed-0/scores.parquet")
     assert scores["arch_id"].tolist() == [0, 1, 2, 3]
     assert {"accuracy", "loss"} <= set(scores.columns)

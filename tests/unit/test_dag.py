@@ -21,11 +21,12 @@ def stages(**changes):
 def test_stage_order_and_outputs_come_from_the_layout():
     s = stages()
     assert list(s) == ["prepare", "sample", "train-supernet", "eval-supernet", "train-standalone",
-                       "merge-standalone", "correlate", "pick", "train-picks", "select", "heuristics", "report"]
+                       "merge-standalone", "correlate", "stability", "pick", "train-picks", "select", "heuristics",
+                       "report"]
     assert s["pick"]["outs"] == [L.PICKS.as_posix()]
     assert s["train-picks"]["outs"] == [L.PICKS_STANDALONE.as_posix()]
     assert L.PICKS_STANDALONE.as_posix() in s["select"]["deps"]
-    assert s["eval-supernet"]["outs"] == [L.DVC_RUN.scores.as_posix()]
+    assert s["eval-supernet"]["outs"] == [L.DVC_RUN.scores.as_posix(), L.DVC_RUN.epoch_scores.as_posix()]
 
 
 def test_thread_count_is_tracked_where_torch_runs():
@@ -63,3 +64,16 @@ def test_data_root_with_interpolation_is_refused(root):
     from helpers import one_line_error
     msg = one_line_error(config.from_dict, {"data": {"dataset": "cifar10", "root": root}})
     assert msg.startswith("data.root: ") and "braces" in msg
+
+
+def test_stability_reads_the_supernets_only_to_measure_interference():
+    from nas import config, dag
+
+    plain = dag.stages(config.from_dict({}))["stability"]
+    assert not any(d.endswith("weights.pt") for d in plain["deps"]) and "threads" not in plain["params"]
+    assert L.DVC_RUN.name not in " ".join(plain["deps"])  # every run written out, no template
+    pairs = dag.stages(config.from_dict({"stability": {"interference_pairs": 10}}))["stability"]
+    assert "results/supernet/baseline/seed-0/weights.pt" in pairs["deps"] and "threads" in pairs["params"]
+    dense = dag.stages(config.from_dict({"supernet": {"variants": {"baseline": {}, "d": {"dense_steps": 5}}}}))
+    assert L.ARCHS.as_posix() in dense["train-supernet"]["deps"]  # dense scoring reads the pool
+    assert L.ARCHS.as_posix() not in dag.stages(config.from_dict({}))["train-supernet"]["deps"]

@@ -23,7 +23,7 @@ def net_of(**variant):
 
 
 def test_full_sharing_couples_children_and_no_sharing_leaves_the_others_exactly_unchanged():
-    pairs = interference.sample_pairs(S, 6, seed=0)
+    pairs = interference.sample_pairs(S.enumerate_all(), 6, seed=0)
     net, train, probe = net_of()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     shared = interference.pair_effects(net, S, pairs, train, probe, lr=0.5)
@@ -39,7 +39,7 @@ def test_full_sharing_couples_children_and_no_sharing_leaves_the_others_exactly_
 
 def test_by_shared_aggregates_with_intervals_and_bad_lr_is_refused():
     net, train, probe = net_of()
-    effects = interference.pair_effects(net, S, interference.sample_pairs(S, 12, seed=1), train, probe, lr=0.1)
+    effects = interference.pair_effects(net, S, interference.sample_pairs(S.enumerate_all(), 12, seed=1), train, probe, lr=0.1)
     table = interference.by_shared(effects)
     assert list(table["shared"]) == sorted(effects["shared"].unique())
     assert table["pairs"].sum() == 12

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nas import report
+from nas.config import SupernetConfig
 from nas.report import CURVE_COLUMNS, SCATTER_COLUMNS, curves_frame, fmt_ci, scatter_frame, write_report
 
 FILES = ["curves.csv", "curves.png", "index.html", "scatter.csv", "scatter.png", "standalone.png"]
@@ -222,3 +224,34 @@ def test_alpha_damage_figure_and_the_methods_summary_when_given(tmp_path, inputs
     page = (tmp_path / "darts" / "index.html").read_text(encoding="utf-8")
     assert '<img src="alpha_damage.png"' in page and "Alpha against operation strength" in page
     assert "parameter-free ops" in page and "stand-alone accuracy (%)" in page  # the over-runs table
+
+
+def test_stability_section_draws_its_figures_only_where_there_is_something_to_show(tmp_path, inputs):
+    """With scored epochs, several seeds, partial sharing and interference: all four stability figures
+    and the section's table; the same bytes twice. Without a stability table: none of them."""
+    from unit.test_stability import _runs
+
+    from nas import stability as st
+
+    runs, truth = _runs()
+    table, ranks = st.stability_table(runs, truth, {key: 10 for key in runs})
+    effects = pd.DataFrame({"variant": ["noisy"] * 4, "seed": [0, 0, 1, 1], "i": list("abcd"), "j": list("bcda"),
+                            "shared": [0, 1, 1, 2], "before": [1.0] * 4, "after": [1.1, 1.0, 0.9, 0.8],
+                            "change": [0.1, 0.0, -0.1, -0.2]})
+    table = pd.concat([table, st.interference_rows(effects)], ignore_index=True)
+    degrees = pd.DataFrame([{"variant": "steady", **st.degree_of_sharing(SupernetConfig(), 4)},
+                            {"variant": "noisy", **st.degree_of_sharing(SupernetConfig(groups=4), 4)}])
+    truth_frame = truth.rename("accuracy").rename_axis("arch_id").reset_index()
+    figures = ["interference.png", "ranks.png", "sharing.png", "stability.png"]
+    for out in (tmp_path / "a", tmp_path / "b"):
+        paths = write_report(out, **inputs, stability=table, ranks=ranks, degrees=degrees)
+        assert {p.name for p in paths} >= set(figures)
+        page = (out / "index.html").read_text()
+        assert "Ranking stability and the degree of sharing" in page and "g=4 prefix, per-group" in page
+    for name in figures + ["index.html"]:
+        assert read(tmp_path / "a", name) == read(tmp_path / "b", name), name
+    plain = write_report(tmp_path / "c", **inputs)
+    assert not {p.name for p in plain} & set(figures)
+    section, shown = report.stability_section(tmp_path / "d", table[table["series"] == "summary"], None, truth_frame,
+                                              degrees[degrees["variant"] == "steady"])
+    assert shown == [] and "τ vs ground truth" in section  # no points, one seed's ranks, full sharing only

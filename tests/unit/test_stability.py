@@ -46,3 +46,63 @@ def test_seed_statistics():
 def test_bad_tables_are_one_line_errors():
     assert "needs at least 2 row(s)" in one_line_error(st.consecutive_tau, TRAJ.iloc[:1])
     assert "NaN or inf" in one_line_error(st.top1_changes, TRAJ.where(TRAJ != 4.0))
+
+
+def _runs():
+    """Two variants x 3 seeds, 3 scored epochs and 2 dense steps each: 'steady' ranks like the truth
+    at every point and seed; 'noisy' reverses it on seed 1 and at its middle epoch."""
+    truth = pd.Series([1.0, 2.0, 3.0, 4.0], index=[0, 1, 2, 3])
+    good = [1.0, 2.0, 3.0, 4.0]
+    bad = [4.0, 3.0, 2.0, 1.0]
+
+    def traj(rows, name, points):
+        return pd.DataFrame(rows, index=pd.Index(points, name=name), columns=[0, 1, 2, 3])
+
+    runs = {}
+    for seed in (0, 1, 2):
+        runs[("steady", seed)] = {"epoch": traj([good, good, good], "epoch", [1, 2, 3]),
+                                  "step": traj([good, good], "step", [29, 30])}
+        last = bad if seed == 1 else good
+        runs[("noisy", seed)] = {"epoch": traj([good, bad, last], "epoch", [1, 2, 3]), "step": None}
+    return runs, truth
+
+
+def test_stability_table_per_run_and_per_variant_over_seeds():
+    runs, truth = _runs()
+    passes = {key: 100 * (1 + key[1]) for key in runs}
+    table, ranks = st.stability_table(runs, truth, passes)
+    assert list(table.columns) == st.COLUMNS
+    summary = table[table["series"] == "summary"].set_index(["variant", "statistic"])
+    assert summary.loc[("steady", "tau_truth"), "value"] == pytest.approx(1.0)
+    assert summary.loc[("steady", "tau_truth"), "interval"] == "t"
+    assert summary.loc[("noisy", "tau_truth"), "value"] == pytest.approx((1 - 1 + 1) / 3)
+    assert summary.loc[("steady", "seed_tau"), "value"] == pytest.approx(1.0)
+    # noisy's seeds: (0,1) -1, (0,2) 1, (1,2) -1; the range is the lowest and highest pair
+    assert summary.loc[("noisy", "seed_tau"), ["value", "ci_low", "ci_high"]].tolist() == pytest.approx([-1 / 3, -1, 1])
+    assert summary.loc[("noisy", "distinct_top1"), "value"] == 2 and summary.loc[("steady", "distinct_top1"), "value"] == 1
+    assert summary.loc[("noisy", "epoch_top1_changes"), "value"] == pytest.approx((2 + 1 + 2) / 3)
+    assert ("noisy", "step_consecutive_tau") not in summary.index  # no dense scores: no step statistics
+    assert summary.loc[("steady", "step_consecutive_tau"), "value"] == pytest.approx(1.0)
+    assert summary.loc[("steady", "passes"), "value"] == 200
+    run = table[(table["variant"] == "noisy") & (table["seed"] == 0) & (table["series"] == "epoch")]
+    at = run.set_index(["statistic", "point"])["value"]
+    assert at[("consecutive_tau", 2)] == pytest.approx(-1) and at[("tau_to_truth", 2)] == pytest.approx(-1)
+    assert at[("top1", 2)] == 0 and at[("top1", 3)] == 3
+    assert set(ranks.columns) == {"variant", "seed", "arch_id", "rank"} and len(ranks) == 2 * 3 * 4
+    assert ranks[(ranks["variant"] == "noisy") & (ranks["seed"] == 1) & (ranks["arch_id"] == 0)]["rank"].item() == 1
+
+
+def test_interference_rows_and_degree_of_sharing():
+    from nas.config import SupernetConfig
+
+    effects = pd.DataFrame({"variant": ["a"] * 4, "seed": [0, 0, 1, 1], "i": list("wxyz"), "j": list("xyzw"),
+                            "shared": [0, 0, 2, 2], "before": [1.0] * 4, "after": [1.1, 1.3, 0.9, 0.7],
+                            "change": [0.1, 0.3, -0.1, -0.3]})
+    rows = st.interference_rows(effects).set_index("point")
+    assert rows.loc[0, "value"] == pytest.approx(0.2) and rows.loc[2, "value"] == pytest.approx(-0.2)
+    assert (rows["series"] == "interference").all() and (rows["interval"] == "t").all()
+    assert st.degree_of_sharing(SupernetConfig(), 4) == {"form": "full", "k": 4, "g": 1, "partition": "", "compute": ""}
+    assert st.degree_of_sharing(SupernetConfig(prefix_shared=1), 4)["k"] == 1
+    assert st.degree_of_sharing(SupernetConfig(prefix_shared=4), 4)["form"] == "full"  # k = the cells: full sharing
+    assert st.degree_of_sharing(SupernetConfig(groups=8, partition="random"), 4) == {
+        "form": "groups", "k": 4, "g": 8, "partition": "random", "compute": "per_group"}

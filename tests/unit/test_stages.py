@@ -221,3 +221,23 @@ def test_checkpoint_with_foreign_objects_is_refused_without_torchs_advice(tmp_pa
     torch.save({"obj": __import__("pathlib").Path("x")}, path)  # a pickled object that is not plain data
     msg = one_line_error(io.load_checkpoint, path)
     assert "objects other than tensors" in msg and "weights_only=False" not in msg and "two options" not in msg
+
+
+def test_stability_stage_and_its_batch_sizes(study):
+    """`nas stability` on the tiny study (one scored epoch per run, no dense steps): the per-variant
+    summary over both seeds; interference on pool pairs; batches larger than a split are refused."""
+    cfg = study
+    assert stages.stability(cfg)[:2] == [L.STABILITY, L.STABILITY_RANKS]
+    table = io.read_parquet(L.STABILITY, L.SCHEMAS["stability"])
+    assert set(table[table["series"] == "summary"]["statistic"]) >= {"tau_truth", "seed_tau", "distinct_top1"}
+    assert io.read_parquet(L.INTERFERENCE).empty
+    with_pairs = config.from_dict({**TINY, "stability": {"interference_pairs": 3, "batch_size": 32}})
+    stages.stability(with_pairs)
+    effects = io.read_parquet(L.INTERFERENCE, L.SCHEMAS["interference"])
+    assert len(effects) == 3 * 2 and set(effects["seed"]) == {0, 1}
+    too_big = config.from_dict({**TINY, "stability": {"interference_pairs": 3, "batch_size": 5000}})
+    with pytest.raises(io.UserError, match=r"stability.batch_size: 5000 is more than the \d+ samples of the train"):
+        stages.stability(too_big)
+    dense = config.from_dict({**TINY, "supernet": {**TINY["supernet"], "dense_steps": 1, "dense_batch": 5000}})
+    with pytest.raises(io.UserError, match=r"supernet.dense_batch: 5000 is more than the \d+ samples of the valid"):
+        stages.train_supernet(dense, seed=0)

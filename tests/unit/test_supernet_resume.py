@@ -133,3 +133,46 @@ def test_shard_parsing_and_split():
     archs = pd.DataFrame({"arch_id": range(7)})
     ids = sorted(i for k in (1, 2, 3) for i in standalone.shard(archs, k, 3).arch_id)
     assert ids == list(range(7))
+
+
+def _dense_run(splits, state_path, steps, kill_at=None):
+    """A round-robin zhang64 run scoring 5 children after each of its last `steps` steps."""
+    from nas.spaces import zhang64
+
+    hp = SupernetConfig(epochs=3, batch_size=32, channels=2, cells=1, sampling="round_robin", dense_steps=steps)
+    train, valid = data.load_split(splits["train"]), data.load_split(splits["valid"])
+    torch.manual_seed(0)
+    net = supernet.build(zhang64.SPACE, hp, 2, 1, train)
+    dense = supernet.DenseScores([(i, zhang64.SPACE.from_index(i)) for i in (0, 9, 21, 42, 63)],
+                                 (valid.x[:16], valid.y[:16]), steps)
+
+    def on_epoch(epoch, model):
+        if epoch == kill_at:
+            raise Killed
+
+    supernet.train(net, hp, zhang64.SPACE, train, 0, torch.device("cpu"), state_path, on_epoch=on_epoch,
+                   dense=dense)
+    return dense.frame(), supernet.weights(net)
+
+
+def test_dense_scores_leave_training_unchanged_and_resume_byte_identical(splits, tmp_path):
+    """Scoring after each step reads the weights only: the run trains exactly as without it; the last
+    `steps` steps are scored (5 children each), and a run killed after epoch 2 resumes to the same rows."""
+    _, plain = _dense_run(splits, tmp_path / "plain.pt", 0)
+    rows, weights = _dense_run(splits, tmp_path / "a.pt", 6)
+    assert all(torch.equal(weights[k], plain[k]) for k in plain)
+    total = 3 * (len(data.load_split(splits["train"]).y) // 32)
+    assert sorted(rows["step"].unique()) == list(range(total - 5, total + 1))
+    assert len(rows) == 6 * 5 and rows["accuracy"].between(0, 100).all()
+    with pytest.raises(Killed):
+        _dense_run(splits, tmp_path / "b.pt", 6, kill_at=3)
+    resumed, _ = _dense_run(splits, tmp_path / "b.pt", 6)
+    pd.testing.assert_frame_equal(resumed, rows)
+
+
+def test_dense_scoring_more_steps_than_the_run_has_is_refused(splits, tmp_path):
+    from helpers import one_line_error
+
+    msg = one_line_error(_dense_run, splits, tmp_path / "c.pt", 1000)
+    total = 3 * (len(data.load_split(splits["train"]).y) // 32)
+    assert f"supernet.dense_steps: 1000 is more than the {total} optimiser steps" in msg

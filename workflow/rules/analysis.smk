@@ -1,6 +1,7 @@
-# Aggregates over all runs (variants x seeds): rank correlation, selection (each method's pick, the
-# stand-alone training of picks outside the pool, the selection table), the heuristics table (each
-# variant over its seeds, against the baseline), and the report.
+# Aggregates over all runs (variants x seeds): rank correlation, ranking stability (over epochs, steps
+# and seeds; interference), selection (each method's pick, the stand-alone training of picks outside
+# the pool, the selection table), the heuristics table (each variant over its seeds, against the
+# baseline), and the report.
 
 
 rule correlate:
@@ -24,6 +25,31 @@ rule correlate:
         runtime=30,
     shell:
         "nas correlate > {log} 2>&1"
+
+
+rule stability:
+    input:
+        code("stability"),
+        stamp("stability"),
+        stage_deps("stability"),
+    output:
+        str(L.STABILITY),
+        str(L.STABILITY_RANKS),
+        str(L.INTERFERENCE),
+        str(L.STABILITY_JSON),
+    params:
+        tracked=tracked("stability"),
+    log:
+        str(L.LOGS / "stability/stability.log"),
+    benchmark:
+        str(L.LOGS / "benchmarks/stability/stability.tsv")
+    threads: THREADS
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=GPU,
+    shell:
+        "nas stability > {log} 2>&1"
 
 
 rule pick:

@@ -86,7 +86,8 @@ def supernet_data(variant):
     return [d for d in stage["deps"] if d.startswith(f"{L.PREPARED.as_posix()}/")]
 
 
-def landmark_inputs(variant):
-    """The extra inputs of a landmark variant: the stand-alone results its ranking loss reads."""
+def result_inputs(variant):
+    """The results a variant's training reads: the stand-alone results (landmarks' ranking loss) and
+    the pool (dense scoring)."""
     stage = nas_dag.stage_spec(CFG, supernet_stage(variant))
     return [d for d in stage["deps"] if d.startswith(f"{L.RESULTS.as_posix()}/")]

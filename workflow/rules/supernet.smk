@@ -9,10 +9,11 @@ rule train_supernet:
         lambda wildcards: code(supernet_stage(wildcards.variant)),
         lambda wildcards: stamp(supernet_stage(wildcards.variant), wildcards.variant),
         lambda wildcards: supernet_data(wildcards.variant),
-        lambda wildcards: landmark_inputs(wildcards.variant),
+        lambda wildcards: result_inputs(wildcards.variant),
     output:
         str(RUN.weights),
         str(RUN.history),
+        str(RUN.step_scores),
         directory(str(RUN.checkpoints)),
         str(RUN.timing),
     params:
@@ -35,11 +36,13 @@ rule eval_supernet:
         code("eval-supernet"),
         lambda wildcards: stamp("eval-supernet", wildcards.variant),
         str(RUN.weights),
+        str(RUN.checkpoints),
         str(L.ARCHS),
         str(L.split("train")),
         str(L.split("valid")),
     output:
         str(RUN.scores),
+        str(RUN.epoch_scores),
     params:
         tracked=lambda wildcards: tracked("eval-supernet", wildcards.variant),
     log:
