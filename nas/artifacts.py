@@ -6,7 +6,9 @@ checking it out, compare the metrics of two revisions, and make pulled files loo
     nas.load("correlation")                                        # the workspace's copy
 
 `rev` is anything git or DVC understands: a commit, branch, tag, or an experiment name from
-`dvc exp show`. The files come through `dvc.api`, from the DVC cache or the remote.
+`dvc exp show`; None or "workspace" is the files as they are now. The files come through `dvc.api`,
+from the DVC cache or the remote. Paths are the project's (nas/layout.py), found from any folder
+inside it (a notebook folder, say): the project is the nearest folder up that holds dvc.yaml.
 """
 
 from __future__ import annotations
@@ -35,13 +37,31 @@ def artifact_path(artifact: str, variant: str | None = None, seed: int = 0) -> s
     return Path(path).as_posix()
 
 
+WORKSPACE = "workspace"  # the rev that names the files as they are now (also None)
+
+
+def project_root(repo: str | None = None) -> str | None:
+    """The study's folder: `repo` (or the current folder) and its parents, the nearest holding dvc.yaml;
+    `repo` as given when it is a URL or nothing up from it holds one."""
+    if repo is not None and ("://" in repo or repo.startswith("git@")):
+        return repo
+    start = Path(repo or ".").resolve()
+    for folder in (start, *start.parents):
+        if (folder / "dvc.yaml").is_file():
+            return str(folder)
+    return repo
+
+
 def read_bytes(path: str, rev: str | None = None, repo: str | None = None) -> bytes:
-    """The bytes of a DVC- or git-tracked file at `rev` (None: the workspace)."""
-    if rev is None and repo is None and Path(path).is_file():
-        return Path(path).read_bytes()
+    """The bytes of a DVC- or git-tracked file at `rev` (None or "workspace": the files as they are now)."""
+    rev = None if rev == WORKSPACE else rev
+    root = project_root(repo)
+    local = root is not None and "://" not in root and not root.startswith("git@")
+    if rev is None and local and (Path(root) / path).is_file():
+        return (Path(root) / path).read_bytes()
     import dvc.api
     try:
-        with dvc.api.open(path, repo=repo, rev=rev, mode="rb") as f:
+        with dvc.api.open(path, repo=root, rev=rev, mode="rb") as f:
             return f.read()
     except Exception as exc:  # dvc raises many types: path missing, rev unknown, remote unreachable
         where = f"revision {rev!r}" if rev else "the workspace"
@@ -81,12 +101,14 @@ def metrics(rev: str | None = None, repo: str | None = None) -> pd.DataFrame:
 
 
 def compare(rev_a: str, rev_b: str, repo: str | None = None) -> pd.DataFrame:
-    """Metrics of two revisions side by side: file, variant, metric, <rev_a>, <rev_b>, diff (b - a)."""
+    """Metrics of two revisions side by side: file, variant, metric, <rev_a>, <rev_b>, diff (b - a);
+    "workspace" for either is the files as they are now."""
     a, b = metrics(rev_a, repo), metrics(rev_b, repo)
     keys = ["file", "variant", "metric"]
     both = a.merge(b, on=keys, how="outer", suffixes=("_a", "_b")).sort_values(keys, kind="stable")
     both["diff"] = both["value_b"] - both["value_a"]
-    return both.rename(columns={"value_a": rev_a, "value_b": rev_b}).reset_index(drop=True)
+    names = (rev_a, rev_b) if rev_a != rev_b else (f"{rev_a} (a)", f"{rev_b} (b)")
+    return both.rename(columns={"value_a": names[0], "value_b": names[1]}).reset_index(drop=True)
 
 
 def sync_mtimes(stage_outputs: list[list[str]], root: Path = Path(".")) -> int:

@@ -59,6 +59,16 @@ def cmd_sync(cfg, args):
           "stages from dvc.lock (Snakemake now sees them as current, and reruns a stage whose params change)")
 
 
+def cmd_summary(cfg, args):
+    from nas import io, report
+    from nas import layout as L
+
+    stability = io.read_parquet(L.STABILITY, L.SCHEMAS["stability"]) if L.STABILITY.is_file() else None
+    print(report.summary_text(io.read_parquet(L.HEURISTICS), io.read_parquet(L.CORRELATION, L.SCHEMAS["correlation"]),
+                              io.read_parquet(L.SELECTION_SUMMARY, L.SCHEMAS["selection_summary"]), stability,
+                              (L.REPORT / "index.html").as_posix()))
+
+
 def cmd_check_profile(cfg, args):
     from nas import profile
 
@@ -90,6 +100,7 @@ STAGES = [
 ]
 TOOLS = [
     ("dag", cmd_dag, "write dvc.yaml from params.yaml (variants and shards)"),
+    ("summary", cmd_summary, "a few lines on the finished study: tau and regret per variant, the reference, the report"),
     ("compare", cmd_compare, "metric differences of two git revisions or DVC experiments"),
     ("sync", cmd_sync, "after dvc pull/checkout: make outputs newer than inputs for Snakemake"),
     ("check-profile", cmd_check_profile, "check a Snakemake profile (Slurm: placeholders, commands, controller)"),
@@ -102,14 +113,71 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def stage_io(cfg, name: str) -> str:
+    """What stage `name` reads, writes and which params keys it tracks, from the study's DAG (nas.dag)
+    with `params` loaded: the epilog of its --help. V and S stand for the variant and the seed."""
+    from nas import dag
+
+    if cfg is None:
+        return "reads, writes and params: see dvc.yaml (params.yaml did not load here)"
+    stages = dag.stages(cfg)
+    names = [n for n in stages if n == name or n == f"{name}-landmarks"]
+    if not names:
+        return "not a stage of this study's DAG (params.yaml does not ask for it)"
+    spec = stages[names[0]].get("do", stages[names[0]])
+
+    from nas import layout as L
+
+    runs = [(L.Run(v, seed), L.Run("V", "S")) for v, seed in cfg.runs]
+
+    def show(items):
+        paths = [next(iter(i)) if isinstance(i, dict) else i for i in items]
+        shown = []
+        for p in paths:  # every run's copy of a file once, as the template V/seed-S
+            p = p.replace("${item.variant}", "V").replace("${item.seed}", "S").replace("${item}", "K")
+            for run, template in runs:
+                p = p.replace(f"{run.dir.as_posix()}/", f"{template.dir.as_posix()}/").replace(
+                    run.timing.as_posix(), template.timing.as_posix()).replace(
+                    f"{run.scatter_csv.parent.as_posix()}/{run.scatter_csv.name}", template.scatter_csv.as_posix()).replace(
+                    f"{run.curves_csv.parent.as_posix()}/{run.curves_csv.name}", template.curves_csv.as_posix())
+            if p not in shown:
+                shown.append(p)
+        return ", ".join(shown) or "-"
+    return "\n".join([f"reads:  {show(spec.get('deps', []))}",
+                      f"writes: {show(spec.get('outs', []) + spec.get('metrics', []) + spec.get('plots', []))}",
+                      f"params: {show(spec.get('params', []))}"])
+
+
+def _params_path(argv) -> str:
+    """--params as given anywhere in argv (before or after the subcommand), else params.yaml."""
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if arg == "--params" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--params="):
+            return arg.split("=", 1)[1]
+    return "params.yaml"
+
+
+def build_parser(argv=()) -> argparse.ArgumentParser:
     p = _Parser(prog="nas", description=__doc__.splitlines()[0])
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands = [(name, _stage(name), help_text) for name, help_text in STAGES] + TOOLS
+    cfg = None
+    if any(a in ("-h", "--help") for a in argv):  # a stage's --help lists its files from the DAG
+        try:
+            cfg = config_mod.load(_params_path(argv))
+        except UserError:
+            pass
+    stage_names = {name for name, _ in STAGES}
     for name, fn, help_text in commands:
-        s = sub.add_parser(name, help=help_text, description=help_text)
+        s = sub.add_parser(name, help=help_text, description=help_text,
+                           epilog=stage_io(cfg, name) if name in stage_names and cfg is not None else None,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         s.set_defaults(func=fn)
+        # --params after the subcommand too (`nas correlate --params p.yaml`); absent, the top level's holds.
+        s.add_argument("--params", default=argparse.SUPPRESS, help="params file (default: params.yaml)")
         if name in ("train-supernet", "eval-supernet", "perturb"):
             s.add_argument("--variant", default="baseline", help="a name in supernet.variants")
             s.add_argument("--seed", type=int, default=None, help="one of supernet.seeds (default: the first)")
@@ -118,8 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("train-standalone", "train-picks"):
             s.add_argument("--workers", type=int, default=0, help="processes (default: CPU count, up to 8)")
         if name == "compare":
-            s.add_argument("rev_a", help="git revision or DVC experiment name")
-            s.add_argument("rev_b", help="git revision or DVC experiment name")
+            s.add_argument("rev_a", help="git revision, DVC experiment name, or 'workspace' (the files now)")
+            s.add_argument("rev_b", help="git revision, DVC experiment name, or 'workspace' (the files now)")
             s.add_argument("--csv", help="also write the table to this CSV file")
         if name == "check-profile":
             s.add_argument("profile", nargs="?", default="workflow/profiles/slurm")
@@ -130,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         cfg = None if args.command in NO_PARAMS else config_mod.load(args.params)
         args.func(cfg, args)

@@ -691,15 +691,15 @@ def _baseline(table: pd.DataFrame, baseline: str | None) -> str:
 
 
 def heuristics_json(table: pd.DataFrame) -> dict:
-    """{variant: {name: mean, name_ci (a t-interval) or name_range (2 seeds): [low, high], name_diff:
-    diff, name_p: p}}."""
+    """{variant: {name: mean, name_ci (a t-interval) or name_range (2 seeds): [low, high]}}: what
+    `dvc metrics show/diff` compares between revisions. The paired differences from the baseline and
+    their p-values stay in heuristics.parquet and the report (as metrics they would double the columns
+    of `dvc exp show` with numbers that are not measurements of one revision)."""
     def entries(name, row):
         yield row.variant, name, row.mean
         suffix = {"t": "ci", "range": "range"}.get(row.interval)
         if suffix is not None:
             yield row.variant, f"{name}_{suffix}", [row.ci_low, row.ci_high]
-        yield row.variant, f"{name}_diff", row.diff
-        yield row.variant, f"{name}_p", row.p_value
     return metrics_json(entry for name, row in _heuristic_rows(table) for entry in entries(name, row))
 
 
@@ -1044,3 +1044,44 @@ def stability_section(out: Path, table: pd.DataFrame | None, ranks: pd.DataFrame
         figures.append(("interference.png", "interference: change of a child's loss after a step on another"))
     imgs = "\n".join(f'<img src="{name}" alt="{html.escape(alt)}">' for name, alt in figures)
     return STABILITY_HTML.format(table=stability_html(table, degrees), figures=imgs), [n for n, _ in figures]
+
+
+# ----------------------------------------------------------------------------------------------
+# the few lines `nas summary` prints at the end of a run
+
+
+def summary_text(heuristics: pd.DataFrame, correlation: pd.DataFrame, methods: pd.DataFrame,
+                 stability: pd.DataFrame | None, report_path: str) -> str:
+    """Per variant: Kendall tau over its seeds with the interval, each selection method's regret, and
+    (where measured) seed-to-seed tau and distinct top-1 children; the ground-truth reference; the
+    report's path. Intervals: t over seeds from 3 seeds on, the range of 2."""
+    lines = []
+    ref = correlation[correlation["metric"] == REFERENCE]
+    seed = correlation[correlation["metric"] == SEED_METRIC]
+    if len(ref) and len(seed):
+        r, s = ref.iloc[0], seed.iloc[0]
+        lines.append(f"ground truth: perfect-ranker reference Kendall τ {fmt_ci(r['value'], r['ci_low'], r['ci_high'])}; "
+                     f"stand-alone seed-to-seed τ {fmt_ci(s['value'], s['ci_low'], s['ci_high'])}")
+    taus = heuristics[heuristics["metric"] == "kendall_tau"].set_index("variant")
+    regret = methods[(methods["metric"] == "regret") & (methods["method"] != "oracle")]  # the oracle's is 0
+    summary = stability_summary(stability).set_index(["variant", "statistic"]) if stability is not None else None
+    rows = []
+    for variant in dict.fromkeys(heuristics["variant"]):
+        row = {"variant": variant, "runs": int(taus.loc[variant, "n"]) if variant in taus.index else 0}
+        if variant in taus.index:
+            t = taus.loc[variant]
+            row["Kendall τ"] = fmt_ci(t["mean"], t["ci_low"], t["ci_high"], kind=t["interval"])
+        for m in regret[regret["variant"] == variant].itertuples(index=False):
+            row[f"regret {m.method}"] = fmt_ci(m.mean, m.ci_low, m.ci_high, 2, kind=m.interval)
+        for statistic in ("seed_tau", "distinct_top1"):
+            if summary is not None and (variant, statistic) in summary.index:
+                s = summary.loc[(variant, statistic)]
+                row[STABILITY_LABELS[statistic]] = fmt_ci(s["value"], s["ci_low"], s["ci_high"],
+                                                          STABILITY_DECIMALS.get(statistic, 3), kind=s["interval"])
+        rows.append(row)
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250):
+        lines.append(pd.DataFrame(rows).fillna("").to_string(index=False))
+    lines.append("intervals over super-net seeds: [t-interval] from 3 seeds, (range) of 2; regret in points "
+                 "(oracle accuracy minus the pick's)")
+    lines.append(f"report: {report_path}")
+    return "\n".join(lines)

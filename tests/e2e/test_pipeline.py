@@ -70,9 +70,22 @@ def test_metrics_show_and_plots(study):
     metrics = json.loads(shown)
     flat = json.dumps(metrics)
     assert "kendall_tau" in flat and "supernet_regret" in flat and "seed_to_seed_kendall_tau" in flat
-    assert "sparse_kendall_tau_diff" in flat  # metrics/heuristics.json
+    assert "sparse_kendall_tau_range" in flat and "_diff" not in flat  # metrics/heuristics.json: no diff/p clutter
     html = run(["dvc", "plots", "show", "--json"], project).stdout
     assert "supernet-vs-standalone" in html and "supernet-training-loss" in html and "heuristics-skdt" in html
+
+
+def test_summary_reads_in_a_few_lines(study):
+    """`nas summary` (the last step of `make study`): tau and regret per variant with intervals, the
+    ground-truth reference and the report's path, in a few narrow lines."""
+    project, _ = study
+    out = run(["nas", "summary"], project).stdout
+    lines = out.splitlines()
+    assert len(lines) <= 8 and max(len(line) for line in lines) < 200, out
+    assert lines[0].startswith("ground truth: perfect-ranker reference Kendall τ")
+    assert any(line.split()[:2] == ["baseline", "2"] and "(range" in line for line in lines), out
+    assert "regret supernet" in out and "regret random" in out and "regret oracle" not in out
+    assert lines[-1] == "report: results/report/index.html"
 
 
 def test_second_repro_does_nothing(study):

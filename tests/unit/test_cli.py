@@ -495,3 +495,42 @@ def test_check_profile_local_profile_is_ok(tmp_path):
     assert profile.check_profile(REPO / "workflow/profiles/default") == []
     with pytest.raises(UserError, match="profile not found"):
         profile.check_profile(tmp_path / "nope")
+
+
+# --- reading the study: --params anywhere, what a stage reads and writes, artifacts from any folder ------
+
+def test_params_after_the_subcommand(bare):
+    write_params(bare / "other.yaml", sample={"archs": 3})
+    assert run("sample", "--params", "other.yaml")[0] == 2  # no prepared data yet: the stage itself ran
+    assert fails("sample", "--params", "missing.yaml") == "missing.yaml: params file not found"
+    assert fails("--params", "missing.yaml", "sample") == "missing.yaml: params file not found"
+
+
+def test_stage_help_lists_what_it_reads_writes_and_tracks(bare):
+    rc, out, _ = run("eval-supernet", "--help")
+    assert rc == 0
+    lines = {line.split(":", 1)[0]: line.split(":", 1)[1] for line in out.splitlines()
+             if line.startswith(("reads:", "writes:", "params:"))}
+    assert "results/supernet/V/seed-S/weights.pt" in lines["reads"]
+    assert "results/supernet/V/seed-S/epoch_scores.parquet" in lines["writes"]
+    assert " seed, device, threads, eval," in lines["params"]
+    assert "not a stage of this study's DAG" in run("perturb", "--help")[1]
+
+
+def test_artifacts_load_from_a_subfolder_and_compare_the_workspace(project, monkeypatch):
+    import nas
+    from nas import artifacts
+
+    (project / "dvc.yaml").write_text("stages: {}\n")
+    (project / "notebooks").mkdir()
+    monkeypatch.chdir(project / "notebooks")
+    assert artifacts.project_root() == str(project)
+    assert len(nas.load("archs")) == 4
+    assert len(nas.load("archs", rev="workspace", repo=str(project / "notebooks"))) == 4
+    (project / "metrics").mkdir(exist_ok=True)
+    (project / "metrics/correlation.json").write_text('{"baseline/seed-0": {"kendall_tau": 0.5}}')
+    for name in ("selection", "heuristics", "stability"):
+        (project / f"metrics/{name}.json").write_text("{}")
+    table = artifacts.compare("workspace", "workspace")
+    assert table[["variant", "metric", "workspace (a)", "workspace (b)", "diff"]].values.tolist() == [
+        ["baseline/seed-0", "kendall_tau", 0.5, 0.5, 0.0]]
