@@ -30,7 +30,7 @@ rule all:
         str(L.HEURISTICS_JSON),
         str(L.STABILITY_JSON),
         each_run(lambda r: r.timing),
-        each_run(lambda r: r.scatter_csv),
-        each_run(lambda r: r.curves_csv),
+        str(L.SCATTER_CSV),
+        str(L.CURVES_CSV),
         str(L.HEURISTICS_CSV),
     default_target: True

@@ -137,9 +137,7 @@ def stage_io(cfg, name: str) -> str:
             p = p.replace("${item.variant}", "V").replace("${item.seed}", "S").replace("${item}", "K")
             for run, template in runs:
                 p = p.replace(f"{run.dir.as_posix()}/", f"{template.dir.as_posix()}/").replace(
-                    run.timing.as_posix(), template.timing.as_posix()).replace(
-                    f"{run.scatter_csv.parent.as_posix()}/{run.scatter_csv.name}", template.scatter_csv.as_posix()).replace(
-                    f"{run.curves_csv.parent.as_posix()}/{run.curves_csv.name}", template.curves_csv.as_posix())
+                    run.timing.as_posix(), template.timing.as_posix())
             if p not in shown:
                 shown.append(p)
         return ", ".join(shown) or "-"

@@ -223,26 +223,26 @@ def _stages(cfg: Config) -> dict:
         # The degree of sharing each variant's figures are labelled with.
         "params": ["correlate.truth", "space.cells", "supernet.cells", "supernet.prefix_shared", "supernet.groups",
                    "supernet.partition", "supernet.sharing_compute"] + run_keys,
-        "outs": [_p(L.REPORT)],
-        "plots": [{_p(r.scatter_csv): {"cache": False}} for r in runs]
-                 + [{_p(r.curves_csv): {"cache": False}} for r in runs]
-                 + [{_p(L.HEURISTICS_CSV): {"cache": False}}],
+        # The plot CSVs are outputs, not stage plots: DVC would draw each again with its default
+        # template; the top-level `plots` below draw them once each.
+        "outs": [_p(L.REPORT)] + [{_p(csv): {"cache": False}} for csv in (L.SCATTER_CSV, L.CURVES_CSV, L.HEURISTICS_CSV)],
     }
     return out
 
 
 def plots(cfg: Config) -> list:
-    """Top-level plot definitions: `dvc plots show` overlays the runs in each figure."""
-    runs = [L.Run(v, s) for v, s in cfg.runs]
+    """Top-level plot definitions, each CSV once with its template: one colour per run (templates in
+    workflow/plots/), one mark or dash per revision under `dvc plots diff`."""
     return [
         {"supernet-vs-standalone": {
-            "template": "scatter", "x": "standalone_accuracy",
-            "y": {_p(r.scatter_csv): "supernet_accuracy" for r in runs},
-            "title": f"Super-net vs stand-alone accuracy ({cfg.correlate.truth}), one series per run",
+            "template": _p(L.PLOT_TEMPLATES / "scatter_by_run.json"), "x": "standalone_accuracy",
+            "y": {_p(L.SCATTER_CSV): "supernet_accuracy"},
+            "title": f"Super-net vs stand-alone accuracy ({cfg.correlate.truth}), one colour per run",
             "x_label": "stand-alone accuracy (%)", "y_label": "super-net accuracy (%)"}},
         {"supernet-training-loss": {
-            "x": "epoch", "y": {_p(r.curves_csv): "train_loss" for r in runs},
-            "title": "Super-net training loss", "x_label": "epoch", "y_label": "loss"}},
+            "template": _p(L.PLOT_TEMPLATES / "lines_by_run.json"), "x": "epoch",
+            "y": {_p(L.CURVES_CSV): "train_loss"},
+            "title": "Super-net training loss, one colour per run", "x_label": "epoch", "y_label": "loss"}},
         {"heuristics-skdt": {
             "template": "bar_horizontal", "x": "mean", "y": {_p(L.HEURISTICS_CSV): "variant"},
             "title": "s-KdT per variant (mean over super-net seeds)", "x_label": "s-KdT", "y_label": "variant"}},
@@ -287,7 +287,19 @@ def write(cfg: Config, params_path, output, check: bool = False) -> str:
             raise UserError(f"{output} is out of date with params.yaml; run `nas dag`")
         return f"{output} is up to date"
     io.write_text(text, output)
+    write_plots_page()
     return f"wrote {output}"
+
+
+def write_plots_page(path=L.PLOTS_HTML) -> Path:
+    """The offline page template `dvc plots show` uses (.dvc/config: plots.html_template), written
+    when missing: it depends only on the installed vl-convert-python."""
+    from nas import io, report
+
+    path = Path(path)
+    if not path.is_file():
+        io.write_text(report.plots_page(), path)
+    return path
 
 
 def dvc_yaml(cfg: Config) -> str:

@@ -75,6 +75,12 @@ SELECTION_JSON = METRICS / "selection.json"
 HEURISTICS_JSON = METRICS / "heuristics.json"
 STABILITY_JSON = METRICS / "stability.json"
 HEURISTICS_CSV = PLOTS / "heuristics.csv"
+# `dvc plots`: one CSV per figure, every run in it (a `run` column colours the series), drawn with the
+# Vega-Lite templates in PLOT_TEMPLATES; PLOTS_HTML is the offline page template (nas.report).
+SCATTER_CSV = PLOTS / "scatter.csv"
+CURVES_CSV = PLOTS / "curves.csv"
+PLOT_TEMPLATES = Path("workflow/plots")
+PLOTS_HTML = Path(".nas") / "plots.html"
 
 
 def split(name: str) -> Path:
@@ -168,14 +174,6 @@ class Run:
     def timing(self) -> Path:
         """Measured training time: a machine measurement, so a metrics JSON, not an artifact."""
         return METRICS / "supernet" / self.variant / f"seed-{self.seed}.json"
-
-    @property
-    def scatter_csv(self) -> Path:
-        return PLOTS / "scatter" / f"{self.name}.csv"
-
-    @property
-    def curves_csv(self) -> Path:
-        return PLOTS / "curves" / f"{self.name}.csv"
 
     def progress(self, key: str) -> Path:
         """The resumable training state of this run with settings `key`."""

@@ -1085,3 +1085,36 @@ def summary_text(heuristics: pd.DataFrame, correlation: pd.DataFrame, methods: p
                  "(oracle accuracy minus the pick's)")
     lines.append(f"report: {report_path}")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# the page `dvc plots show` / `dvc plots diff` write: offline
+
+
+PLOTS_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+<meta charset="utf-8">
+<title>nas-study plots</title>
+<script>
+{bundle}
+</script>
+<style>body{{font-family:sans-serif}} table{{border-spacing:15px}}</style>
+</head>
+<body>
+{{plot_divs}}
+</body>
+</html>
+"""
+
+
+def plots_page() -> str:
+    """DVC's HTML template with Vega, Vega-Lite and Vega-Embed inlined (from the vl-convert-python
+    package), so `dvc plots show` works offline: DVC's own template loads them from a CDN. It has no
+    {scripts} placeholder, so DVC's CDN script tags are left out."""
+    import vl_convert
+
+    bundle = vl_convert.javascript_bundle()
+    if "{plot_divs}" in bundle or "{scripts}" in bundle:  # DVC fills placeholders by plain replacement
+        raise RuntimeError("the Vega bundle contains a DVC template placeholder")
+    return PLOTS_PAGE.format(bundle=bundle.replace("</script", "<\\/script"))

@@ -535,13 +535,10 @@ def report(cfg: Config) -> list[Path]:
         # With one run there is nothing to aggregate or compare.
         **({"heuristics_html": rep.heuristics_html(table), "heuristics_figure": rep.heuristics_figure(table)}
            if len(all_runs) > 1 else {}))
-    # One CSV per run, so `dvc plots show` draws each run as its own series.
-    scatter = rep.scatter_frame(truth, scores)
-    curves = rep.curves_frame(histories)
-    for run in all_runs:
-        for frame, path in ((scatter, run.scatter_csv), (curves, run.curves_csv)):
-            io.write_text(frame[frame["variant"] == run.name].to_csv(index=False, float_format="%.6g"), path)
-            paths.append(path)
+    # One CSV per figure with every run; its `run` column gives each run its colour in `dvc plots`.
+    for frame, path in ((rep.scatter_frame(truth, scores), L.SCATTER_CSV), (rep.curves_frame(histories), L.CURVES_CSV)):
+        io.write_text(frame.rename(columns={"variant": "run"}).to_csv(index=False, float_format="%.6g"), path)
+        paths.append(path)
     io.write_text(rep.heuristics_effect_frame(table).to_csv(index=False, float_format="%.6g"), L.HEURISTICS_CSV)
     paths.append(L.HEURISTICS_CSV)
     return paths

@@ -29,7 +29,7 @@ ARTIFACTS = [
     "results/picks.parquet", "results/picks_standalone.parquet",
     "results/selection.parquet", "metrics/selection.json", "results/heuristics.parquet",
     "metrics/heuristics.json", "results/report/index.html", "results/report/scatter.png",
-    "results/report/heuristics.png", "plots/scatter/baseline/seed-0.csv", "plots/curves/baseline/seed-1.csv",
+    "results/report/heuristics.png", "plots/scatter.csv", "plots/curves.csv",
     "plots/heuristics.csv",
 ]
 
@@ -71,8 +71,15 @@ def test_metrics_show_and_plots(study):
     flat = json.dumps(metrics)
     assert "kendall_tau" in flat and "supernet_regret" in flat and "seed_to_seed_kendall_tau" in flat
     assert "sparse_kendall_tau_range" in flat and "_diff" not in flat  # metrics/heuristics.json: no diff/p clutter
-    html = run(["dvc", "plots", "show", "--json"], project).stdout
-    assert "supernet-vs-standalone" in html and "supernet-training-loss" in html and "heuristics-skdt" in html
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], project).stdout)["data"]
+    assert set(plots) == {"supernet-vs-standalone", "supernet-training-loss", "heuristics-skdt"}  # no noise charts
+    scatter = plots["supernet-vs-standalone"][0]["content"]
+    assert scatter["encoding"]["color"]["field"] == "run"  # one colour per run
+    assert {row["run"] for row in scatter["data"]["values"]} == {"baseline/seed-0", "baseline/seed-1"}
+    page = project / "plots-page"
+    run(["dvc", "plots", "show", "-o", str(page)], project)
+    html = (page / "index.html").read_text()
+    assert "cdn.jsdelivr" not in html and "window.vegaEmbed" in html and "<script src=" not in html  # offline
 
 
 def test_summary_reads_in_a_few_lines(study):
@@ -165,7 +172,7 @@ def test_same_params_same_bytes(study, tmp_path):
         assert (other / rel).read_bytes() == (project / rel).read_bytes(), rel
     # index.html is left out: it shows the measured wall-clock training cost.
     for rel in ("metrics/correlation.json", "metrics/selection.json", "metrics/heuristics.json",
-                "plots/scatter/baseline/seed-0.csv", "plots/curves/baseline/seed-1.csv", "plots/heuristics.csv"):
+                "plots/scatter.csv", "plots/curves.csv", "plots/heuristics.csv"):
         assert (other / rel).read_bytes() == (project / rel).read_bytes(), rel
 
 

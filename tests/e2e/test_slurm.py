@@ -173,7 +173,7 @@ def test_slurm_artifacts_match_local_run(studies):
     for rel in files:
         assert (project / rel).read_bytes() == (local_study / rel).read_bytes(), rel
     for rel in ("metrics/correlation.json", "metrics/selection.json", "metrics/heuristics.json",
-                "plots/scatter/baseline/seed-0.csv"):
+                "plots/scatter.csv"):
         assert (project / rel).read_bytes() == (local_study / rel).read_bytes(), rel
 
 

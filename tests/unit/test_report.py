@@ -255,3 +255,9 @@ def test_stability_section_draws_its_figures_only_where_there_is_something_to_sh
     section, shown = report.stability_section(tmp_path / "d", table[table["series"] == "summary"], None, truth_frame,
                                               degrees[degrees["variant"] == "steady"])
     assert shown == [] and "τ vs ground truth" in section  # no points, one seed's ranks, full sharing only
+
+
+def test_plots_page_is_offline_and_keeps_dvcs_placeholder():
+    page = report.plots_page()
+    assert page.count("{plot_divs}") == 1 and "{scripts}" not in page  # DVC's CDN script tags stay out
+    assert "window.vegaEmbed" in page and "<script src=" not in page and "cdn." not in page

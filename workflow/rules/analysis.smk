@@ -151,8 +151,8 @@ rule report:
         stage_deps("report"),
     output:
         directory(str(L.REPORT)),
-        each_run(lambda r: r.scatter_csv),
-        each_run(lambda r: r.curves_csv),
+        str(L.SCATTER_CSV),
+        str(L.CURVES_CSV),
         str(L.HEURISTICS_CSV),
     params:
         tracked=tracked("report"),
