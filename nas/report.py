@@ -391,6 +391,13 @@ between alpha and removal damage.</p>
 <img src="alpha_damage.png" alt="alpha against super-net accuracy with the operation removed, per run">
 """
 
+BIAS_HTML = """<h3>Operation bias</h3>
+<p>Does the super-net favour some operations more than stand-alone training does? For each operation,
+the mean percentile (100 = best) of the pool architectures that use it, under the stand-alone ranking
+(black) and under each variant's super-net scores (averaged over its seeds).</p>
+<img src="bias.png" alt="mean percentile of architectures using each operation, stand-alone vs super-net">
+"""
+
 ALPHA_HTML = """<h3>Architecture weights</h3>
 <p>Differentiable super-nets (DARTS): each edge's softmax(alpha) per operation over the epochs. DARTS-PT's
 point is that a large alpha does not mean the super-net relies on that operation.</p>
@@ -400,7 +407,7 @@ point is that a large alpha does not mean the super-net relies on that operation
 
 def index_html(*, variants, archs, truth, standalone, timings, correlation, selection, params,
                truth_split: str, heuristics_html: str = "", alpha: bool = False, damage: bool = False,
-               methods_html: str = "", stability_html: str = "") -> str:
+               methods_html: str = "", stability_html: str = "", bias: bool = False, provenance: str = "") -> str:
     summaries = "\n".join(summary_html(v, correlation, selection) for v in variants)
     split = html.escape(truth_split)
     heuristics = (f"""<h2>Heuristics</h2>
@@ -424,12 +431,15 @@ per super-net seed. Intervals here are over seeds, not architectures.</p>
 (stand-alone accuracy on the {split} split, super-net accuracy on the valid split)? Intervals are 95%
 bootstrap intervals over architectures.</p>
 <h2>Summary</h2>
+<img src="headline.png" alt="Kendall tau of every run and variant against the perfect-ranker reference">
 {summaries}
 {reference_html(correlation)}
 <h2>Ranking agreement</h2>
 {correlation_html(correlation, variants)}
 <p class="note">{SKDT_NOTE}</p>
-<img src="scatter.png" alt="stand-alone vs super-net accuracy per variant">
+<img src="scatter.png" alt="stand-alone vs super-net accuracy per variant, every seed">
+<img src="rank_scatter.png" alt="stand-alone rank vs super-net rank per variant, every seed">
+{BIAS_HTML if bias else ""}
 {heuristics}
 {stability_html}
 <h2>Selection</h2>
@@ -446,6 +456,7 @@ result of a uniformly random pick; 'param_free' counts the pick's parameter-free
 {dataset_html(archs, truth, standalone, truth_split)}
 <img src="standalone.png" alt="stand-alone accuracy, seed vs seed">
 <h2>Parameters</h2>
+<p>{html.escape(provenance)}</p>
 <pre>{html.escape(params_text(params))}</pre>
 </body>
 </html>
@@ -468,32 +479,153 @@ def _no_data(ax, text: str = "no data") -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
 
 
-def scatter_figure(frame: pd.DataFrame, correlation: pd.DataFrame, selection: pd.DataFrame,
-                   variants: list[str], truth_split: str):
-    variants = [v for v in variants if (frame["variant"] == v).any()] or ["(none)"]
-    ncols = min(len(variants), 3)
-    nrows = math.ceil(len(variants) / ncols)
-    fig, axes = _pyplot().subplots(nrows, ncols, figsize=(4.2 * ncols, 3.8 * nrows), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat[len(variants):]:
+def split_run(name: str) -> tuple[str, str]:
+    """('baseline', '0') from a run's name 'baseline/seed-0' (a name without a seed: (name, ''))."""
+    variant, _, seed = str(name).rpartition("/seed-")
+    return (variant, seed) if variant else (str(name), "")
+
+
+def _by_variant(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """variant -> its runs' names in the frame's `variant` column (a run's name), in sorted order."""
+    out: dict[str, list[str]] = {}
+    for name in sorted(frame["variant"].unique(), key=lambda n: (split_run(n)[0], int(split_run(n)[1] or 0))):
+        out.setdefault(split_run(name)[0], []).append(name)
+    return out
+
+
+def _panels(count: int, width: float = 4.2, height: float = 3.8):
+    ncols = max(1, min(count, 3))
+    nrows = max(1, math.ceil(count / ncols))
+    fig, axes = _pyplot().subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
+                                   layout="constrained")
+    for ax in axes.flat[count:]:
         ax.set_axis_off()
-    for ax, v in zip(axes.flat, variants):
-        d = frame[frame["variant"] == v]
-        if d.empty:
+    return fig, list(axes.flat)
+
+
+def scatter_figure(frame: pd.DataFrame, correlation: pd.DataFrame, selection: pd.DataFrame,
+                   variants: list[str], truth_split: str, ranks: bool = False):
+    """One panel per variant, every super-net seed in its own colour with its pick starred: super-net
+    against stand-alone accuracy, or (`ranks`) their ranks (1 = best), which a dead cell far below the
+    rest cannot squeeze into a corner. The title gives Kendall τ per seed."""
+    groups = _by_variant(frame) or {"(none)": []}
+    fig, axes = _panels(len(groups))
+    for ax, (variant, runs) in zip(axes, groups.items()):
+        if not runs:
             _no_data(ax)
-        ax.scatter(d["standalone_accuracy"], d["supernet_accuracy"], s=14, alpha=0.7, color="C0")
-        pick = supernet_pick(selection, v)
-        if pick is not None and not is_missing(pick["arch_id"]):
-            p = d[d["arch_id"] == int(pick["arch_id"])]
-            ax.scatter(p["standalone_accuracy"], p["supernet_accuracy"], s=90, marker="*", color="C3",
-                       zorder=3, label="super-net pick")
-            ax.legend(loc="lower right", fontsize=8)
-        tau = fmt(metric_value(correlation, v, "kendall_tau"))
-        skdt = fmt(metric_value(correlation, v, "sparse_kendall_tau"))
-        ax.set_title(f"{v}\nKendall τ {tau}, s-KdT {skdt}", fontsize=10)
-        ax.set_xlabel(f"stand-alone accuracy, {truth_split} (%)")
-        ax.set_ylabel("super-net accuracy, valid (%)")
+        taus = []
+        for n, run in enumerate(runs):
+            d = frame[frame["variant"] == run]
+            if ranks:
+                d = d.assign(standalone_accuracy=d["standalone_accuracy"].rank(ascending=False, method="average"),
+                             supernet_accuracy=d["supernet_accuracy"].rank(ascending=False, method="average"))
+            seed = split_run(run)[1]
+            ax.scatter(d["standalone_accuracy"], d["supernet_accuracy"], s=14, alpha=0.6, color=f"C{n % 10}",
+                       label=f"seed {seed}" if seed else run)
+            pick = supernet_pick(selection, run)
+            if pick is not None and not is_missing(pick["arch_id"]):
+                p = d[d["arch_id"] == int(pick["arch_id"])]
+                ax.scatter(p["standalone_accuracy"], p["supernet_accuracy"], s=110, marker="*", color=f"C{n % 10}",
+                           edgecolor="black", linewidth=0.6, zorder=3)
+            taus.append(fmt(metric_value(correlation, run, "kendall_tau"), 2))
+        ax.set_title(f"{variant}: Kendall τ per seed {', '.join(taus)}\n★ = each seed's super-net pick", fontsize=9)
+        if ranks:
+            ax.invert_xaxis()
+            ax.invert_yaxis()
+            ax.set_xlabel(f"stand-alone rank, {truth_split} (1 = best)")
+            ax.set_ylabel("super-net rank (1 = best)")
+        else:
+            ax.set_xlabel(f"stand-alone accuracy, {truth_split} (%)")
+            ax.set_ylabel("super-net accuracy, valid (%)")
         ax.grid(alpha=0.3)
+        if len(runs) > 1:
+            ax.legend(fontsize=7, loc="lower right" if ranks else "upper left")
+    return fig
+
+
+def headline_figure(correlation: pd.DataFrame, heuristics: pd.DataFrame | None):
+    """The study at a glance: Kendall τ of every super-net run (a dot with its bootstrap interval over
+    architectures), each variant's mean over seeds with its interval over seeds (a bar), against the
+    perfect-ranker reference (band) and the stand-alone seed-to-seed τ (dashed line)."""
+    runs = correlation[(correlation["metric"] == "kendall_tau") & (correlation["variant"] != SEED_VARIANT)]
+    groups: dict[str, list] = {}
+    for row in runs.itertuples(index=False):
+        groups.setdefault(split_run(row.variant)[0], []).append(row)
+    fig, ax = _pyplot().subplots(figsize=(7.5, 1.4 + 0.42 * max(len(groups), 1)), layout="constrained")
+    ref = correlation[correlation["metric"] == REFERENCE]
+    if len(ref):
+        r = ref.iloc[0]
+        ax.axvspan(r["ci_low"], r["ci_high"], color="C2", alpha=0.15, label="perfect-ranker reference (95% CI)")
+        ax.axvline(r["value"], color="C2", lw=1)
+    seed = correlation[correlation["metric"] == SEED_METRIC]
+    if len(seed):
+        ax.axvline(seed.iloc[0]["value"], color="grey", ls="--", lw=1, label="stand-alone seed-to-seed τ")
+    means = heuristics[heuristics["metric"] == "kendall_tau"].set_index("variant") if heuristics is not None else None
+    for y, (variant, rows) in enumerate(groups.items()):
+        for n, row in enumerate(rows):
+            offset = (n - (len(rows) - 1) / 2) * 0.12
+            err = None if is_missing(row.ci_low) else [[row.value - row.ci_low], [row.ci_high - row.value]]
+            ax.errorbar([row.value], [y + offset], xerr=err, fmt="o", ms=4, color="C0", alpha=0.6, capsize=2,
+                        label="one run (bootstrap CI over architectures)" if y == 0 and n == 0 else None)
+        if means is not None and variant in means.index:
+            m = means.loc[variant]
+            if not is_missing(m["ci_low"]):
+                ax.plot([m["ci_low"], m["ci_high"]], [y, y], color="C3", lw=5, alpha=0.45, solid_capstyle="butt",
+                        label="variant mean, interval over seeds" if y == 0 else None)
+            ax.plot([m["mean"]], [y], marker="|", ms=16, mew=2.5, color="C3")
+    ax.set_yticks(range(len(groups)), labels=list(groups))
+    ax.set_ylim(max(len(groups), 1) - 0.5, -0.5)
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set_xlabel("Kendall τ, super-net vs stand-alone ranking")
+    ax.grid(axis="x", alpha=0.3)
+    if groups:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    else:
+        _no_data(ax)
+    return fig
+
+
+def operation_bias(archs: pd.DataFrame, truth: pd.DataFrame, scores: dict[str, pd.DataFrame], operations) -> pd.DataFrame:
+    """operation, source (stand-alone or a variant), percentile: the mean percentile (100 = best) of
+    the architectures that use an operation, under the stand-alone ranking and under each variant's
+    super-net scores (averaged over its seeds). An operation the super-net favours more than stand-alone
+    training does sits right of its stand-alone bar. `operations(arch_string)`: its operations."""
+    ops = {int(a): operations(s) for a, s in zip(archs["arch_id"], archs["arch"])}
+
+    def percentile(values: pd.Series) -> pd.Series:
+        return 100.0 * (values.rank(method="average") - 1) / max(len(values) - 1, 1)
+
+    def mean_by_op(pct: pd.Series, source: str) -> list[dict]:
+        rows: dict[str, list[float]] = {}
+        for arch_id, p in pct.items():
+            for op in set(ops.get(int(arch_id), [])):
+                rows.setdefault(op, []).append(float(p))
+        return [{"operation": op, "source": source, "percentile": float(np.mean(v))} for op, v in sorted(rows.items())]
+
+    out = mean_by_op(percentile(truth.set_index("arch_id")["accuracy"]), "stand-alone")
+    per_variant: dict[str, list[pd.Series]] = {}
+    for run, s in scores.items():
+        per_variant.setdefault(split_run(run)[0], []).append(percentile(s.set_index("arch_id")["accuracy"]))
+    for variant, pcts in sorted(per_variant.items()):
+        out += mean_by_op(pd.concat(pcts, axis=1).mean(axis=1), variant)
+    return pd.DataFrame(out, columns=["operation", "source", "percentile"])
+
+
+def operation_bias_figure(bias: pd.DataFrame):
+    ops = list(dict.fromkeys(bias["operation"]))
+    sources = list(dict.fromkeys(bias["source"]))
+    fig, ax = _pyplot().subplots(figsize=(7.5, 1.2 + 0.5 * max(len(ops), 1)), layout="constrained")
+    height = 0.8 / max(len(sources), 1)
+    for n, source in enumerate(sources):
+        d = bias[bias["source"] == source].set_index("operation").reindex(ops)
+        ax.barh(np.arange(len(ops)) + n * height, d["percentile"], height=height,
+                color="black" if source == "stand-alone" else f"C{n % 10}", alpha=0.75, label=source)
+    ax.set_yticks(np.arange(len(ops)) + 0.4 - height / 2, labels=ops)
+    ax.axvline(50, color="grey", ls="--", lw=1)
+    ax.invert_yaxis()
+    ax.set_xlabel("mean percentile of the architectures using the operation (100 = best)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.grid(axis="x", alpha=0.3)
     return fig
 
 
@@ -562,10 +694,15 @@ def alpha_damage_figure(logs: dict[str, pd.DataFrame]):
 
 
 def curves_figure(frame: pd.DataFrame):
+    """Training loss and accuracy per epoch of every run: one colour per variant, one line style per seed."""
     fig, (loss, acc) = _pyplot().subplots(1, 2, figsize=(10, 3.8), layout="constrained")
-    for v, d in frame.groupby("variant", sort=True):
-        loss.plot(d["epoch"], d["train_loss"], marker=".", label=v)
-        acc.plot(d["epoch"], d["train_accuracy"], marker=".", label=v)
+    styles = ["-", "--", ":", "-."]
+    for n, (variant, runs) in enumerate(_by_variant(frame).items()):
+        for m, run in enumerate(runs):
+            d = frame[frame["variant"] == run]
+            kw = {"color": f"C{n % 10}", "ls": styles[m % len(styles)], "label": run, "lw": 1.2}
+            loss.plot(d["epoch"], d["train_loss"], **kw)
+            acc.plot(d["epoch"], d["train_accuracy"], **kw)
     for ax, what, unit in [(loss, "train loss", ""), (acc, "train accuracy", " (%)")]:
         if frame.empty:
             _no_data(ax)
@@ -575,7 +712,8 @@ def curves_figure(frame: pd.DataFrame):
         ax.set_title(f"super-net {what}", fontsize=10)
         ax.grid(alpha=0.3)
     if not frame.empty:
-        acc.legend(fontsize=8)
+        acc.legend(fontsize=6, ncol=max(1, math.ceil(frame["variant"].nunique() / 12)), loc="upper left",
+                   bbox_to_anchor=(1.01, 1))
     return fig
 
 
@@ -634,7 +772,8 @@ def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalon
                  truth_split: str, heuristics_html: str = "", heuristics_figure=None,
                  summary: pd.DataFrame | None = None, logs: dict[str, pd.DataFrame] | None = None,
                  stability: pd.DataFrame | None = None, ranks: pd.DataFrame | None = None,
-                 degrees: pd.DataFrame | None = None) -> list[Path]:
+                 degrees: pd.DataFrame | None = None, heuristics: pd.DataFrame | None = None,
+                 bias: pd.DataFrame | None = None, provenance: str = "") -> list[Path]:
     """Write index.html, scatter/curves/standalone.png and scatter/curves.csv into out_dir; return
     the paths written, sorted."""
     out = Path(out_dir)
@@ -645,10 +784,17 @@ def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalon
 
     write_csv(scatter, out / "scatter.csv")
     write_csv(curves, out / "curves.csv")
+    save_figure(headline_figure(correlation, heuristics), out / "headline.png")
     save_figure(scatter_figure(scatter, correlation, selection, variants, truth_split), out / "scatter.png")
+    save_figure(scatter_figure(scatter, correlation, selection, variants, truth_split, ranks=True),
+                out / "rank_scatter.png")
     save_figure(curves_figure(curves), out / "curves.png")
     save_figure(standalone_figure(standalone, correlation, truth, truth_split), out / "standalone.png")
-    names = ["curves.csv", "curves.png", "index.html", "scatter.csv", "scatter.png", "standalone.png"]
+    names = ["curves.csv", "curves.png", "headline.png", "index.html", "rank_scatter.png", "scatter.csv", "scatter.png",
+             "standalone.png"]
+    if bias is not None and len(bias):
+        save_figure(operation_bias_figure(bias), out / "bias.png")
+        names.append("bias.png")
     alpha = alpha_figure(histories)
     if alpha is not None:
         save_figure(alpha, out / "alpha.png")
@@ -662,7 +808,7 @@ def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalon
         names.append("heuristics.png")
     stability_part, figures = stability_section(out, stability, ranks, truth, degrees)
     names += figures
-    page = index_html(stability_html=stability_part, variants=variants, archs=archs, truth=truth, standalone=standalone, timings=timings,
+    page = index_html(stability_html=stability_part, bias=bias is not None and len(bias) > 0, provenance=provenance, variants=variants, archs=archs, truth=truth, standalone=standalone, timings=timings,
                       correlation=correlation, selection=selection, params=params, truth_split=truth_split,
                       heuristics_html=heuristics_html, alpha=alpha is not None, damage=damage is not None,
                       methods_html=selection_summary_html(summary) if summary is not None else "")

@@ -494,6 +494,23 @@ def heuristics(cfg: Config) -> list[Path]:
     return [L.HEURISTICS, L.HEURISTICS_JSON]
 
 
+def _provenance() -> str:
+    """'made <UTC time> from commit <hash>' for the report (the commit of the project, where it is git)."""
+    import datetime
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                timeout=10).stdout.strip() or "none (not a git checkout)"
+        if commit and subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                     text=True, timeout=10).stdout.strip():
+            commit += " with uncommitted changes"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown (git not found)"
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"Made {when} from commit {commit}, with these params:"
+
+
 def _degrees(cfg: Config) -> pd.DataFrame:
     """variant, form, k, g, partition, compute: how much each variant's super-net shares."""
     from nas import stability as st
@@ -521,13 +538,13 @@ def report(cfg: Config) -> list[Path]:
             for run in all_runs if run.variant in perturbed}
     table = _heuristics_table(cfg)
     truth = _truth(cfg.correlate.truth)
-    # The figures show each variant's first seed (one panel per run would not scale to a sweep); the
-    # tables and the plot CSVs cover every run.
-    first = {run.name for run in all_runs if run.seed == cfg.supernet.seeds[0]}
+    space = space_of(cfg)
+    archs = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
+    bias = rep.operation_bias(archs, truth, scores, lambda a: space.operations(space.parse(a)))
     paths = rep.write_report(
-        L.REPORT, archs=io.read_parquet(L.ARCHS, L.SCHEMAS["archs"]), truth=truth,
-        standalone=io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"]), scores={r: s for r, s in scores.items() if r in first},
-        histories={r: h for r, h in histories.items() if r in first}, timings=timings,
+        L.REPORT, archs=archs, truth=truth,
+        standalone=io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"]), scores=scores,
+        histories=histories, timings=timings, heuristics=table, bias=bias, provenance=_provenance(),
         correlation=correlation.drop(columns="seed"), selection=selection.drop(columns="seed"),
         params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth, summary=summary, logs=logs,
         stability=io.read_parquet(L.STABILITY, L.SCHEMAS["stability"]),

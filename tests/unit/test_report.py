@@ -13,7 +13,8 @@ from nas import report
 from nas.config import SupernetConfig
 from nas.report import CURVE_COLUMNS, SCATTER_COLUMNS, curves_frame, fmt_ci, scatter_frame, write_report
 
-FILES = ["curves.csv", "curves.png", "index.html", "scatter.csv", "scatter.png", "standalone.png"]
+FILES = ["curves.csv", "curves.png", "headline.png", "index.html", "rank_scatter.png", "scatter.csv", "scatter.png",
+         "standalone.png"]
 N_ARCHS, EPOCHS = 12, 5
 
 
@@ -261,3 +262,14 @@ def test_plots_page_is_offline_and_keeps_dvcs_placeholder():
     page = report.plots_page()
     assert page.count("{plot_divs}") == 1 and "{scripts}" not in page  # DVC's CDN script tags stay out
     assert "window.vegaEmbed" in page and "<script src=" not in page and "cdn." not in page
+
+
+def test_operation_bias_compares_each_operation_under_both_rankings():
+    archs = pd.DataFrame({"arch_id": [0, 1, 2, 3], "arch": ["a-b", "a-a", "b-b", "b-a"]})
+    truth = pd.DataFrame({"arch_id": [0, 1, 2, 3], "accuracy": [4.0, 3.0, 2.0, 1.0]})
+    # the super-net ranks in reverse: it favours what stand-alone training ranks last
+    scores = {f"v/seed-{s}": pd.DataFrame({"arch_id": [0, 1, 2, 3], "accuracy": [1.0, 2.0, 3.0, 4.0]}) for s in (0, 1)}
+    bias = report.operation_bias(archs, truth, scores, lambda a: a.split("-")).set_index(["operation", "source"])
+    assert bias.loc[("a", "stand-alone"), "percentile"] == pytest.approx(100 * (3 + 2 + 0) / 3 / 3)
+    assert bias.loc[("a", "v"), "percentile"] == pytest.approx(100 * (0 + 1 + 3) / 3 / 3)
+    assert report.split_run("k1/seed-12") == ("k1", "12") and report.split_run("standalone") == ("standalone", "")
