@@ -510,6 +510,7 @@ def scatter_figure(frame: pd.DataFrame, correlation: pd.DataFrame, selection: pd
     rest cannot squeeze into a corner. The title gives Kendall τ per seed."""
     groups = _by_variant(frame) or {"(none)": []}
     fig, axes = _panels(len(groups))
+    edge = None if ranks else dead_edge(frame["standalone_accuracy"])
     for ax, (variant, runs) in zip(axes, groups.items()):
         if not runs:
             _no_data(ax)
@@ -519,6 +520,11 @@ def scatter_figure(frame: pd.DataFrame, correlation: pd.DataFrame, selection: pd
             if ranks:
                 d = d.assign(standalone_accuracy=d["standalone_accuracy"].rank(ascending=False, method="average"),
                              supernet_accuracy=d["supernet_accuracy"].rank(ascending=False, method="average"))
+            elif edge is not None:  # dead cells far below the rest: drawn at the edge, not squeezing the rest
+                dead = d[d["standalone_accuracy"] < edge]
+                ax.scatter(np.full(len(dead), edge), dead["supernet_accuracy"], s=30, marker="<", color=f"C{n % 10}",
+                           alpha=0.8)
+                d = d[d["standalone_accuracy"] >= edge]
             seed = split_run(run)[1]
             ax.scatter(d["standalone_accuracy"], d["supernet_accuracy"], s=14, alpha=0.6, color=f"C{n % 10}",
                        label=f"seed {seed}" if seed else run)
@@ -535,12 +541,25 @@ def scatter_figure(frame: pd.DataFrame, correlation: pd.DataFrame, selection: pd
             ax.set_xlabel(f"stand-alone rank, {truth_split} (1 = best)")
             ax.set_ylabel("super-net rank (1 = best)")
         else:
-            ax.set_xlabel(f"stand-alone accuracy, {truth_split} (%)")
+            ax.set_xlabel(f"stand-alone accuracy, {truth_split} (%)" + (
+                f"\n◀ at {edge:.1f}: cells far below the rest (dead), drawn at the edge" if edge is not None else ""))
             ax.set_ylabel("super-net accuracy, valid (%)")
         ax.grid(alpha=0.3)
         if len(runs) > 1:
             ax.legend(fontsize=7, loc="lower right" if ranks else "upper left")
     return fig
+
+
+def dead_edge(accuracy: pd.Series) -> float | None:
+    """Where the accuracy scatter starts when some cells lie far below the rest (dead cells: below the
+    lower quartile by more than 3 interquartile ranges), or None when none do."""
+    a = accuracy.dropna().to_numpy(dtype=float)
+    if len(a) < 8:
+        return None
+    q1, q3 = np.percentile(a, [25, 75])
+    edge = q1 - 3 * (q3 - q1)
+    below = a[a < edge]
+    return None if len(below) == 0 else float(a[a >= edge].min() - 0.5)
 
 
 def headline_figure(correlation: pd.DataFrame, heuristics: pd.DataFrame | None):

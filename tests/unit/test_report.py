@@ -273,3 +273,8 @@ def test_operation_bias_compares_each_operation_under_both_rankings():
     assert bias.loc[("a", "stand-alone"), "percentile"] == pytest.approx(100 * (3 + 2 + 0) / 3 / 3)
     assert bias.loc[("a", "v"), "percentile"] == pytest.approx(100 * (0 + 1 + 3) / 3 / 3)
     assert report.split_run("k1/seed-12") == ("k1", "12") and report.split_run("standalone") == ("standalone", "")
+
+
+def test_a_dead_cell_moves_the_scatter_edge_not_the_rest():
+    assert report.dead_edge(pd.Series([9.5] + [80 + i * 0.3 for i in range(60)])) == pytest.approx(79.5)
+    assert report.dead_edge(pd.Series([80 + i * 0.3 for i in range(60)])) is None
