@@ -182,7 +182,8 @@ def bench_study() -> dict:
     """The default study from scratch in a fresh copy of the repo, then a no-op repro."""
     tmp = Path(tempfile.mkdtemp())
     files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
+    # The committed study's lock, metrics and plots stay behind: the study runs from scratch.
+    for f in [f for f in files if not f.startswith(("dvc.lock", "metrics/", "plots/"))]:
         (tmp / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / f, tmp / f)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
