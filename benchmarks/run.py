@@ -183,7 +183,9 @@ def bench_study() -> dict:
     tmp = Path(tempfile.mkdtemp())
     files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     # The committed study's lock, metrics and plots stay behind: the study runs from scratch.
-    for f in [f for f in files if not f.startswith(("dvc.lock", "metrics/", "plots/"))]:
+    from nas import layout as L
+
+    for f in [f for f in files if not f.startswith(L.COMMITTED_RESULTS)]:
         (tmp / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / f, tmp / f)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

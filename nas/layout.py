@@ -81,6 +81,9 @@ SCATTER_CSV = PLOTS / "scatter.csv"
 CURVES_CSV = PLOTS / "curves.csv"
 PLOT_TEMPLATES = Path("workflow/plots")
 PLOTS_HTML = Path(".nas") / "plots.html"
+# What a finished study commits beside its code (so `dvc metrics/plots diff` work in a fresh clone):
+# results, not code, so test projects and the study benchmark start without them.
+COMMITTED_RESULTS = ("dvc.lock", f"{METRICS.as_posix()}/", f"{PLOTS.as_posix()}/")
 
 
 def split(name: str) -> Path:

@@ -82,15 +82,14 @@ def write_params(path: Path, params: dict):
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-# The committed default study's lock, metrics and plots: results, not code; a test project makes its own.
-COMMITTED_RESULTS = ("dvc.lock", "metrics/", "plots/")
-
-
 def make_project(dest: Path, params: dict) -> Path:
-    """A git + DVC project holding a copy of the repo's tracked files and `params`."""
+    """A git + DVC project holding a copy of the repo's tracked files (less the committed study's
+    results, nas.layout.COMMITTED_RESULTS) and `params`."""
+    from nas import layout as L
+
     files = [f for f in subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
                                        check=True).stdout.split()
-             if not f.startswith(COMMITTED_RESULTS)]
+             if not f.startswith(L.COMMITTED_RESULTS)]
     for f in files:
         if (REPO / f).is_file():
             (dest / f).parent.mkdir(parents=True, exist_ok=True)
