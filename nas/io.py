@@ -205,6 +205,11 @@ def write_text(text: str, path):
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_bytes(data: bytes, path):
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def save_checkpoint(obj: dict, path):
     """torch.save through a file object: saved to a path, the archive's inner folder is named after the
     (random) temporary file, so identical tensors would give different bytes."""

@@ -182,6 +182,12 @@ class Run:
         """The resumable training state of this run with settings `key`."""
         return PROGRESS / "supernet" / f"{self.variant}-{self.seed}-{key}.pt"
 
+    def kept_epochs_progress(self, key: str) -> Path:
+        """The supernet.save_epochs checkpoints of an unfinished run with settings `key`: kept beside its
+        resume state (not in `checkpoints`, which DVC and Snakemake clear before rerunning the stage),
+        so a run resumed after a kill still has the epochs it saved before."""
+        return PROGRESS / "supernet" / f"{self.variant}-{self.seed}-{key}-epochs"
+
     def perturbation_progress(self, key: str) -> Path:
         """The resumable state of this run's perturbation selection with settings `key`."""
         return PROGRESS / "perturbation" / f"{self.variant}-{self.seed}-{key}.pt"

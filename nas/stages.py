@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
 import time
 from pathlib import Path
 
@@ -137,13 +138,14 @@ def train_supernet(cfg: Config, variant: str = "baseline", seed: int | None = No
     state = run.progress(key)
     meta = supernet.checkpoint_meta(cfg.space, hp, train, landmark_ids, run.variant, run.seed)
     epoch_seconds, last = [], [time.perf_counter()]
+    kept = run.kept_epochs_progress(key)
 
     def on_epoch(epoch, model):
         now = time.perf_counter()
         epoch_seconds.append(now - last[0])
         last[0] = now
         if epoch in hp.save_epochs:
-            io.save_checkpoint(supernet.checkpoint(model, meta, epoch), run.checkpoint(epoch))
+            io.save_checkpoint(supernet.checkpoint(model, meta, epoch), kept / run.checkpoint(epoch).name)
 
     augment = data.random_crop_flip if cfg.data.augment and len(train.shape) == 3 else None
     valid = data.load_split(L.split("valid")) if method.needs_valid or hp.dense_steps else None
@@ -154,6 +156,12 @@ def train_supernet(cfg: Config, variant: str = "baseline", seed: int | None = No
     for p in run.checkpoints.glob("epoch-*.pt"):  # epochs no longer in save_epochs
         if L.Run.checkpoint_epoch(p) not in hp.save_epochs:
             p.unlink()
+    for epoch in sorted(hp.save_epochs):  # from the progress area, where a resumed run finds them too
+        source = kept / run.checkpoint(epoch).name
+        if not source.is_file():
+            raise UserError(f"{source}: the checkpoint of epoch {epoch} (supernet.save_epochs) is missing from this "
+                            f"run's resume state; delete {state} and rerun the stage (deleting it is safe)")
+        io.write_bytes(source.read_bytes(), run.checkpoint(epoch))
     io.write_json({"epochs": sorted(hp.save_epochs),
                    "files": [run.checkpoint(e).name for e in sorted(hp.save_epochs)]}, run.checkpoints_index)
     io.save_checkpoint(supernet.checkpoint(net, meta, hp.epochs), run.weights)
@@ -165,6 +173,7 @@ def train_supernet(cfg: Config, variant: str = "baseline", seed: int | None = No
     io.write_json({"seconds": round(sum(epoch_seconds), 3), "epochs_timed": len(epoch_seconds),
                    "epoch_seconds": [round(s, 3) for s in epoch_seconds]}, run.timing)
     state.unlink(missing_ok=True)
+    shutil.rmtree(kept, ignore_errors=True)
     return [run.weights, run.history, run.step_scores, run.timing, run.checkpoints]
 
 

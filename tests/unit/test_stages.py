@@ -241,3 +241,31 @@ def test_stability_stage_and_its_batch_sizes(study):
     dense = config.from_dict({**TINY, "supernet": {**TINY["supernet"], "dense_steps": 1, "dense_batch": 5000}})
     with pytest.raises(io.UserError, match=r"supernet.dense_batch: 5000 is more than the \d+ samples of the valid"):
         stages.train_supernet(dense, seed=0)
+
+
+def test_kept_epochs_survive_a_kill_and_the_outputs_being_cleared(study, monkeypatch, tmp_path):
+    """A run killed after saving its epoch-1 checkpoint, whose outputs DVC or Snakemake then clear, resumes
+    and still writes epoch 1's checkpoint: kept epochs live beside the resume state until the run ends."""
+    import nas.io
+
+    cfg = config.from_dict({**TINY, "supernet": {**TINY["supernet"], "epochs": 2, "save_epochs": [1]}})
+    run = L.Run("baseline", 0)
+    stages.train_supernet(cfg, seed=0)
+    reference = run.checkpoint(1).read_bytes()
+    shutil.rmtree(run.dir)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_epoch_1(self, **info):
+        if info.get("epoch") == 1:
+            raise Killed
+
+    with monkeypatch.context() as m:
+        m.setattr(nas.io.Progress, "update", kill_after_epoch_1)
+        with pytest.raises(Killed):
+            stages.train_supernet(cfg, seed=0)
+    shutil.rmtree(run.dir, ignore_errors=True)  # what DVC and Snakemake do to a stage's outputs before a rerun
+    stages.train_supernet(cfg, seed=0)
+    assert run.checkpoint(1).read_bytes() == reference
+    assert not list((L.PROGRESS / "supernet").glob("*-epochs"))  # the progress copy goes with the finished run
