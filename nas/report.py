@@ -147,6 +147,15 @@ def metrics_json(entries) -> dict:
     return out
 
 
+def interval_entries(group, name: str, mean, low, high, kind: str):
+    """The metrics-JSON entries of a mean over seeds: (group, name, mean) and, with bounds,
+    (group, name_ci, [low, high]) for a t-interval or (group, name_range, ...) for 2 seeds' range."""
+    yield group, name, mean
+    suffix = {"t": "ci", "range": "range"}.get(kind)
+    if suffix is not None:
+        yield group, f"{name}_{suffix}", [low, high]
+
+
 def run_label(variant, seed) -> str:
     """'variant/seed-S'; the variant alone for rows without a super-net seed (the stand-alone rows)."""
     return str(variant) if is_missing(seed) else Run(str(variant), int(seed)).name
@@ -860,12 +869,8 @@ def heuristics_json(table: pd.DataFrame) -> dict:
     `dvc metrics show/diff` compares between revisions. The paired differences from the baseline and
     their p-values stay in heuristics.parquet and the report (as metrics they would double the columns
     of `dvc exp show` with numbers that are not measurements of one revision)."""
-    def entries(name, row):
-        yield row.variant, name, row.mean
-        suffix = {"t": "ci", "range": "range"}.get(row.interval)
-        if suffix is not None:
-            yield row.variant, f"{name}_{suffix}", [row.ci_low, row.ci_high]
-    return metrics_json(entry for name, row in _heuristic_rows(table) for entry in entries(name, row))
+    return metrics_json(entry for name, row in _heuristic_rows(table)
+                        for entry in interval_entries(row.variant, name, row.mean, row.ci_low, row.ci_high, row.interval))
 
 
 def fmt_p(p) -> str:
@@ -1004,14 +1009,10 @@ def stability_summary(table: pd.DataFrame) -> pd.DataFrame:
 def stability_json(table: pd.DataFrame) -> dict:
     """{variant: {statistic: mean, statistic_ci or statistic_range: [low, high], interference@S: mean
     change of a child's loss after a step on one sharing S operations with it}}."""
-    def entries():
-        for row in table[table["series"].isin(["summary", "interference"])].itertuples(index=False):
-            name = row.statistic if row.series == "summary" else f"interference@{row.point}"
-            yield row.variant, name, row.value
-            suffix = {"t": "ci", "range": "range"}.get(row.interval)
-            if suffix is not None:
-                yield row.variant, f"{name}_{suffix}", [row.ci_low, row.ci_high]
-    return metrics_json(entries())
+    return metrics_json(
+        entry for row in table[table["series"].isin(["summary", "interference"])].itertuples(index=False)
+        for entry in interval_entries(row.variant, row.statistic if row.series == "summary" else f"interference@{row.point}",
+                                      row.value, row.ci_low, row.ci_high, row.interval))
 
 
 def stability_wide(table: pd.DataFrame) -> pd.DataFrame:
