@@ -22,11 +22,17 @@ study: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 	$(BIN)/nas summary
 
+# Two pytest-xdist workers: most end-to-end tests run one single-threaded stage at a time, so two
+# cores run two of them side by side; tests sharing a study run stay on one worker (tests/conftest.py).
+# TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations 15
+
 test: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(PYTEST)
 
 test-fast: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not e2e"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(PYTEST) -m "not e2e"
 
 # The bench extra: the NAS-Bench-201 authors' code to time against, without its dependencies (it
 # would pull other torch versions; it runs on the ones installed).

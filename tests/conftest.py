@@ -3,12 +3,52 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
 from helpers import TINY, TINY_DARTS, TINY_SHARING, make_project, run
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the marks
+def pytest_collection_modifyitems(items):
+    """`make test` runs two pytest-xdist workers (`--dist loadgroup`). A study run once for many tests
+    (a module- or session-scoped fixture of this suite: `dvc_tiny`, a module's `study`, the Slurm
+    cluster) must not be run again on the other worker, so tests joined by such fixtures, directly or
+    through each other, form one group, scheduled on one worker; every other test goes alone."""
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    shared_of = {}
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        autouse = set(info.initialnames) - set(info.argnames)  # cheap, per module (one_thread)
+        keys = []
+        for name in info.names_closure:
+            defs = info.name2fixturedefs.get(name) or ()
+            if name in autouse or not defs or defs[-1].scope == "function":
+                continue
+            fixture = defs[-1]
+            if TESTS in Path(inspect.getfile(fixture.func)).resolve().parents:  # not pytest's own (tmp_path_factory)
+                keys.append(f"{fixture.baseid}::{name}")
+        for key in keys[1:]:
+            parent[root(key)] = root(keys[0])
+        if keys:
+            shared_of[item] = keys[0]
+    for item, key in shared_of.items():
+        item.add_marker(pytest.mark.xdist_group(root(key)))
 
 
 @pytest.fixture(autouse=True, scope="module")
