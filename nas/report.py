@@ -22,6 +22,7 @@ import yaml
 from nas.io import atomic_path, require_columns
 from nas.layout import Run
 from nas.metrics import REFERENCE, SEED_TO_SEED
+from nas.metrics import spearman as spearman_rho
 
 
 def _pyplot():
@@ -998,8 +999,9 @@ STABILITY_LABELS = {
     "tau_truth": "τ vs ground truth", "seed_tau": "seed-to-seed τ", "distinct_top1": "distinct top-1",
     "epoch_consecutive_tau": "τ consecutive epochs", "epoch_top1_changes": "top-1 changes (epochs)",
     "step_consecutive_tau": "τ consecutive steps", "step_top1_changes": "top-1 changes (steps)",
-    "passes": "passes"}
-STABILITY_DECIMALS = {"distinct_top1": 0, "passes": 0, "epoch_top1_changes": 1, "step_top1_changes": 1}
+    "passes": "passes", "interference": "interference |Δ loss|"}
+STABILITY_DECIMALS = {"distinct_top1": 0, "passes": 0, "epoch_top1_changes": 1, "step_top1_changes": 1,
+                      "interference": 4}
 
 
 def stability_summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -1061,13 +1063,15 @@ def stability_time_figure(table: pd.DataFrame):
     variants = list(dict.fromkeys(runs["variant"]))
     colors = _colors(variants)
     fig, axes = _pyplot().subplots(1, 3, figsize=(15, 4.2), layout="constrained")
-    panels = [("step", "consecutive_tau", "τ between consecutive steps", "step"),
+    panels = [("step", "consecutive_tau", "τ between consecutive steps", "steps before the end of the run"),
               ("epoch", "tau_to_final", "τ to the final ranking", "epoch"),
               ("epoch", "tau_to_truth", "τ vs stand-alone ground truth", "epoch")]
     for ax, (series, statistic, title, xlabel) in zip(axes, panels):
         rows = runs[(runs["series"] == series) & (runs["statistic"] == statistic)]
         for (variant, seed), g in rows.groupby(["variant", "seed"], sort=False):
-            ax.plot(g["point"], g["value"], marker=".", color=colors[variant], alpha=0.8,
+            # steps counted back from the run's end: runs of different lengths (per-group compute) line up
+            x = g["point"] - g["point"].max() if series == "step" else g["point"]
+            ax.plot(x, g["value"], marker=".", color=colors[variant], alpha=0.8,
                     label=variant if seed == rows[rows["variant"] == variant]["seed"].min() else None)
         if rows.empty:
             _no_data(ax, "no points (supernet.dense_steps / save_epochs)")
@@ -1152,17 +1156,20 @@ def sharing_figure(table: pd.DataFrame, degrees: pd.DataFrame):
 
 
 def interference_figure(table: pd.DataFrame):
-    """Mean change of child j's loss after one step on child i, against the operations they share,
-    with its 95% t-interval over pairs; one line per variant."""
-    rows = table[table["series"] == "interference"]
+    """Left: the mean change of child j's loss after one step on child i, against the operations they
+    share, with its 95% t-interval over pairs; one line per variant. Right: each variant's
+    interference (mean |change|) against its ranking's steadiness (mean τ between consecutive
+    dense-scored steps, or scored epochs where no steps were scored), with their intervals and the
+    Spearman correlation over variants: does the variant whose children disturb each other more
+    also rank less steadily (the paper's explanation of the variance)?"""
+    rows = table[(table["series"] == "interference") & (table["statistic"] == "change")]
     variants = list(dict.fromkeys(rows["variant"]))
     colors = _colors(variants)
-    fig, ax = _pyplot().subplots(figsize=(7, 4), layout="constrained")
+    fig, (ax, vs) = _pyplot().subplots(1, 2, figsize=(13, 4.2), layout="constrained")
     for n, variant in enumerate(variants):
         g = rows[rows["variant"] == variant].sort_values("point")
         offset = (n - (len(variants) - 1) / 2) * 0.03
-        err = np.nan_to_num(np.array([g["value"] - g["ci_low"], g["ci_high"] - g["value"]], dtype=float))
-        ax.errorbar(g["point"] + offset, g["value"], yerr=err, marker="o", capsize=3, color=colors[variant],
+        ax.errorbar(g["point"] + offset, g["value"], yerr=_yerr(g), marker="o", capsize=3, color=colors[variant],
                     label=variant)
     ax.axhline(0, color="grey", lw=1, ls="--")
     ax.set_xlabel("operations i and j share")
@@ -1171,7 +1178,32 @@ def interference_figure(table: pd.DataFrame):
     ax.grid(alpha=0.3)
     if variants:
         ax.legend(fontsize=7, ncol=2)
+    summary = stability_summary(table).set_index(["statistic", "variant"])
+    steady = next((s for s in ("step_consecutive_tau", "epoch_consecutive_tau") if s in summary.index), None)
+    both = [v for v in variants if ("interference", v) in summary.index and steady and (steady, v) in summary.index]
+    if both:
+        x, y = summary.loc["interference"].loc[both], summary.loc[steady].loc[both]
+        for v in both:
+            vs.errorbar(x.loc[v, "value"], y.loc[v, "value"], xerr=_yerr(x.loc[[v]]), yerr=_yerr(y.loc[[v]]),
+                        marker="o", capsize=2, color=colors[v])
+            vs.annotate(v, (x.loc[v, "value"], y.loc[v, "value"]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+        title = "interference against steadiness"
+        if len(both) >= 3:
+            rho = spearman_rho(x["value"].to_numpy(), y["value"].to_numpy())
+            title += f" (Spearman ρ over {len(both)} variants: {rho:+.2f})"
+        vs.set_title(title, fontsize=10)
+        vs.set_xlabel("interference: mean |change| of j's loss over pairs")
+        vs.set_ylabel(STABILITY_LABELS[steady])
+        vs.grid(alpha=0.3)
+    else:
+        _no_data(vs, "no scored steps or epochs to compare with")
     return fig
+
+
+def _yerr(rows: pd.DataFrame) -> np.ndarray:
+    """Error bar lengths below and above each value (0 where there is no interval)."""
+    return np.nan_to_num(np.array([rows["value"] - rows["ci_low"], rows["ci_high"] - rows["value"]], dtype=float))
 
 
 STABILITY_HTML = """<h2>Ranking stability and the degree of sharing</h2>

@@ -186,9 +186,12 @@ def stability_table(runs: dict[tuple[str, int], dict[str, pd.DataFrame | None]],
 
 
 def interference_rows(effects: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """Per variant (seed OVER_SEEDS, series interference): the mean change of j's loss after one step
-    on i, at each number of shared operations (point), with its t-interval over the pairs of every
-    seed (`nas.interference.by_shared`)."""
+    """Per variant (seed OVER_SEEDS): the mean change of j's loss after one step on i at each number
+    of shared operations (series interference, point = shared), with its t-interval over the pairs of
+    every seed (`nas.interference.by_shared`); and how much the children disturb each other at all
+    (series summary, statistic interference): the mean |change| over every pair, with its t-interval,
+    a column of the stability table beside the variance it is blamed for."""
+    from nas.heuristics import t_interval
     from nas.interference import by_shared
 
     out = []
@@ -196,6 +199,9 @@ def interference_rows(effects: pd.DataFrame, level: float = 0.95) -> pd.DataFram
         for r in by_shared(g, level).itertuples():
             out.append((variant, OVER_SEEDS, "interference", "change", int(r.shared), r.mean, r.ci_low, r.ci_high,
                         "t" if r.pairs >= 2 else "none"))
+        mean, low, high = t_interval(g["change"].abs().to_numpy(dtype=float), level)
+        out.append((variant, OVER_SEEDS, "summary", "interference", NO_POINT, mean, low, high,
+                    "t" if len(g) >= 2 else "none"))
     return pd.DataFrame(out, columns=COLUMNS)
 
 

@@ -16,12 +16,15 @@ from helpers import TINY, TINY_DARTS, TINY_SHARING, make_project, run
 TESTS = Path(__file__).resolve().parent
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the marks
-def pytest_collection_modifyitems(items):
+@pytest.hookimpl(wrapper=True)  # marks before pytest-xdist reads them, checks after
+def pytest_collection_modifyitems(config, items):
     """`make test` runs two pytest-xdist workers (`--dist loadgroup`). A study run once for many tests
     (a module- or session-scoped fixture of this suite: `dvc_tiny`, a module's `study`, the Slurm
     cluster) must not be run again on the other worker, so tests joined by such fixtures, directly or
-    through each other, form one group, scheduled on one worker; every other test goes alone."""
+    through each other, form one group, scheduled on one worker; every other test goes alone.
+    pytest-xdist applies a group by renaming the test (`name@group`); pytest 9.2 ignores that rename
+    (pytest-xdist issue #1386) and the groups are silently dropped, every study then running twice,
+    so the lock pins pytest 9.1.1 and this fails the run if a group was not applied."""
     parent: dict[str, str] = {}
 
     def root(key: str) -> str:
@@ -49,6 +52,22 @@ def pytest_collection_modifyitems(items):
             shared_of[item] = keys[0]
     for item, key in shared_of.items():
         item.add_marker(pytest.mark.xdist_group(root(key)))
+    result = yield
+    dropped = [item.nodeid for item in shared_of if "@" not in item.nodeid]
+    if getattr(config.option, "loadgroup", False) and dropped:  # on a worker: every test fails, saying why
+        config.stash[GROUPS_DROPPED] = (f"pytest-xdist did not group {dropped[0]} with the tests sharing its "
+                                        f"fixtures (pytest {pytest.__version__}; see tests/conftest.py); "
+                                        "run `make test TEST_WORKERS=0`")
+    return result
+
+
+GROUPS_DROPPED = pytest.StashKey[str]()
+
+
+@pytest.fixture(autouse=True)
+def groups_applied(request):
+    if GROUPS_DROPPED in request.config.stash:
+        pytest.fail(request.config.stash[GROUPS_DROPPED], pytrace=False)
 
 
 @pytest.fixture(autouse=True, scope="module")

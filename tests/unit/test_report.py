@@ -249,6 +249,7 @@ def test_stability_section_draws_its_figures_only_where_there_is_something_to_sh
         assert {p.name for p in paths} >= set(figures)
         page = (out / "index.html").read_text()
         assert "Ranking stability and the degree of sharing" in page and "g=4 prefix, per-group" in page
+        assert "interference |Δ loss|" in page  # the interference column beside the variance it explains
     for name in figures + ["index.html"]:
         assert read(tmp_path / "a", name) == read(tmp_path / "b", name), name
     plain = write_report(tmp_path / "c", **inputs)

@@ -98,9 +98,15 @@ def test_interference_rows_and_degree_of_sharing():
     effects = pd.DataFrame({"variant": ["a"] * 4, "seed": [0, 0, 1, 1], "i": list("wxyz"), "j": list("xyzw"),
                             "shared": [0, 0, 2, 2], "before": [1.0] * 4, "after": [1.1, 1.3, 0.9, 0.7],
                             "change": [0.1, 0.3, -0.1, -0.3]})
-    rows = st.interference_rows(effects).set_index("point")
+    table = st.interference_rows(effects)
+    rows = table[table["series"] == "interference"].set_index("point")
     assert rows.loc[0, "value"] == pytest.approx(0.2) and rows.loc[2, "value"] == pytest.approx(-0.2)
-    assert (rows["series"] == "interference").all() and (rows["interval"] == "t").all()
+    assert set(rows.index) == {0, 2} and (rows["statistic"] == "change").all() and (rows["interval"] == "t").all()
+    # how much they disturb each other at all: the mean |change| (0.2), not the mean change (0: they cancel)
+    magnitude = table[table["series"] == "summary"]
+    assert magnitude[["variant", "seed", "statistic", "point"]].values.tolist() == [["a", st.OVER_SEEDS, "interference",
+                                                                                     st.NO_POINT]]
+    assert magnitude["value"].item() == pytest.approx(0.2) and magnitude["ci_low"].item() < 0.2 < magnitude["ci_high"].item()
     assert st.degree_of_sharing(SupernetConfig(), 4) == {"form": "full", "k": 4, "g": 1, "partition": "", "compute": ""}
     assert st.degree_of_sharing(SupernetConfig(prefix_shared=1), 4)["k"] == 1
     assert st.degree_of_sharing(SupernetConfig(prefix_shared=4), 4)["form"] == "full"  # k = the cells: full sharing
