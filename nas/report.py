@@ -22,7 +22,6 @@ import yaml
 from nas.io import atomic_path, require_columns
 from nas.layout import Run
 from nas.metrics import REFERENCE, SEED_TO_SEED
-from nas.metrics import spearman as spearman_rho
 
 
 def _pyplot():
@@ -1178,20 +1177,20 @@ def interference_figure(table: pd.DataFrame):
     ax.grid(alpha=0.3)
     if variants:
         ax.legend(fontsize=7, ncol=2)
-    summary = stability_summary(table).set_index(["statistic", "variant"])
-    steady = next((s for s in ("step_consecutive_tau", "epoch_consecutive_tau") if s in summary.index), None)
-    both = [v for v in variants if ("interference", v) in summary.index and steady and (steady, v) in summary.index]
-    if both:
-        x, y = summary.loc["interference"].loc[both], summary.loc[steady].loc[both]
-        for v in both:
+    from nas.stability import across_variants
+
+    statistics = set(stability_summary(table)["statistic"])
+    steady = next((s for s in ("step_consecutive_tau", "epoch_consecutive_tau") if s in statistics), None)
+    x, y, rho = across_variants(table, "interference", steady) if steady else (None, [], np.nan)
+    if len(y):
+        for v in x.index:
             vs.errorbar(x.loc[v, "value"], y.loc[v, "value"], xerr=_yerr(x.loc[[v]]), yerr=_yerr(y.loc[[v]]),
                         marker="o", capsize=2, color=colors[v])
             vs.annotate(v, (x.loc[v, "value"], y.loc[v, "value"]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
         title = "interference against steadiness"
-        if len(both) >= 3:
-            rho = spearman_rho(x["value"].to_numpy(), y["value"].to_numpy())
-            title += f" (Spearman ρ over {len(both)} variants: {rho:+.2f})"
+        if not np.isnan(rho):
+            title += f" (Spearman ρ over {len(x)} variants: {rho:+.2f})"
         vs.set_title(title, fontsize=10)
         vs.set_xlabel("interference: mean |change| of j's loss over pairs")
         vs.set_ylabel(STABILITY_LABELS[steady])

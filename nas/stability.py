@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from nas.io import UserError
-from nas.metrics import kendall_tau
+from nas.metrics import kendall_tau, spearman
 
 
 def _check(table: pd.DataFrame, name: str, rows: int = 1) -> pd.DataFrame:
@@ -203,6 +203,18 @@ def interference_rows(effects: pd.DataFrame, level: float = 0.95) -> pd.DataFram
         out.append((variant, OVER_SEEDS, "summary", "interference", NO_POINT, mean, low, high,
                     "t" if len(g) >= 2 else "none"))
     return pd.DataFrame(out, columns=COLUMNS)
+
+
+def across_variants(table: pd.DataFrame, x: str, y: str) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """Two summary statistics of every variant that has both (e.g. interference and
+    step_consecutive_tau): their rows (indexed by variant: value, ci_low, ci_high), in table order,
+    and Spearman's rho between them over the variants (NaN below 3 variants). Does the variant whose
+    children disturb each other more also rank less steadily?"""
+    summary = table[table["series"] == "summary"].set_index(["statistic", "variant"])
+    both = [v for v in dict.fromkeys(table["variant"]) if (x, v) in summary.index and (y, v) in summary.index]
+    xs, ys = summary.loc[x].loc[both], summary.loc[y].loc[both]
+    rho = spearman(xs["value"].to_numpy(), ys["value"].to_numpy()) if len(both) >= 3 else float("nan")
+    return xs, ys, rho
 
 
 def degree_of_sharing(hp, cells: int) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -112,3 +113,19 @@ def test_interference_rows_and_degree_of_sharing():
     assert st.degree_of_sharing(SupernetConfig(prefix_shared=4), 4)["form"] == "full"  # k = the cells: full sharing
     assert st.degree_of_sharing(SupernetConfig(groups=8, partition="random"), 4) == {
         "form": "groups", "k": 4, "g": 8, "partition": "random", "compute": "per_group"}
+
+
+def test_across_variants_pairs_two_statistics_and_ranks_them():
+    def row(variant, statistic, value):
+        return (variant, st.OVER_SEEDS, "summary", statistic, st.NO_POINT, value, value - 0.1, value + 0.1, "t")
+
+    rows = [row("a", "interference", 3.0), row("a", "step_consecutive_tau", 0.90),
+            row("b", "interference", 1.0), row("b", "step_consecutive_tau", 0.99),
+            row("c", "interference", 2.0), row("c", "step_consecutive_tau", 0.95),
+            row("d", "interference", 0.5)]  # d has no steps scored: left out
+    table = pd.DataFrame(rows, columns=st.COLUMNS)
+    x, y, rho = st.across_variants(table, "interference", "step_consecutive_tau")
+    assert list(x.index) == list(y.index) == ["a", "b", "c"]
+    assert x.loc["b", "value"] == 1.0 and y.loc["c", "ci_high"] == pytest.approx(1.05)
+    assert rho == pytest.approx(-1.0)  # more interference, less steady: perfectly ordered
+    assert np.isnan(st.across_variants(table[table["variant"] != "c"], "interference", "step_consecutive_tau")[2])
