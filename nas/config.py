@@ -8,31 +8,16 @@ value names the key, the value and what is allowed. Errors are `UserError`s (one
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
-import math
 import re
-import reprlib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from nas.io import UserError
-
-
-SEED_MAX = 2**32 - 1  # the largest seed every generator here accepts (numpy's legacy seeding)
-
-
-def opt(default, *, min=None, max=None, choices=None, above=None, below=None, doc=""):
-    """A config field with its constraints (min/max inclusive, above/below exclusive)."""
-    meta = {"min": min, "max": max, "choices": choices, "above": above, "below": below, "doc": doc}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: json.loads(json.dumps(default)), metadata=meta)
-    return field(default=default, metadata=meta)
+from nas.settings import SEED_MAX, build, merged, opt, show, split_sections  # noqa: F401 (opt, SEED_MAX: re-exported)
 
 
 @dataclass(frozen=True)
@@ -208,7 +193,7 @@ class Config:
         overrides = self.supernet.variants[name]
         overrides = {} if overrides is None else overrides
         if not isinstance(overrides, dict):
-            raise UserError(f"supernet.variants.{name}: expected a mapping of overrides, got {_show(overrides)}")
+            raise UserError(f"supernet.variants.{name}: expected a mapping of overrides, got {show(overrides)}")
         where = f"supernet.variants.{name}"
         overrides, own = _split_sections(overrides, where)
         shared = [k for k in overrides if k in SUPERNET_SHARED and k not in ("variants",) + SupernetConfig._internal]
@@ -218,7 +203,7 @@ class Config:
         base = {f.name: getattr(self.supernet, f.name) for f in dataclasses.fields(SupernetConfig)
                 if f.name not in SUPERNET_SHARED}
         base.update(overrides)
-        resolved = _build(SupernetConfig, base, where, exclude=SUPERNET_SHARED)
+        resolved = build(SupernetConfig, base, where, exclude=SUPERNET_SHARED)
         settings = _method_settings(resolved.method, self.supernet.sections.get(resolved.method), own, where)
         return dataclasses.replace(resolved, variants={}, seeds=list(self.supernet.seeds), sections={},
                                    settings=settings)
@@ -246,7 +231,7 @@ class _ParamsLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             if key in seen:
-                raise UserError(f"line {key_node.start_mark.line + 1}: key {_show(key)} appears twice in one mapping")
+                raise UserError(f"line {key_node.start_mark.line + 1}: key {show(key)} appears twice in one mapping")
             seen.add(key)
         return super().construct_mapping(node, deep)
 
@@ -278,7 +263,7 @@ def from_dict(raw: dict) -> Config:
     if isinstance(raw.get("supernet"), dict):
         plain, sections = _split_sections(raw["supernet"], "supernet")
         raw = {**raw, "supernet": plain}
-    cfg = _build(Config, raw, "")
+    cfg = build(Config, raw, "")
     for method, section in sections.items():
         _method_settings(method, section, None, "supernet")  # each sub-section checked once, where written
     cfg = dataclasses.replace(cfg, supernet=dataclasses.replace(cfg.supernet, sections=sections))
@@ -308,21 +293,7 @@ def _method_names() -> dict:
 def _split_sections(mapping: dict, where: str) -> tuple[dict, dict]:
     """(the plain keys, {method: sub-section}) of a supernet mapping or a variant's overrides: a key
     that names a registered super-net method is that method's settings sub-section."""
-    methods = _method_names()
-    plain = {k: v for k, v in mapping.items() if k not in methods}
-    sections = {k: v for k, v in mapping.items() if k in methods}
-    for method, section in sections.items():
-        if section is not None and not isinstance(section, dict):
-            raise UserError(f"{where}.{method}: expected a mapping of {method}'s settings, got {_show(section)}")
-    return plain, {k: v or {} for k, v in sections.items()}
-
-
-def _merged(base: dict, overrides: dict) -> dict:
-    """`base` with `overrides` applied key by key, nested mappings merged rather than replaced."""
-    out = dict(base)
-    for k, v in overrides.items():
-        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+    return split_sections(mapping, _method_names(), where, "method")
 
 
 def _method_settings(method: str, section: dict | None, overrides: dict | None, where: str):
@@ -342,8 +313,8 @@ def _method_settings(method: str, section: dict | None, overrides: dict | None, 
                             "are supernet.* keys")
         return None
     own = overrides.get(method)
-    merged = _merged(section or {}, own or {})
-    return _build(settings_cls, merged, f"{where}.{method}" if own else f"supernet.{method}")
+    written = merged(section or {}, own or {})
+    return build(settings_cls, written, f"{where}.{method}" if own else f"supernet.{method}")
 
 
 def fingerprint(*parts) -> str:
@@ -357,104 +328,6 @@ def fingerprint(*parts) -> str:
 
 # --- validation -----------------------------------------------------------------------------------
 
-def _build(cls, raw, section: str, exclude=()):
-    where = section or "params"
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise UserError(f"{where}: expected a mapping, got {_show(raw)}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for name in tuple(exclude) + tuple(getattr(cls, "_internal", ())):
-        fields.pop(name, None)
-    for key in raw:
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(fields)}"
-            raise UserError(f"{where}: unknown key {key!r}{hint}")
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for name, f in fields.items():
-        key = f"{section}.{name}" if section else name
-        if dataclasses.is_dataclass(hints[name]):
-            values[name] = _build(hints[name], raw.get(name), key)
-        elif name in raw:
-            values[name] = _value(key, raw[name], hints[name], f.metadata)
-    return cls(**values)
-
-
-def _value(key, value, hint, meta):
-    allowed = _allowed(hint, meta)
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (types.UnionType, typing.Union):  # X | None
-        if value is None:
-            return None
-        hint = next(a for a in args if a is not type(None))
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is list:
-        if not isinstance(value, list):
-            raise UserError(f"{key}: {_show(value)} is not allowed; expected {allowed}")
-        return [_value(f"{key}[{i}]", v, args[0], meta) for i, v in enumerate(value)]
-    if hint is dict:
-        if not isinstance(value, dict):
-            raise UserError(f"{key}: {_show(value)} is not allowed; expected {allowed}")
-        return value
-    ok = (isinstance(value, bool) if hint is bool else
-          isinstance(value, int) and not isinstance(value, bool) if hint is int else
-          isinstance(value, (int, float)) and not isinstance(value, bool) if hint is float else
-          isinstance(value, str))
-    if not ok:
-        raise UserError(f"{key}: {_show(value)} is not allowed; expected {allowed}")
-    written, value = value, float(value) if hint is float else value
-    if hint is float and not math.isfinite(value):  # nan passes every comparison below
-        raise UserError(f"{key}: {_show(written)} is not allowed; expected {allowed}")
-    m = meta
-    if ((m.get("choices") and value not in m["choices"]) or
-            (m.get("min") is not None and value < m["min"]) or (m.get("max") is not None and value > m["max"]) or
-            (m.get("above") is not None and value <= m["above"]) or
-            (m.get("below") is not None and value >= m["below"])):
-        raise UserError(f"{key}: {_show(written)} is not allowed; expected {allowed}")
-    return value
-
-
-def _allowed(hint, meta) -> str:
-    if meta.get("choices"):
-        return "one of " + ", ".join(meta["choices"])
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    nullable = origin in (types.UnionType, typing.Union)
-    if nullable:
-        hint = next(a for a in args if a is not type(None))
-    if typing.get_origin(hint) is list:
-        inner = typing.get_args(hint)[0].__name__
-        return f"a list of {inner}s" + _range(meta)
-    name = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-            dict: "a mapping"}.get(hint, str(hint))
-    return name + _range(meta) + (" or null" if nullable else "")
-
-
-def _range(meta) -> str:
-    parts = []
-    for k, op in (("min", ">="), ("above", ">"), ("max", "<="), ("below", "<")):
-        if meta.get(k) is not None:
-            parts.append(f"{op} {meta[k]}")
-    return (" " + " and ".join(parts)) if parts else ""
-
-
-_REPR = reprlib.Repr()  # keyword arguments need Python 3.12
-_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 6, 4, 80, 80, 40
-
-
-def _show(value) -> str:
-    """A value as the user wrote it in YAML (null, true), cut short: an error line stays one short line
-    whatever the value holds."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f"'{_REPR.repr(value)[1:-1]}'"
-    return _REPR.repr(value)
-
-
 def _check(cfg: Config):
     """Checks that span keys."""
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", cfg.device):
@@ -463,7 +336,7 @@ def _check(cfg: Config):
     get_space(cfg.space.name).with_isomorphism(cfg.space.isomorphism)
     if cfg.data.root is not None and ("${" in cfg.data.root or "{" in cfg.data.root):
         # dvc.yaml would read ${...} as its own interpolation, Snakemake {...} as a wildcard
-        raise UserError(f"data.root: {_show(cfg.data.root)} is not allowed; a path without '${{' or braces")
+        raise UserError(f"data.root: {show(cfg.data.root)} is not allowed; a path without '${{' or braces")
     if cfg.data.dataset != "mnist1d" and not cfg.data.root:
         raise UserError(f"data.root: required for dataset {cfg.data.dataset} (a directory with its "
                         "python-pickle batches)")
@@ -478,7 +351,7 @@ def _check(cfg: Config):
     for name in cfg.supernet.variants:
         # No '.': DVC and `nas dag` name a variant's params key supernet.variants.<name>.
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
-            raise UserError(f"supernet.variants: name {_show(name)} must be a string of letters, digits, '_' or '-'")
+            raise UserError(f"supernet.variants: name {show(name)} must be a string of letters, digits, '_' or '-'")
         sn = cfg.variant(name)
         used.add(sn.method)
         _check_heuristics(cfg, name, sn, space)

@@ -12,7 +12,7 @@ registered with `@register_method`. Its lifecycle, after NASLib's optimizers:
     export_probs()      what the method learned about the choices (architecture weights), or None
     check(...)          config checks of the method's own keys (a classmethod)
     Settings            a frozen dataclass of the keys only this method has (fields made with
-                        `nas.config.opt`): written under `supernet.<name>`, overridden per variant,
+                        `nas.settings.opt`): written under `supernet.<name>`, overridden per variant,
                         read as `self.hp.settings`; None (the default) for a method without its own keys
 
 `train` runs the epochs: after each one it saves the declared checkpointables, the batch generator,

@@ -36,7 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nas import io
-from nas.config import opt
+from nas.settings import opt
 from nas.spaces.base import Choice, PathChoice, SearchSpace
 from nas.supernet.base import Method, register_method
 from nas.train import batch_indices, make_optimizer

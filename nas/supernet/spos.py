@@ -26,7 +26,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from nas import io
-from nas.config import SupernetConfig
 from nas.spaces.base import SearchSpace
 from nas.supernet.base import Method, register_method
 from nas.train import make_optimizer
@@ -217,7 +216,7 @@ def landmark_loss(net, xb, yb, landmarks: list[tuple[tuple, float]], generator: 
     return F.relu(F.cross_entropy(net(xb, better[0]), yb) - F.cross_entropy(net(xb, worse[0]), yb))
 
 
-def train_epoch(net, x, y, optimizer, scheduler, hp: SupernetConfig, generator: torch.Generator, sample: Sampler,
+def train_epoch(net, x, y, optimizer, scheduler, hp, generator: torch.Generator, sample: Sampler,
                 augment=None, wpl: PlasticityLoss | None = None, landmarks=None,
                 after_step=None) -> tuple[float, float, int]:
     """One epoch of nas.train.train_epoch with the super-net's heuristics: path dropout at hp's rate,
