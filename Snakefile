@@ -8,7 +8,8 @@
 #   snakemake --profile workflow/profiles/default -n       # what would run, and why
 #
 # A rule reruns when its inputs are newer than its outputs, when the params keys its DVC stage lists
-# change (each rule's `params: tracked`), or when its library code in nas/ changes (listed as input).
+# change (each rule's `params: tracked`), or when its library code in nas/ changes (listed as input,
+# derived from the imports of the stage's entry point: nas/codedeps.py).
 # Logs go to logs/<rule>/, per-job timings to logs/benchmarks/<rule>/.
 
 
@@ -20,6 +21,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/supernet.smk"
 include: "workflow/rules/standalone.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/own.smk"
 
 
 rule all:

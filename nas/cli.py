@@ -15,8 +15,9 @@ from nas import config as config_mod
 from nas.io import UserError
 
 
-def _stage(name):
-    """A subcommand that runs stage `name` of nas.stages with the parsed options."""
+def _stage(name, fn=None):
+    """A subcommand that runs stage `name` (`fn`, default its function in nas.stages) with the parsed
+    options."""
     def run(cfg, args):
         from nas import io
         from nas import layout as L
@@ -26,9 +27,18 @@ def _stage(name):
         io.remove_stale_temporaries([L.PREPARED, L.RESULTS, L.METRICS, L.PLOTS])
         options = {k: getattr(args, k) for k in ("variant", "seed", "shard", "workers") if hasattr(args, k)}
         stages.stamp_params(cfg, name, options.get("variant"))
-        for path in getattr(stages, name.replace("-", "_"))(cfg, **options):
+        for path in (fn or getattr(stages, name.replace("-", "_")))(cfg, **options):
             print(f"wrote {path}")
     return run
+
+
+def own_stages() -> list:
+    """The stages registered pieces add (nas.registry.OwnStage), of every source and selector."""
+    from nas.selection import SELECTORS
+    from nas.truth import SOURCES
+
+    return ([s for source in SOURCES.values() for s in source.own_stages]
+            + [sel.stage for sel in SELECTORS.values() if sel.stage is not None])
 
 
 def cmd_dag(cfg, args):
@@ -87,13 +97,11 @@ STAGES = [
     ("sample", "sample distinct architectures of the search space"),
     ("train-supernet", "train the weight-sharing super-net of one variant and seed"),
     ("eval-supernet", "score every sampled architecture with shared weights"),
-    ("train-standalone", "train one shard of architectures from scratch"),
-    ("merge-standalone", "join the shards (or read a ground-truth table)"),
+    ("merge-standalone", "the ground truth of the sampled pool: the shards joined, or read from its source"),
     ("correlate", "rank correlations between super-net and stand-alone"),
     ("stability", "ranking stability over epochs, steps and seeds; interference between children"),
-    ("perturb", "DARTS-PT: perturbation-based selection on one DARTS super-net run (resumable)"),
     ("pick", "the architecture each selection method picks from each super-net run"),
-    ("train-picks", "train the picks outside the sampled pool stand-alone (or look them up)"),
+    ("train-picks", "the ground truth of the picks outside the sampled pool (trained, or looked up)"),
     ("select", "each pick's stand-alone accuracy, percentile and regret"),
     ("heuristics", "per variant: metrics over seeds and the difference from baseline"),
     ("report", "HTML report with figures and DVC plot CSVs"),
@@ -161,14 +169,16 @@ def build_parser(argv=()) -> argparse.ArgumentParser:
     p = _Parser(prog="nas", description=__doc__.splitlines()[0])
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    commands = [(name, _stage(name), help_text) for name, help_text in STAGES] + TOOLS
+    own = {s.name: s for s in own_stages()}
+    commands = ([(name, _stage(name), help_text) for name, help_text in STAGES]
+                + [(s.name, _stage(s.name, s.run), s.help) for s in own.values()] + TOOLS)
     cfg = None
     if any(a in ("-h", "--help") for a in argv):  # a stage's --help lists its files from the DAG
         try:
             cfg = config_mod.load(_params_path(argv))
         except UserError:
             pass
-    stage_names = {name for name, _ in STAGES}
+    stage_names = {name for name, _ in STAGES} | set(own)
     for name, fn, help_text in commands:
         s = sub.add_parser(name, help=help_text, description=help_text,
                            epilog=stage_io(cfg, name) if name in stage_names and cfg is not None else None,
@@ -176,12 +186,12 @@ def build_parser(argv=()) -> argparse.ArgumentParser:
         s.set_defaults(func=fn)
         # --params after the subcommand too (`nas correlate --params p.yaml`); absent, the top level's holds.
         s.add_argument("--params", default=argparse.SUPPRESS, help="params file (default: params.yaml)")
-        if name in ("train-supernet", "eval-supernet", "perturb"):
+        if name in ("train-supernet", "eval-supernet") or (name in own and own[name].per == "run"):
             s.add_argument("--variant", default="baseline", help="a name in supernet.variants")
             s.add_argument("--seed", type=int, default=None, help="one of supernet.seeds (default: the first)")
-        if name == "train-standalone":
-            s.add_argument("--shard", default="1/1", help="K/N: train the K-th of N shards")
-        if name in ("train-standalone", "train-picks"):
+        if name in own and own[name].per == "shard":
+            s.add_argument("--shard", default="1/1", help="K/N: the K-th of N shards")
+        if name == "train-picks" or (name in own and own[name].per == "shard"):
             s.add_argument("--workers", type=int, default=0, help="processes (default: CPU count, up to 8)")
         if name == "compare":
             s.add_argument("rev_a", help="git revision, DVC experiment name, or 'workspace' (the files now)")

@@ -8,8 +8,6 @@ value names the key, the value and what is allowed. Errors are `UserError`s (one
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,17 +15,18 @@ from pathlib import Path
 import yaml
 
 from nas.io import UserError
-from nas.settings import SEED_MAX, build, merged, opt, show, split_sections  # noqa: F401 (opt, SEED_MAX: re-exported)
+from nas.train import TrainConfig  # noqa: F401 (re-exported: the optimisation keys)
+from nas.settings import SEED_MAX, build, fingerprint, merged, opt, show, split_sections  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = opt("mnist1d", choices=("mnist1d", "cifar10", "cifar100"))
     root: str | None = opt(None, doc="directory of the CIFAR python-pickle batches")
-    num_samples: int = opt(5000, min=100, doc="MNIST-1D: samples generated (train part + test)")
+    num_samples: int = opt(10000, min=100, doc="MNIST-1D: samples generated (train part + test)")
     iid_noise_scale: float = opt(0.02, min=0.0)
     corr_noise_scale: float = opt(0.25, min=0.0)
-    test_fraction: float = opt(0.2, above=0.0, below=1.0, doc="MNIST-1D: share of samples kept as test")
+    test_fraction: float = opt(0.5, above=0.0, below=1.0, doc="MNIST-1D: share of samples kept as test")
     valid_fraction: float = opt(0.5, above=0.0, below=1.0, doc="share of the training part held out as valid")
     augment: bool = opt(True, doc="random crop + flip for 2-D images during training")
     seed: int = opt(0, min=0, max=SEED_MAX)
@@ -36,7 +35,7 @@ class DataConfig:
 @dataclass(frozen=True)
 class SpaceConfig:
     name: str = opt("nb201", doc="a search space of nas.spaces.SPACES")
-    channels: int = opt(16, min=1, max=1024, doc="C of the stand-alone network (stages have C, 2C, 4C)")
+    channels: int = opt(8, min=1, max=1024, doc="C of the stand-alone network (stages have C, 2C, 4C)")
     cells: int = opt(1, min=1, max=64, doc="N, cells per stage of the stand-alone network")
     isomorphism: str = opt("function", doc="which cells count as one: function (same function under a mapping "
                            "of the weights) or benchmark (NAS-Bench-201's own unique strings); see the space")
@@ -48,19 +47,10 @@ class SampleConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings shared by the super-net and the stand-alone networks (SGD + cosine)."""
-    epochs: int = opt(20, min=1)
-    batch_size: int = opt(128, min=2)
-    lr: float = opt(0.05, above=0.0)
-    momentum: float = opt(0.9, min=0.0, below=1.0)
-    nesterov: bool = opt(True)
-    weight_decay: float = opt(5e-4, min=0.0)
-
-
-@dataclass(frozen=True)
 class SupernetConfig(TrainConfig):
     """The super-net's training heuristics (Yu et al.); README "Super-net heuristics" documents each."""
+    epochs: int = opt(50, min=1)  # TrainConfig's fields with the default study's values
+    lr: float = opt(0.1, above=0.0)
     method: str = opt("spos", doc="the super-net method: a name of nas.supernet.METHODS")
     lr_schedule: str = opt("cosine", choices=("cosine", "constant"), doc="learning rate over the steps")
     lr_min: float = opt(0.0, min=0.0, doc="where the cosine schedule ends (Zhang et al.: lr / 25)")
@@ -71,7 +61,7 @@ class SupernetConfig(TrainConfig):
     bn_affine: bool = opt(False, doc="batch norm has a learnable scale and shift")
     eval_bn: str | None = opt(None, choices=("recalibrate", "batch", "stored"),
                               doc="how this variant's scores treat batch norm; null = eval.bn")
-    sampling: str = opt("uniform", choices=("uniform", "fairnas", "random_nas", "round_robin"),
+    sampling: str = opt("random_nas", choices=("uniform", "fairnas", "random_nas", "round_robin"),
                         doc="path sampling per step")
     warmup_epochs: int = opt(0, min=0, doc="first epochs train every operation at once (one-shot)")
     path_dropout: float = opt(0.0, min=0.0, below=1.0, doc="rate at which an edge's output is dropped")
@@ -93,8 +83,8 @@ class SupernetConfig(TrainConfig):
     dense_steps: int = opt(0, min=0, doc="Zhang et al.: score every pool architecture after each of the last "
                            "this many optimiser steps (0 = off)")
     dense_batch: int = opt(256, min=2, doc="dense_steps: the first this many valid samples, one fixed batch")
-    seeds: list[int] = opt([0], min=0, max=SEED_MAX, doc="each variant is trained once per seed")
-    variants: dict = opt({"baseline": {}}, doc="name -> overrides of the keys above")
+    seeds: list[int] = opt([0, 1], min=0, max=SEED_MAX, doc="each variant is trained once per seed")
+    variants: dict = opt({"baseline": {}, "uniform": {"sampling": "uniform"}}, doc="name -> overrides of the keys above")
     # A method's own settings sit in a sub-section named after it (`supernet.darts: {...}`), so one
     # method's keys are not fields of every other's variants. `sections` holds those sub-sections as
     # written (validated against each method's `Settings`); `settings` is filled in by
@@ -112,20 +102,25 @@ SUPERNET_SHARED = ("seeds", "variants") + SupernetConfig._internal
 @dataclass(frozen=True)
 class EvalConfig:
     bn: str = opt("recalibrate", choices=("recalibrate", "batch", "stored"))
-    recalibrate_batches: int = opt(10, min=1)
-    batch_size: int = opt(512, min=2)
+    recalibrate_batches: int = opt(5, min=1)
+    batch_size: int = opt(500, min=2)
 
 
 @dataclass(frozen=True)
 class StandaloneConfig(TrainConfig):
-    source: str = opt("train", choices=("train", "table"))
-    table: str | None = opt(None, doc="Parquet or CSV with ground-truth accuracies (source: table)")
-    arch_column: str = opt("arch")
-    accuracy_column: str = opt("accuracy", doc="percent, 0-100")
+    """The ground truth: its source (nas.truth) and the stand-alone training keys (source: train)."""
+    epochs: int = opt(8, min=1)  # TrainConfig's fields with the default study's values
+    source: str = opt("train", doc="where the ground truth comes from: a name of nas.truth.SOURCES")
     seeds: list[int] = opt([0, 1], min=0, max=SEED_MAX)
     shards: int = opt(2, min=1)
     init: str = opt("paired", choices=("paired", "independent"),
                     doc="paired: a module with the same name starts from the same weights in every architecture")
+    # A source's own settings sit in a sub-section named after it (`standalone.table: {path: ...}`);
+    # `settings` holds the study's source's, resolved (None for a source without).
+    settings: object = opt(None, doc="internal: the resolved settings of standalone.source")
+
+    _internal = ("settings",)
+    _renamed = {"arch_column": "standalone.table.arch_column", "accuracy_column": "standalone.table.accuracy_column"}
 
 
 @dataclass(frozen=True)
@@ -137,24 +132,15 @@ class CorrelateConfig:
 
 
 @dataclass(frozen=True)
-class PerturbationConfig:
-    """DARTS-PT's perturbation-based selection (Wang et al.); README "DARTS" documents each key."""
-    criterion: str = opt("accuracy", choices=("accuracy", "loss"), doc="what a removal hurts: valid accuracy or loss")
-    tune_epochs: int = opt(5, min=0, doc="fine-tuning epochs between two decisions (the paper: 5)")
-    lr_factor: float = opt(0.1, above=0.0, max=1.0, doc="fine-tuning lr = supernet.lr x this (the paper: 1/10)")
-    valid_batches: int = opt(0, min=0, doc="validation batches per measurement (0 = the whole split)")
-    topology: str = opt("auto", choices=("auto", "perturbation", "magnitude"),
-                        doc="spaces whose nodes use some of their input edges (darts): which edges a node keeps, "
-                            "chosen by perturbation (DARTS-PT; what auto means there) or by alpha magnitude")
-
-
-@dataclass(frozen=True)
 class SelectConfig:
-    methods: list[str] = opt(["supernet"])
+    methods: list[str] = opt(["supernet"], doc="selection methods: names of nas.selection.SELECTORS")
     truth: str = opt("test", choices=("test", "valid"))
-    magnitude_none: bool = opt(True, doc="magnitude: `none` may win an edge (the NAS-Bench-201 code's plain "
-                                         "argmax); false = DARTS's rule (strongest operation other than none)")
-    perturbation: PerturbationConfig = field(default_factory=PerturbationConfig)
+    # A method's own settings sit in a sub-section named after it (`select.perturbation: {...}`);
+    # `settings` holds every registered method's, resolved (defaults where not written).
+    settings: dict = opt({}, doc="internal: selection method name -> its resolved settings")
+
+    _internal = ("settings",)
+    _renamed = {"magnitude_none": "select.magnitude.allow_none"}
 
 
 @dataclass(frozen=True)
@@ -170,7 +156,7 @@ class StabilityConfig:
 class Config:
     seed: int = opt(0, min=0, max=SEED_MAX)
     device: str = opt("auto", doc="auto | cpu | cuda | cuda:N")
-    threads: int = opt(1, min=1, max=256, doc="intra-op CPU threads of every torch stage (results depend on it)")
+    threads: int = opt(2, min=1, max=256, doc="intra-op CPU threads of every torch stage (results depend on it)")
     data: DataConfig = field(default_factory=DataConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
@@ -259,31 +245,93 @@ def load(path: str | Path = "params.yaml") -> Config:
 def from_dict(raw: dict) -> Config:
     if not isinstance(raw, dict):
         raise UserError(f"params: expected a mapping of sections, got {type(raw).__name__}")
-    sections = {}
+    sections, own = {}, {}
     if isinstance(raw.get("supernet"), dict):
         plain, sections = _split_sections(raw["supernet"], "supernet")
         raw = {**raw, "supernet": plain}
+    for name, registry, kind in (("standalone", _sources(), "ground-truth source"),
+                                 ("select", _selectors(), "selection method")):
+        if isinstance(raw.get(name), dict):
+            plain, own[name] = split_sections(raw[name], registry, name, kind)
+            raw = {**raw, name: plain}
     cfg = build(Config, raw, "")
     for method, section in sections.items():
         _method_settings(method, section, None, "supernet")  # each sub-section checked once, where written
-    cfg = dataclasses.replace(cfg, supernet=dataclasses.replace(cfg.supernet, sections=sections))
+    cfg = dataclasses.replace(
+        cfg, supernet=dataclasses.replace(cfg.supernet, sections=sections),
+        standalone=dataclasses.replace(cfg.standalone, settings=_source_settings(cfg, own.get("standalone", {}))),
+        select=dataclasses.replace(cfg.select, settings=_selector_settings(cfg, own.get("select", {}))))
     _check(cfg)
     return cfg
 
 
 def to_dict(obj) -> dict:
-    """A config as a params mapping (what `from_dict` reads back): method sub-sections where a user
-    writes them, internal fields left out."""
+    """A config as a params mapping (what `from_dict` reads back): the sub-sections of methods,
+    the ground-truth source and selectors where a user writes them, internal fields left out."""
     out = dataclasses.asdict(obj)
     supernet = out.get("supernet") if isinstance(obj, Config) else out if isinstance(obj, SupernetConfig) else None
     if supernet is not None:
         sections = supernet.pop("sections")
         supernet.pop("settings")
         supernet.update(sections)
+    if isinstance(obj, Config):
+        standalone, select = out["standalone"], out["select"]
+        settings = standalone.pop("settings")
+        if settings is not None:
+            standalone[obj.standalone.source] = settings
+        settings = select.pop("settings")
+        select.update({m: settings[m] for m in obj.select.methods if m in settings})
     return out
 
 
-# --- method sub-sections --------------------------------------------------------------------------
+# --- the sub-sections of registered pieces --------------------------------------------------------
+
+def _sources() -> dict:
+    from nas.truth import SOURCES
+
+    return SOURCES
+
+
+def _selectors() -> dict:
+    from nas.selection import SELECTORS
+
+    return SELECTORS
+
+
+def _source_settings(cfg: Config, sections: dict):
+    """The resolved settings of standalone.source from its sub-section (None for a source without);
+    a sub-section of another source is an error."""
+    source = cfg.standalone.source
+    sources = _sources()
+    if source not in sources:
+        raise UserError(f"standalone.source: unknown source {show(source)}; expected one of {', '.join(sources)}")
+    for name, section in sections.items():
+        if name != source:
+            raise UserError(f"standalone.{name}: settings of source {name!r}, but standalone.source is {source!r}")
+    settings_cls = sources[source].Settings
+    if settings_cls is None:
+        if sections.get(source):
+            raise UserError(f"standalone.{source}: source {source!r} has no settings of its own")
+        return None
+    return build(settings_cls, sections.get(source), f"standalone.{source}")
+
+
+def _selector_settings(cfg: Config, sections: dict) -> dict:
+    """{selector: resolved settings} of every registered selector with settings (defaults where not
+    written); a sub-section of a method the study does not select is an error."""
+    selectors = _selectors()
+    for m in cfg.select.methods:
+        if m not in selectors:
+            raise UserError(f"select.methods: unknown method {show(m)}; expected one of {', '.join(selectors)}")
+    for name, section in sections.items():
+        if name not in cfg.select.methods:
+            raise UserError(f"select.{name}: settings of selection method {name!r}, but select.methods does not "
+                            f"list it")
+        if selectors[name].Settings is None and section:
+            raise UserError(f"select.{name}: selection method {name!r} has no settings of its own")
+    return {name: build(sel.Settings, sections.get(name), f"select.{name}")
+            for name, sel in selectors.items() if sel.Settings is not None}
+
 
 def _method_names() -> dict:
     from nas.supernet import METHODS  # here: the methods import this module
@@ -315,15 +363,6 @@ def _method_settings(method: str, section: dict | None, overrides: dict | None, 
     own = overrides.get(method)
     written = merged(section or {}, own or {})
     return build(settings_cls, written, f"{where}.{method}" if own else f"supernet.{method}")
-
-
-def fingerprint(*parts) -> str:
-    """A short stable hash of config pieces (dataclasses, dicts, strings): names resumable work so that
-    changed params never reuse stale partial results."""
-    def plain(p):
-        return dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p
-    text = json.dumps([plain(p) for p in parts], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # --- validation -----------------------------------------------------------------------------------
@@ -367,25 +406,23 @@ def _check(cfg: Config):
             raise UserError(f"supernet.{method}: settings of method {method!r}, but no variant uses it "
                             f"(supernet.method is {cfg.supernet.method!r})")
     sc = cfg.standalone
-    if sc.source == "table" and not sc.table:
-        raise UserError("standalone.table: required when standalone.source is table")
-    if sc.source == "train" and not sc.seeds:
-        raise UserError("standalone.seeds: needs at least one seed")
     if len(set(sc.seeds)) != len(sc.seeds):
         raise UserError(f"standalone.seeds: {sc.seeds} has duplicates")
-    if sc.shards > cfg.sample.archs:
-        raise UserError(f"standalone.shards: {sc.shards} is more than sample.archs ({cfg.sample.archs})")
+    _sources()[sc.source].check(cfg)
     bad = [k for k in cfg.correlate.topk if k < 1 or k > cfg.sample.archs]
     if bad:
         raise UserError(f"correlate.topk: {bad[0]} is not allowed; expected integers in 1..{cfg.sample.archs}")
-    from nas.selection import SELECTORS
+    from nas.supernet import METHODS
+    methods = {METHODS[cfg.variant(v).method] for v in cfg.variants}
     for m in cfg.select.methods:
-        if m not in SELECTORS:
-            raise UserError(f"select.methods: unknown method {m!r}; expected one of {', '.join(SELECTORS)}")
-    topology = cfg.select.perturbation.topology
-    if topology != "auto" and not any(c.group is not None for c in space.choices()):
-        raise UserError(f"select.perturbation.topology: {topology!r} selects which input edges a node keeps, but "
-                        f"every choice of space {space.name!r} is used (no input groups); leave it at auto")
+        selector = _selectors()[m]
+        if not any(selector.applies(method) for method in methods):
+            # Refused here, before any training, rather than by `nas pick` after all of it.
+            raise UserError(f"select.methods: {m!r} applies to none of this study's super-nets (supernet.method "
+                            f"{', '.join(sorted(meth.name for meth in methods))}); add a variant it applies to "
+                            "(e.g. supernet.method darts) or remove it")
+        if selector.check is not None:
+            selector.check(cfg, cfg.select.settings.get(m), space)
 
 
 def _check_heuristics(cfg: Config, name: str, sn: SupernetConfig, space) -> None:

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
+from nas import layout
 from nas.io import UserError, atomic_path, read_parquet_metadata
 
 DATASETS = ("mnist1d", "cifar10", "cifar100")
@@ -351,3 +352,17 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int =
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def splits_fingerprint(names=layout.SPLITS) -> str:
+    """A short hash of the prepared splits `names`: resumable work is named by it, so new data never
+    reuses it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in names:
+        path = layout.split(name)
+        if not path.is_file():
+            raise UserError(f"{path}: file not found (run `nas prepare` first)")
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import json
 import math
 import reprlib
@@ -38,7 +39,8 @@ def opt(default, *, min=None, max=None, choices=None, above=None, below=None, do
 def build(cls, raw, section: str, exclude=(), renamed: dict | None = None):
     """An instance of dataclass `cls` from the mapping `raw` written at `section` (nested dataclass
     fields are sections of their own); fields in `exclude` or `cls._internal` are not keys a user
-    writes. `renamed`: {old key: where it went}, for a clear message on a key that moved."""
+    writes. `renamed` (and `cls._renamed`): {old key: where it went}, for a clear message on a key
+    that moved."""
     where = section or "params"
     if raw is None:
         raw = {}
@@ -47,9 +49,10 @@ def build(cls, raw, section: str, exclude=(), renamed: dict | None = None):
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for name in tuple(exclude) + tuple(getattr(cls, "_internal", ())):
         fields.pop(name, None)
+    renamed = {**getattr(cls, "_renamed", {}), **(renamed or {})}
     for key in raw:
         if key not in fields:
-            if renamed and key in renamed:
+            if key in renamed:
                 raise UserError(f"{where}: key {key!r} has moved; write it as {renamed[key]}")
             close = difflib.get_close_matches(str(key), list(fields), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(fields)}"
@@ -162,3 +165,12 @@ def split_sections(mapping: dict, names, where: str, kind: str) -> tuple[dict, d
 def defaults(cls) -> dict:
     """The defaults of a settings dataclass as a params mapping (nested sections too)."""
     return dataclasses.asdict(cls())
+
+
+def fingerprint(*parts) -> str:
+    """A short stable hash of settings (dataclasses, dicts, strings): names resumable work so that
+    changed params never reuse stale partial results."""
+    def plain(p):
+        return dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p
+    text = json.dumps([plain(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

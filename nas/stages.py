@@ -25,17 +25,6 @@ from nas.config import Config
 from nas.io import UserError
 
 
-def data_fingerprint(names=L.SPLITS) -> str:
-    """A short hash of the prepared splits: resumable work is named by it, so new data never reuses it."""
-    h = hashlib.sha256()
-    for name in names:
-        path = L.split(name)
-        if not path.is_file():
-            raise UserError(f"{path}: file not found (run `nas prepare` first)")
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def stamp_params(cfg: Config, command: str, variant: str | None = None) -> None:
     """Record the params a stage command runs with, before it writes anything (see nas.dag's params
     stamps): the stage of dvc.yaml it is, and its variant where its params are per variant."""
@@ -132,7 +121,7 @@ def train_supernet(cfg: Config, variant: str = "baseline", seed: int | None = No
     net = method.build(cfg.space.channels, cfg.space.cells, train)
     # Everything that changes the arithmetic names the resume state, the thread count too: a run
     # killed under one setting never resumes under another.
-    key = config_mod.fingerprint(hp, cfg.space, run.seed, cfg.data.augment, data_fingerprint(["train"]),
+    key = config_mod.fingerprint(hp, cfg.space, run.seed, cfg.data.augment, data.splits_fingerprint(["train"]),
                                  device.type, landmarks and [(a, round(acc, 9)) for a, acc in landmarks],
                                  {"threads": cfg.threads})
     state = run.progress(key)
@@ -229,51 +218,14 @@ def eval_supernet(cfg: Config, variant: str = "baseline", seed: int | None = Non
 
 
 # --- the stand-alone ground truth -----------------------------------------------------------------
-
-def _standalone_progress(cfg: Config) -> Path:
-    """Where finished (architecture, seed) trainings are kept: named by everything that sets them."""
-    sc = cfg.standalone
-    hp_key = {f.name: getattr(sc, f.name) for f in dataclasses.fields(config_mod.TrainConfig)}
-    hp_key["init"] = sc.init
-    return L.standalone_progress(config_mod.fingerprint(hp_key, cfg.space, cfg.data.augment, data_fingerprint(),
-                                                        cfg.device))
-
-
-def _train(cfg: Config, archs: pd.DataFrame, workers: int) -> pd.DataFrame:
-    """Stand-alone results of every (arch, seed in standalone.seeds), trained or taken from progress."""
-    from nas import standalone
-
-    sc = cfg.standalone
-    return standalone.run_shard(archs, sc.seeds, sc, cfg.space.name, cfg.space.channels, cfg.space.cells,
-                                {s: str(L.split(s)) for s in L.SPLITS}, _standalone_progress(cfg),
-                                cfg.device, cfg.data.augment, workers or standalone.default_workers())
-
-
-def train_standalone(cfg: Config, shard: str = "1/1", workers: int = 0) -> list[Path]:
-    from nas import standalone
-
-    k, n = standalone.parse_shard(shard)
-    sc = cfg.standalone
-    if sc.source != "train":
-        raise UserError("standalone.source is 'table': there is nothing to train (merge-standalone reads the table)")
-    if n != sc.shards:
-        raise UserError(f"--shard {shard}: N must equal standalone.shards ({sc.shards})")
-    archs = standalone.shard(io.read_parquet(L.ARCHS, L.SCHEMAS["archs"]), k, n)
-    io.write_parquet(_train(cfg, archs, workers), L.shard(k))
-    return [L.shard(k)]
-
+# Where it comes from is the registered source standalone.source names (nas.truth); stages of a
+# source's own (train-standalone) are run by `nas.cli` from the registry.
 
 def merge_standalone(cfg: Config) -> list[Path]:
-    from nas import standalone
+    from nas import truth
 
-    sc = cfg.standalone
     archs = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
-    if sc.source == "table":
-        merged = standalone.from_table(archs, sc.table, sc.arch_column, sc.accuracy_column, space_of(cfg))
-    else:
-        merged = standalone.merge([io.read_parquet(L.shard(k), L.SCHEMAS["standalone"]) for k in range(1, sc.shards + 1)])
-        standalone.check_complete(merged, archs, sc.seeds)
-    io.write_parquet(merged, L.STANDALONE)
+    io.write_parquet(truth.source_for(cfg).pool(archs), L.STANDALONE)
     return [L.STANDALONE]
 
 
@@ -376,35 +328,6 @@ def _interference(cfg: Config) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)[columns].astype({"seed": "int64", "shared": "int64"})
 
 
-def perturb(cfg: Config, variant: str = "baseline", seed: int | None = None) -> list[Path]:
-    """DARTS-PT's perturbation selection on one run's super-net: its decision log (resumable)."""
-    import hashlib
-
-    from nas import data, supernet
-    from nas.selection import perturbation
-    from nas.train import resolve_device, seed_everything
-
-    run, hp = run_of(cfg, variant, seed)
-    method = supernet.method_for(space_of(cfg), hp)
-    if not method.architecture_weights:
-        raise UserError(f"select.methods: perturbation needs a super-net with architecture weights, but variant "
-                        f"{variant!r} uses supernet.method {hp.method!r}; methods with them: "
-                        f"{', '.join(n for n, m in supernet.METHODS.items() if m.architecture_weights)}")
-    use_threads(cfg)
-    device = resolve_device(cfg.device)
-    net, _ = supernet.load(run.weights, cfg.space.name)
-    train, valid = data.load_split(L.split("train")), data.load_split(L.split("valid"))
-    seed_everything(run.seed)
-    weights = hashlib.sha256(run.weights.read_bytes()).hexdigest()[:16]
-    key = config_mod.fingerprint(hp, cfg.select.perturbation, run.seed, weights, data_fingerprint(["train", "valid"]),
-                                 device.type, {"threads": cfg.threads})
-    state = run.perturbation_progress(key)
-    log = perturbation.select(method, net.to(device), train, valid, cfg.select.perturbation, run.seed, state, device)
-    io.write_parquet(log, run.perturbation)
-    state.unlink(missing_ok=True)
-    return [run.perturbation]
-
-
 def pick(cfg: Config) -> list[Path]:
     """Each selection method's architecture for each run; picks outside the pool get new arch_ids."""
     from nas import data, selection, supernet
@@ -416,7 +339,8 @@ def pick(cfg: Config) -> list[Path]:
     for run, scores in _scores(cfg).items():
         context = selection.Context(space=space, run=run, scores=scores, pool=pool, seed=cfg.seed,
                                     load_supernet=lambda run=run: supernet.load(run.weights, cfg.space.name),
-                                    load_valid=lambda: data.load_split(L.split("valid")), settings=cfg.select)
+                                    load_valid=lambda: data.load_split(L.split("valid")),
+                                    settings=cfg.select.settings)
         picks.append(selection.pick(context, cfg.select.methods, skipped))
     table = pd.concat(picks, ignore_index=True)
     for method in cfg.select.methods:
@@ -428,20 +352,17 @@ def pick(cfg: Config) -> list[Path]:
 
 
 def train_picks(cfg: Config, workers: int = 0) -> list[Path]:
-    """The stand-alone ground truth of the picks outside the sampled pool, with the pool's settings
-    (trained, or looked up in standalone.table)."""
-    from nas import selection, standalone
+    """The ground truth of the picks outside the sampled pool, from the pool's source with the pool's
+    settings (trained, or looked up)."""
+    from nas import selection, standalone, truth
 
     outside = selection.outside_pool(io.read_parquet(L.PICKS, L.SCHEMAS["picks"]))
-    sc = cfg.standalone
     if outside.empty:
         results = standalone.empty_results()
-    elif sc.source == "table":
-        results = standalone.from_table(outside.assign(canonical=[space_of(cfg).canonical(a)
-                                                                  for a in outside["arch"]]),
-                                        sc.table, sc.arch_column, sc.accuracy_column, space_of(cfg))
     else:
-        results = _train(cfg, outside, workers)
+        space = space_of(cfg)
+        results = truth.source_for(cfg).lookup(outside.assign(canonical=[space.canonical(a) for a in outside["arch"]]),
+                                               workers)
     io.write_parquet(results, L.PICKS_STANDALONE)
     return [L.PICKS_STANDALONE]
 
@@ -528,6 +449,16 @@ def _degrees(cfg: Config) -> pd.DataFrame:
                          for v in cfg.variants])
 
 
+def _own_outputs(cfg: Config) -> dict[str, dict[str, pd.DataFrame]]:
+    """{selection method: {run name: what its own stage wrote for the run}} (DARTS-PT's decision logs)."""
+    from nas import dag
+    from nas.selection import SELECTORS
+
+    return {name: {L.Run(v, s).name: io.read_parquet(SELECTORS[name].writes(L.Run(v, s)), L.SCHEMAS[SELECTORS[name].schema])
+                   for v in group for s in cfg.supernet.seeds}
+            for name, group in dag.selector_runs(cfg).items()}
+
+
 def report(cfg: Config) -> list[Path]:
     from nas import report as rep
 
@@ -540,11 +471,7 @@ def report(cfg: Config) -> list[Path]:
     selection = io.read_parquet(L.SELECTION, L.SCHEMAS["selection"])
     selection["variant"] = [L.Run(v, s).name for v, s in zip(selection["variant"], selection["seed"])]
     summary = io.read_parquet(L.SELECTION_SUMMARY, L.SCHEMAS["selection_summary"])
-    from nas import dag
-
-    perturbed = set(dag.perturbed_variants(cfg))
-    logs = {run.name: io.read_parquet(run.perturbation, L.SCHEMAS["perturbation"])
-            for run in all_runs if run.variant in perturbed}
+    own = _own_outputs(cfg)
     table = _heuristics_table(cfg)
     truth = _truth(cfg.correlate.truth)
     space = space_of(cfg)
@@ -555,7 +482,7 @@ def report(cfg: Config) -> list[Path]:
         standalone=io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"]), scores=scores,
         histories=histories, timings=timings, heuristics=table, bias=bias, provenance=_provenance(),
         correlation=correlation.drop(columns="seed"), selection=selection.drop(columns="seed"),
-        params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth, summary=summary, logs=logs,
+        params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth, summary=summary, logs=own.get("perturbation", {}),
         stability=io.read_parquet(L.STABILITY, L.SCHEMAS["stability"]),
         ranks=io.read_parquet(L.STABILITY_RANKS, L.SCHEMAS["stability_ranks"]), degrees=_degrees(cfg),
         # With one run there is nothing to aggregate or compare.

@@ -20,12 +20,13 @@ TINY = {
     "seed": 0,
     "device": "cpu",
     "threads": 1,  # tiny networks: one thread is fastest, and more spin badly on a busy machine
-    "data": {"dataset": "mnist1d", "num_samples": 600, "valid_fraction": 0.5},
+    "data": {"dataset": "mnist1d", "num_samples": 600, "test_fraction": 0.2, "valid_fraction": 0.5},
     # C=4: the smallest width at which one and two CPU threads give different super-nets, so the
     # DVC-vs-Snakemake byte comparison shows that both engines train on `threads`.
     "space": {"name": "nb201", "channels": 4, "cells": 1},
     "sample": {"archs": 6},
-    "supernet": {"epochs": 2, "batch_size": 64, "save_epochs": [1], "seeds": [0, 1], "variants": {"baseline": {}}},
+    "supernet": {"epochs": 2, "batch_size": 64, "lr": 0.05, "sampling": "uniform", "save_epochs": [1], "seeds": [0, 1],
+                 "variants": {"baseline": {}}},
     "eval": {"bn": "recalibrate", "recalibrate_batches": 2, "batch_size": 100},
     # Two steps of C=2 nets: with paired initialisation every cell still predicts the same class,
     # and landmarks need cells whose accuracies differ. Paired init is tested in test_standalone.py
@@ -39,7 +40,7 @@ TINY = {
 # alpha and by perturbation, one super-net seed.
 TINY_DARTS = {**TINY, "supernet": {**TINY["supernet"], "seeds": [0], "variants": {
     "baseline": {}, "darts": {"method": "darts", "darts": {"alpha_lr": 0.003}}}},
-    "select": {"methods": ["supernet", "magnitude", "perturbation"], "magnitude_none": True,
+    "select": {"methods": ["supernet", "magnitude", "perturbation"], "magnitude": {"allow_none": True},
                "perturbation": {"tune_epochs": 1, "valid_batches": 1}}}
 
 

@@ -15,7 +15,7 @@ outside the pool that beats it has a negative regret.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable
 
@@ -25,10 +25,6 @@ import pandas as pd
 from nas.io import UserError, require_columns
 from nas.metrics import percentiles
 
-Selector = Callable[["Context"], Any]
-
-SELECTORS: dict[str, Selector] = {}
-NEEDS_SUPERNET: set[str] = set()  # methods that read the trained super-net, not only the pool's scores
 BASELINES = ("oracle", "random")
 SCORE_COLUMNS = ["arch_id", "accuracy", "loss"]
 TRUTH_COLUMNS = ["arch_id", "arch", "accuracy"]
@@ -50,7 +46,7 @@ class Context:
     seed: int
     load_supernet: Callable[[], tuple] | None = None   # -> (network, checkpoint metadata)
     load_valid: Callable[[], Any] | None = None        # -> nas.data.Tensors
-    settings: Any = None                               # the `select` section (nas.config.SelectConfig)
+    settings: dict = field(default_factory=dict)       # selector name -> its settings (select.<name>)
 
     @cached_property
     def supernet(self) -> tuple:
@@ -78,19 +74,65 @@ class NotApplicable(UserError):
     study is an error (`pick` callers check)."""
 
 
-def register_selector(name: str, supernet: bool = False) -> Callable[[Selector], Selector]:
-    """Decorator: add fn(context) -> architecture to `SELECTORS` under `name`. `supernet=True` declares
-    that the method reads `context.supernet` / `context.valid`, so the pick stage depends on the
-    super-net weights and the validation split."""
-    def register(fn: Selector) -> Selector:
+def every_method(method) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A registered selection method: what it needs and what it adds to the study.
+
+    pick      fn(context) -> the architecture it picks for one run (raises NotApplicable for a run it
+              does not apply to)
+    supernet  it reads `context.supernet` / `context.valid`: the pick stage depends on the weights and
+              the valid split
+    Settings  a frozen dataclass of its own keys (fields made with `nas.settings.opt`), written under
+              `select.<name>`, tracked by the stages that use it; None for a method without
+    applies   applies(method class) -> whether it can pick from runs of that super-net method
+              (`nas.supernet.Method`); a study where it applies to no variant is refused when loaded
+    stage     a stage of its own, once per run it applies to, before `pick` (`nas.registry.OwnStage`,
+              per "run"); it reads the run's weights and the splits in `reads`, and writes
+              `writes(run)` (a `nas.layout.Run` path, Parquet with schema `layout.SCHEMAS[schema]`),
+              which `pick` and the report read
+    check     check(cfg, settings, space): cross-key checks of its settings (UserError)
+    """
+
+    name: str
+    pick: Callable[[Context], Any]
+    supernet: bool = False
+    Settings: type | None = None
+    applies: Callable[[Any], bool] = every_method
+    stage: Any = None
+    reads: tuple[str, ...] = ()
+    writes: Callable[[Any], Any] | None = None
+    schema: str | None = None
+    check: Callable | None = None
+
+    def __call__(self, context: Context):
+        return self.pick(context)
+
+
+SELECTORS: dict[str, Selector] = {}
+
+
+def register_selector(name: str, supernet: bool = False, **declared) -> Callable:
+    """Decorator: register fn(context) -> architecture as selection method `name` (`Selector`'s other
+    fields as keyword arguments). `supernet=True` declares that the method reads `context.supernet` /
+    `context.valid`, so the pick stage depends on the super-net weights and the validation split."""
+    def register(fn):
         # A silent overwrite would make the table depend on import order.
         if name in SELECTORS or name in BASELINES:
             raise ValueError(f"selector name {name!r} is already taken")
-        SELECTORS[name] = fn
-        if supernet:
-            NEEDS_SUPERNET.add(name)
+        SELECTORS[name] = Selector(name, fn, supernet, **declared)
         return fn
     return register
+
+
+def get_selector(name: str) -> Selector:
+    try:
+        return SELECTORS[name]
+    except KeyError:
+        raise UserError(f"select.methods: unknown method {name!r}; expected one of {', '.join(SELECTORS)}") from None
 
 
 def pick(context: Context, methods: list[str], skipped: dict[str, NotApplicable] | None = None) -> pd.DataFrame:
@@ -99,10 +141,8 @@ def pick(context: Context, methods: list[str], skipped: dict[str, NotApplicable]
     error) when given."""
     rows = []
     for method in methods:
-        if method not in SELECTORS:
-            raise UserError(f"select.methods: unknown method {method!r}; expected one of {', '.join(SELECTORS)}")
         try:
-            arch = SELECTORS[method](context)
+            arch = get_selector(method).pick(context)
         except NotApplicable as reason:
             if skipped is not None:
                 skipped.setdefault(method, reason)

@@ -2,7 +2,7 @@
 
 `select.methods: [..., magnitude]` reads the alphas a differentiable super-net learned (`supernet.method:
 darts`); runs of a method without alphas (spos) get no magnitude pick, and a study with no such run is
-refused. Whether `none` may win is `select.magnitude_none`:
+refused. Whether `none` may win is `select.magnitude.allow_none`:
 true (the default) is the NAS-Bench-201 code's DARTS (its `genotype()` takes the argmax over all
 operations, the rule behind the benchmark's published DARTS results); false is DARTS's own rule in its
 space, the strongest operation other than `none`.
@@ -10,12 +10,26 @@ space, the strongest operation other than `none`.
 In a space whose nodes use `keep` of their input edges (a choice group; the DARTS space: 2), the
 genotype is derived as DARTS derives it: each edge's strength is its strongest operation other than
 `none`, a node keeps its `keep` strongest edges with that operation, the others pick `none`
-(`select.magnitude_none` applies to ungrouped choices only).
+(`allow_none` applies to ungrouped choices only).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from nas.selection.base import Context, NotApplicable, register_selector
+from nas.settings import opt
+
+
+@dataclass(frozen=True)
+class MagnitudeSettings:
+    allow_none: bool = opt(True, doc="`none` may win an edge (the NAS-Bench-201 code's plain argmax); false = "
+                                     "DARTS's rule (the strongest operation other than none)")
+
+
+def has_alpha(method) -> bool:
+    """Whether runs of super-net method `method` (a class) hold architecture weights to select from."""
+    return method.architecture_weights
 
 
 def alphas(context: Context) -> dict[str, dict[str, float]]:
@@ -54,9 +68,9 @@ def keep_strongest_edges(space, probs: dict[str, dict[str, float]], picks: dict[
     return out
 
 
-@register_selector("magnitude", supernet=True)
+@register_selector("magnitude", supernet=True, Settings=MagnitudeSettings, applies=has_alpha)
 def magnitude(context: Context):
-    allow_none = True if context.settings is None else context.settings.magnitude_none
+    allow_none = context.settings.get("magnitude", MagnitudeSettings()).allow_none
     probs = alphas(context)
     picks = {c.key: strongest(probs[c.key], allow_none and c.group is None) for c in context.space.choices()}
     return context.space.from_picks(keep_strongest_edges(context.space, probs, picks))

@@ -33,6 +33,8 @@ The `perturbation` selector reads the log's choices.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,7 +42,24 @@ import torch
 from torch.nn import functional as F
 
 from nas import io
+from nas import layout as L
+from nas.registry import OwnStage
 from nas.selection.base import Context, NotApplicable, register_selector
+from nas.selection.magnitude import has_alpha
+from nas.settings import opt
+
+
+@dataclass(frozen=True)
+class PerturbationSettings:
+    """DARTS-PT's perturbation-based selection (Wang et al.), `select.perturbation`; README "DARTS"
+    documents each key."""
+    criterion: str = opt("accuracy", choices=("accuracy", "loss"), doc="what a removal hurts: valid accuracy or loss")
+    tune_epochs: int = opt(5, min=0, doc="fine-tuning epochs between two decisions (the paper: 5)")
+    lr_factor: float = opt(0.1, above=0.0, max=1.0, doc="fine-tuning lr = supernet.lr x this (the paper: 1/10)")
+    valid_batches: int = opt(0, min=0, doc="validation batches per measurement (0 = the whole split)")
+    topology: str = opt("auto", choices=("auto", "perturbation", "magnitude"),
+                        doc="spaces whose nodes use some of their input edges (darts): which edges a node keeps, "
+                            "chosen by perturbation (DARTS-PT; what auto means there) or by alpha magnitude")
 
 LOG_COLUMNS = ["decision", "phase", "step", "choice", "op", "alpha", "accuracy", "loss", "chosen"]
 
@@ -241,12 +260,64 @@ def chosen_architecture(log: pd.DataFrame, space):
     return space.from_picks(picks)
 
 
-@register_selector("perturbation")
+# --- the stage and the selector ------------------------------------------------------------------
+
+def perturb(cfg, variant: str = "baseline", seed: int | None = None) -> list[Path]:
+    """The `nas perturb` stage: DARTS-PT's perturbation selection on one run's super-net, its decision
+    log (resumable after each decision)."""
+    import hashlib
+
+    from nas import data, supernet
+    from nas.settings import fingerprint
+    from nas.spaces import get_space
+    from nas.train import resolve_device, seed_everything
+
+    hp = cfg.variant(variant)
+    seed = cfg.supernet.seeds[0] if seed is None else seed
+    if seed not in cfg.supernet.seeds:
+        raise io.UserError(f"--seed {seed}: not in supernet.seeds; expected one of "
+                           f"{', '.join(map(str, cfg.supernet.seeds))}")
+    run = L.Run(variant, seed)
+    space = get_space(cfg.space.name).with_isomorphism(cfg.space.isomorphism)
+    method = supernet.method_for(space, hp)
+    if not method.architecture_weights:
+        raise io.UserError(f"select.methods: perturbation needs a super-net with architecture weights, but variant "
+                           f"{variant!r} uses supernet.method {hp.method!r}; methods with them: "
+                           f"{', '.join(n for n, m in supernet.METHODS.items() if m.architecture_weights)}")
+    torch.set_num_threads(cfg.threads)  # as every torch stage: results depend on the thread count
+    device = resolve_device(cfg.device)
+    net, _ = supernet.load(run.weights, cfg.space.name)
+    train, valid = data.load_split(L.split("train")), data.load_split(L.split("valid"))
+    seed_everything(run.seed)
+    settings = cfg.select.settings["perturbation"]
+    weights = hashlib.sha256(run.weights.read_bytes()).hexdigest()[:16]
+    key = fingerprint(hp, settings, run.seed, weights, data.splits_fingerprint(["train", "valid"]), device.type,
+                      {"threads": cfg.threads})
+    state = run.perturbation_progress(key)
+    log = select(method, net.to(device), train, valid, settings, run.seed, state, device)
+    io.write_parquet(log, run.perturbation)
+    state.unlink(missing_ok=True)
+    return [run.perturbation]
+
+
+def check(cfg, settings: PerturbationSettings, space) -> None:
+    if settings.topology != "auto" and not any(c.group is not None for c in space.choices()):
+        raise io.UserError(f"select.perturbation.topology: {settings.topology!r} selects which input edges a node "
+                           f"keeps, but every choice of space {space.name!r} is used (no input groups); leave it at auto")
+
+
+def log_path(run) -> Path:
+    return run.perturbation
+
+
+@register_selector("perturbation", Settings=PerturbationSettings, applies=has_alpha, check=check,
+                   stage=OwnStage("perturb", "DARTS-PT: perturbation-based selection on one DARTS super-net run "
+                                  "(resumable)", "run", perturb),
+                   reads=("train", "valid"), writes=log_path, schema="perturbation")
 def perturbation(context: Context):
     """The architecture `nas perturb` selected for this run (its decision log)."""
     path = context.run.perturbation
     if not path.is_file():
         raise NotApplicable(f"select.methods: perturbation needs a super-net with architecture weights "
                             f"(supernet.method darts); run {context.run.name} has no decision log")
-    from nas import layout as L
     return chosen_architecture(io.read_parquet(path, L.SCHEMAS["perturbation"]), context.space)

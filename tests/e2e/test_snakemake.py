@@ -182,7 +182,7 @@ def _two_variants_three_shards():
 def _darts_beside_spos():
     p = copy.deepcopy(TINY)
     p["supernet"]["variants"] = {"baseline": {}, "darts": {"method": "darts", "darts": {"fix_alpha": True}}}
-    p["select"] = {"methods": ["supernet", "magnitude", "perturbation"], "magnitude_none": False,
+    p["select"] = {"methods": ["supernet", "magnitude", "perturbation"], "magnitude": {"allow_none": False},
                    "perturbation": {"tune_epochs": 1}}
     return p
 

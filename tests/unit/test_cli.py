@@ -27,10 +27,11 @@ if not NAS.is_file():
 
 TINY = {
     "device": "cpu",
-    "data": {"num_samples": 400},
+    "threads": 1,
+    "data": {"num_samples": 400, "test_fraction": 0.2},
     "space": {"channels": 2},
     "sample": {"archs": 4},
-    "supernet": {"epochs": 1},
+    "supernet": {"epochs": 1, "seeds": [0], "lr": 0.05, "sampling": "uniform", "variants": {"baseline": {}}},
     "standalone": {"shards": 2, "seeds": [0, 1], "epochs": 1},
     "correlate": {"topk": [1, 2], "bootstrap": 20},
     "eval": {"recalibrate_batches": 2, "batch_size": 64},  # 160 training samples: 2 x 64 fit
@@ -202,9 +203,9 @@ def test_bad_shard(shard, expected, bare):
 
 
 def test_train_standalone_with_table_source(bare):
-    write_params(bare / "params.yaml", standalone={"source": "table", "table": "t.csv"})
+    write_params(bare / "params.yaml", standalone={"source": "table", "table": {"path": "t.csv"}})
     assert fails("train-standalone", "--shard", "1/2") == \
-        "standalone.source is 'table': there is nothing to train (merge-standalone reads the table)"
+        "standalone.source is 'table': there is nothing to train (merge-standalone reads its ground truth)"
 
 
 def test_unknown_variant(bare):
@@ -216,7 +217,7 @@ def test_unknown_variant(bare):
 
 def test_unknown_seed(bare):
     for stage in ("train-supernet", "eval-supernet"):
-        assert fails(stage, "--seed", "5") == "--seed 5: not in supernet.seeds; expected one of 0"
+        assert fails(stage, "--seed", "5") == "--seed 5: not in supernet.seeds; expected one of 0"  # TINY: seeds [0]
 
 
 def test_landmarks_without_standalone_results(project):
@@ -230,7 +231,7 @@ def test_landmark_variant_trains_and_scores_without_its_landmarks(project):
     archs = pd.read_parquet(project / "results/archs.parquet")
     pd.DataFrame({"arch": archs.arch, "accuracy": 50.0 + archs.arch_id}).to_csv(project / "truth.csv", index=False)
     write_params(project / "params.yaml", supernet={"variants": {"baseline": {}, "lm": {"landmarks": 2}}},
-                 standalone={"source": "table", "table": "truth.csv"})
+                 standalone={"source": "table", "table": {"path": "truth.csv"}})
     for argv in (["merge-standalone"], ["train-supernet", "--variant", "lm"], ["eval-supernet", "--variant", "lm"]):
         rc, _, err = run(*argv)
         assert rc == 0, err
@@ -361,7 +362,7 @@ def test_eval_supernet_works(project):
 # --- merge-standalone from a table -------------------------------------------------------------------------
 
 def table_params(project, **standalone):
-    write_params(project / "params.yaml", standalone={"source": "table", "table": "truth.csv", **standalone})
+    write_params(project / "params.yaml", standalone={"source": "table", "table": {"path": "truth.csv", **standalone}})
 
 
 def test_merge_table_missing_accuracy_column(project):
@@ -369,10 +370,10 @@ def test_merge_table_missing_accuracy_column(project):
     archs = pd.read_parquet(project / "results/archs.parquet")
     pd.DataFrame({"arch": archs["arch"], "acc": 90.0}).to_csv(project / "truth.csv", index=False)
     assert fails("merge-standalone") == ("standalone.table: truth.csv has no column 'accuracy' (named by "
-                                         "standalone.accuracy_column); it has arch, acc")
+                                         "standalone.table.accuracy_column); it has arch, acc")
     table_params(project, arch_column="cell")
     assert fails("merge-standalone") == ("standalone.table: truth.csv has no column 'cell' (named by "
-                                         "standalone.arch_column); it has arch, acc")
+                                         "standalone.table.arch_column); it has arch, acc")
     assert not (project / "results/standalone.parquet").exists()
 
 
@@ -388,7 +389,7 @@ def test_merge_table_missing_archs(project):
 
 def test_merge_table_missing_file(project):
     table_params(project)
-    assert fails("merge-standalone") == "standalone.table: truth.csv not found"
+    assert fails("merge-standalone") == "standalone.table.path: truth.csv not found"
 
 
 def test_merge_table_matches_isomorphic_strings(project):

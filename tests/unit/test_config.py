@@ -47,13 +47,33 @@ def test_committed_studies_load_and_differ_from_params_only_where_they_say(study
     assert len(cfg.variants) > 1 and "baseline" in cfg.variants
 
 
+def test_the_schema_defaults_are_the_values_params_yaml_states():
+    """One source of defaults: every key params.yaml writes has the schema's default as its value,
+    and params.yaml writes every key of the schema (the default study is `from_dict({})`)."""
+    from helpers import REPO
+
+    written = yaml.safe_load((REPO / "params.yaml").read_text())
+    defaults = config.to_dict(from_dict({}))
+
+    def differences(a, b, path=""):
+        out = []
+        for key in sorted(set(a) | set(b), key=str):
+            x, y = a.get(key, "<absent>"), b.get(key, "<absent>")
+            if isinstance(x, dict) and isinstance(y, dict) and key != "variants":
+                out += differences(x, y, f"{path}{key}.")
+            elif x != y:
+                out.append(f"{path}{key}: params.yaml {x!r}, schema default {y!r}")
+        return out
+    assert differences(written, defaults) == []
+
+
 def test_defaults():
     cfg = from_dict({})
-    assert cfg == Config()
+    assert config.to_dict(cfg) == config.to_dict(Config())  # from_dict adds the resolved sub-section settings
     assert cfg.seed == 0 and cfg.device == "auto"
     assert cfg.data.dataset == "mnist1d" and cfg.data.root is None
     assert cfg.space.name == "nb201"
-    assert cfg.variants == ["baseline"]
+    assert cfg.variants == ["baseline", "uniform"]
     assert cfg.standalone.seeds == [0, 1]
     assert from_dict({"data": None}) == cfg  # an empty section is the defaults
     # mutable defaults are not shared between instances
@@ -219,9 +239,19 @@ def test_data_root_required_for_cifar():
 
 
 def test_table_source_needs_table():
-    assert error({"standalone": {"source": "table"}}) == "standalone.table: required when standalone.source is table"
-    cfg = from_dict({"standalone": {"source": "table", "table": "nb201.csv", "seeds": []}})
-    assert cfg.standalone.table == "nb201.csv"
+    assert error({"standalone": {"source": "table"}}) == \
+        "standalone.table.path: required when standalone.source is table"
+    cfg = from_dict({"standalone": {"source": "table", "table": {"path": "nb201.csv"}, "seeds": []}})
+    assert cfg.standalone.settings.path == "nb201.csv" and cfg.standalone.settings.arch_column == "arch"
+    # the keys that moved into the source's own section say where they went
+    assert error({"standalone": {"arch_column": "a"}}) == \
+        "standalone: key 'arch_column' has moved; write it as standalone.table.arch_column"
+    assert error({"standalone": {"source": "table", "table": "nb201.csv"}}) == \
+        "standalone.table: expected a mapping of table's settings, got 'nb201.csv'"
+    assert error({"standalone": {"table": {"path": "t.csv"}}}) == \
+        "standalone.table: settings of source 'table', but standalone.source is 'train'"
+    assert error({"standalone": {"source": "benchmark"}}) == \
+        "standalone.source: unknown source 'benchmark'; expected one of train, table"
 
 
 def test_seeds():

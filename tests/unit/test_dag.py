@@ -39,24 +39,23 @@ def test_thread_count_is_tracked_where_torch_runs():
 
 def test_pick_reads_the_supernet_only_for_methods_that_need_it(monkeypatch):
     assert not any(d.endswith("weights.pt") for d in stages()["pick"]["deps"])
-    monkeypatch.setitem(selection.SELECTORS, "probe", lambda ctx: None)
-    monkeypatch.setattr(selection.base, "NEEDS_SUPERNET", {"probe"})
-    monkeypatch.setattr(selection, "NEEDS_SUPERNET", {"probe"})
+    monkeypatch.setitem(selection.SELECTORS, "probe", selection.Selector("probe", lambda ctx: None, supernet=True))
     deps = stages(select__methods=["supernet", "probe"])["pick"]["deps"]
     assert L.Run("baseline", 1).weights.as_posix() in deps and L.split("valid").as_posix() in deps
 
 
 def test_table_source_trains_no_picks_from_scratch():
-    s = stages(standalone__source="table", standalone__table="t.csv")
+    s = stages(standalone__source="table", standalone__table={"path": "t.csv"})
     assert "train-standalone" not in s
     assert "t.csv" in s["train-picks"]["deps"] and "standalone.table" in s["train-picks"]["params"]
 
 
 def test_data_root_is_a_dependency_only_where_it_is_read():
     mnist = config.from_dict({"data": {"root": "/some/where"}})
-    assert dag.stage_spec(mnist, "prepare")["deps"] == ["nas/data.py"]  # MNIST-1D is generated, not read
+    code = ["nas/data.py", "nas/io.py", "nas/layout.py"]  # what `nas prepare` runs
+    assert dag.stage_spec(mnist, "prepare")["deps"] == code  # MNIST-1D is generated, not read
     cifar = config.from_dict({"data": {"dataset": "cifar10", "root": "/some/where"}})
-    assert dag.stage_spec(cifar, "prepare")["deps"] == ["nas/data.py", "/some/where"]
+    assert dag.stage_spec(cifar, "prepare")["deps"] == code + ["/some/where"]
 
 
 @pytest.mark.parametrize("root", ["/data/${HOME}/cifar", "/data/{x}"])

@@ -134,11 +134,11 @@ def test_weights_hold_alpha_and_load_rebuilds_it(tmp_path):
 
 
 def _context(net, method, magnitude_none=True):
-    sel = config.from_dict({**TINY, "select": {"methods": ["magnitude"], "magnitude_none": magnitude_none}}).select
+    sel = config.from_dict({**TINY, "supernet": {**TINY["supernet"], "method": "darts"}, "select": {"methods": ["magnitude"], "magnitude": {"allow_none": magnitude_none}}}).select
     import pandas as pd
     from nas import layout as L
     return Context(space=SPACE, run=L.Run("baseline", 0), scores=pd.DataFrame(), pool=pd.DataFrame(), seed=0,
-                   load_supernet=lambda: (net, {"method": method}), settings=sel)
+                   load_supernet=lambda: (net, {"method": method}), settings=sel.settings)
 
 
 def test_magnitude_takes_the_largest_alpha_per_edge_none_included_by_default():

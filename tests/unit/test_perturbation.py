@@ -9,7 +9,8 @@ import torch
 
 from helpers import TINY, one_line_error
 from nas import config, selection, supernet
-from nas.config import PerturbationConfig
+from nas.selection.perturbation import PerturbationSettings as PerturbationConfig
+from nas.selection.perturbation import perturb as perturbation_stage
 from nas.data import Tensors
 from nas.selection import perturbation as P
 from nas.spaces import nb201
@@ -127,8 +128,14 @@ def test_perturbation_skips_runs_without_a_decision_log_and_the_stage_refuses_sp
     ctx = selection.Context(space=SPACE, run=L.Run("baseline", 0), scores=pd.DataFrame(), pool=pd.DataFrame(), seed=0)
     with pytest.raises(selection.NotApplicable):
         selection.SELECTORS["perturbation"](ctx)
-    cfg = config.from_dict({**TINY, "select": {"methods": ["perturbation"]}})
-    assert one_line_error(stages.perturb, cfg) == (
+    # A study where it applies to no variant is refused when loaded, before any training...
+    assert one_line_error(config.from_dict, {**TINY, "select": {"methods": ["perturbation"]}}) == (
+        "select.methods: 'perturbation' applies to none of this study's super-nets (supernet.method spos); add a "
+        "variant it applies to (e.g. supernet.method darts) or remove it")
+    # ... and its stage, asked for a run it does not apply to, says why.
+    cfg = config.from_dict({**TINY, "supernet": {**TINY["supernet"], "variants": {"baseline": {}, "d": {"method": "darts"}}},
+                            "select": {"methods": ["perturbation"]}})
+    assert one_line_error(perturbation_stage, cfg) == (
         "select.methods: perturbation needs a super-net with architecture weights, but variant 'baseline' uses "
         "supernet.method 'spos'; methods with them: darts")
 
@@ -139,7 +146,7 @@ def test_perturbation_skips_runs_without_a_decision_log_and_the_stage_refuses_sp
     ("lr_factor", 0, "select.perturbation.lr_factor: 0 is not allowed"),
 ])
 def test_bad_perturbation_settings(key, value, message):
-    msg = one_line_error(config.from_dict, {**TINY, "select": {"methods": ["supernet"], "perturbation": {key: value}}})
+    msg = one_line_error(config.from_dict, {**TINY, "select": {"methods": ["perturbation"], "perturbation": {key: value}}})
     assert msg.startswith(message)
 
 
@@ -200,7 +207,8 @@ def test_topology_by_magnitude_keeps_the_edges_of_largest_alpha(tmp_path):
 
 
 def test_topology_selection_on_a_space_without_input_groups_is_refused():
-    msg = one_line_error(config.from_dict, {**TINY, "select": {"methods": ["supernet"],
-                                                               "perturbation": {"topology": "perturbation"}}})
+    darts = {**TINY["supernet"], "variants": {"baseline": {"method": "darts"}}}
+    msg = one_line_error(config.from_dict, {**TINY, "supernet": darts, "select": {
+        "methods": ["perturbation"], "perturbation": {"topology": "perturbation"}}})
     assert msg == ("select.perturbation.topology: 'perturbation' selects which input edges a node keeps, but every "
                    "choice of space 'nb201' is used (no input groups); leave it at auto")

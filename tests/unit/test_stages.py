@@ -9,15 +9,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from nas import config, io, layout as L, selection, stages
+from nas import config, data, io, layout as L, selection, stages
+from nas.truth import train as truth_train
 from nas.selection import Context
 
 TINY = {
     "device": "cpu",
-    "data": {"num_samples": 400},
+    "threads": 1,
+    "data": {"num_samples": 400, "test_fraction": 0.2},
     "space": {"channels": 2},
     "sample": {"archs": 4},
-    "supernet": {"epochs": 1, "seeds": [0, 1]},
+    "supernet": {"epochs": 1, "seeds": [0, 1], "lr": 0.05, "sampling": "uniform", "variants": {"baseline": {}}},
     "standalone": {"shards": 1, "seeds": [0, 1], "epochs": 1, "init": "independent"},
     "correlate": {"topk": [1, 2], "bootstrap": 20},
     "eval": {"recalibrate_batches": 2, "batch_size": 64},  # 160 training samples: 2 x 64 fit
@@ -32,7 +34,7 @@ def outside_selector(monkeypatch):
         pool = set(ctx.pool["arch"])
         return next(a for a in ctx.space.sample(len(pool) + 8, 1) if ctx.space.format(a) not in pool)
 
-    monkeypatch.setitem(selection.SELECTORS, "outside", outside)
+    monkeypatch.setitem(selection.SELECTORS, "outside", selection.Selector("outside", outside))
     return outside
 
 
@@ -48,7 +50,7 @@ def trained(tmp_path_factory):
         for seed in cfg.supernet.seeds:
             stages.train_supernet(cfg, seed=seed)
             stages.eval_supernet(cfg, seed=seed)
-        stages.train_standalone(cfg, shard="1/1", workers=1)
+        truth_train.train_standalone(cfg, shard="1/1", workers=1)
         stages.merge_standalone(cfg)
     return root
 
@@ -105,7 +107,7 @@ def test_train_picks_resumes_from_the_pool_machinery(study, monkeypatch):
     stages.pick(cfg)
     stages.train_picks(cfg, workers=1)
     first = L.PICKS_STANDALONE.read_bytes()
-    from nas import standalone
+    from nas.truth import train as standalone
 
     def no_training(*args, **kwargs):
         raise AssertionError("trained again")
@@ -159,7 +161,7 @@ def _drop(path, column):
 RUN0 = L.Run("baseline", 0)
 BAD_ARTIFACTS = {
     # name: (break the study, the stage that reads it, what its one-line error must say)
-    "integer arch column": (lambda: _rewrite(L.ARCHS, arch=range(4)), lambda c: stages.train_standalone(c, "1/1", 1),
+    "integer arch column": (lambda: _rewrite(L.ARCHS, arch=range(4)), lambda c: truth_train.train_standalone(c, "1/1", 1),
                             "results/archs.parquet: column 'arch' holds int64 values; expected strings"),
     "text accuracies": (lambda: _rewrite(RUN0.scores, accuracy=["abc"] * 4), stages.correlate,
                         "scores.parquet: column 'accuracy' holds"),
@@ -201,7 +203,7 @@ def test_resume_state_that_does_not_fit_says_deleting_it_is_safe(trained, tmp_pa
     # a killed run's state, then hand-edited (or from other code): its model keys do not fit
     from nas import supernet
     _, hp = stages.run_of(cfg, "baseline", 0)
-    key = config.fingerprint(hp, cfg.space, 0, cfg.data.augment, stages.data_fingerprint(["train"]), "cpu", None,
+    key = config.fingerprint(hp, cfg.space, 0, cfg.data.augment, data.splits_fingerprint(["train"]), "cpu", None,
                              {"threads": cfg.threads})
     state = RUN0.progress(key)
     state.parent.mkdir(parents=True, exist_ok=True)

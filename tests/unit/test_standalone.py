@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from nas import standalone
+from nas.truth import train as standalone
 from nas.config import load as load_config
 from nas.io import UserError
 from nas.spaces import nb201

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from nas import data, io, standalone, supernet
+from nas import data, io, supernet
+from nas.truth import train as standalone
 from nas.config import StandaloneConfig, SupernetConfig
 from nas.spaces import nb201
 
@@ -131,7 +132,7 @@ def test_shard_parsing_and_split():
         with pytest.raises(io.UserError, match="--shard"):
             standalone.parse_shard(bad)
     archs = pd.DataFrame({"arch_id": range(7)})
-    ids = sorted(i for k in (1, 2, 3) for i in standalone.shard(archs, k, 3).arch_id)
+    ids = sorted(i for k in (1, 2, 3) for i in standalone.shard_of(archs, k, 3).arch_id)
     assert ids == list(range(7))
 
 

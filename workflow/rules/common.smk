@@ -28,7 +28,6 @@ VARIANTS = CFG.variants
 SEEDS = CFG.supernet.seeds
 RUNS = [L.Run(v, s) for v, s in CFG.runs]
 RUN = L.SNAKEMAKE_RUN  # the run of a rule: {variant}, {seed}
-SHARDS = CFG.standalone.shards
 SPLITS = [str(L.split(s)) for s in L.SPLITS]
 # Every stage that runs torch sets its intra-op thread count from params (`threads`), under
 # Snakemake and DVC alike; the rules declare the same number so the scheduler reserves it.
@@ -55,7 +54,7 @@ def stage_deps(stage):
 
 
 def code(stage):
-    """The library modules the DVC stage lists as deps (nas/spaces expanded to its .py files)."""
+    """The code files the DVC stage lists as deps (derived from its entry point's imports)."""
     return nas_dag.code_deps(CFG, stage)
 
 

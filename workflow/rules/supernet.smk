@@ -56,31 +56,3 @@ rule eval_supernet:
         gpu=GPU,
     shell:
         "nas eval-supernet --variant {wildcards.variant} --seed {wildcards.seed} > {log} 2>&1"
-
-
-# DARTS-PT's perturbation selection, per run of a variant with architecture weights (only when
-# select.methods has `perturbation`).
-if "perturb" in nas_dag.stages(CFG):
-
-    rule perturb:
-        input:
-            code("perturb"),
-            lambda wildcards: stamp("perturb", wildcards.variant),
-            str(RUN.weights),
-            str(L.split("train")),
-            str(L.split("valid")),
-        output:
-            str(RUN.perturbation),
-        params:
-            tracked=lambda wildcards: tracked("perturb", wildcards.variant),
-        log:
-            str(L.LOGS / "perturb/{variant}/seed-{seed}.log"),
-        benchmark:
-            str(L.LOGS / "benchmarks/perturb/{variant}/seed-{seed}.tsv")
-        threads: THREADS
-        resources:
-            mem_mb=8000,
-            runtime=240,
-            gpu=GPU,
-        shell:
-            "nas perturb --variant {wildcards.variant} --seed {wildcards.seed} > {log} 2>&1"

@@ -1,0 +1,135 @@
+"""Each stage's code dependencies, derived from what its entry point imports: never written by hand.
+
+A stage runs one function (its entry point: `nas.stages.<stage>`, or the function a registered piece
+declares for a stage of its own). Its code deps are the project's modules that function can run:
+the imports inside it and inside the module-level functions of its module it calls (transitively),
+then every module those import, anywhere in their text (module level or inside a function), and the
+`__init__` of every package on the way (importing `nas.supernet.base` runs `nas/supernet/__init__.py`,
+which imports every method). The analysis is static (`ast`): nothing is imported or run.
+
+Not followed and not listed: the orchestration modules (`PLUMBING`), which parse arguments, read and
+validate params, and write dvc.yaml; what they contribute to a result is a params value, and DVC and
+Snakemake track the values of the params each stage reads. Everything else a stage reaches is a dep,
+so an edit anywhere in it reruns the stage under both engines (`tests/e2e/test_code_deps.py`).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+PACKAGE = "nas"
+# Orchestration, not computation: argument parsing, params loading and validation, the DAG writer,
+# reanalysis and profile tools, the stage dispatcher itself (its functions are followed one by one).
+PLUMBING = frozenset({"nas", "nas.__main__", "nas.cli", "nas.config", "nas.settings", "nas.dag", "nas.codedeps",
+                      "nas.artifacts", "nas.profile", "nas.stages"})
+
+
+def _root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+@functools.lru_cache(maxsize=4)
+def modules(root: str | None = None) -> dict[str, Path]:
+    """{module name: file} of every module of the package."""
+    base = Path(root) if root else _root()
+    out = {}
+    for f in sorted((base / PACKAGE).rglob("*.py")):
+        if "__pycache__" in f.parts:
+            continue
+        parts = list(f.relative_to(base).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = f
+    return out
+
+
+def _resolve(name: str, known: dict) -> str | None:
+    """The module `name` is, or lies in (an attribute of a module: `nas.io.UserError` -> `nas.io`)."""
+    while name and name not in known:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imported(node: ast.AST, module: str, known: dict) -> set[str]:
+    """The project modules the import statements under `node` name."""
+    is_package = known[module].name == "__init__.py"
+    out = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Import):
+            out.update(r for a in n.names if (r := _resolve(a.name, known)))
+        elif isinstance(n, ast.ImportFrom):
+            base = n.module or ""
+            if n.level:
+                pkg = module if is_package else module.rpartition(".")[0]
+                for _ in range(n.level - 1):
+                    pkg = pkg.rpartition(".")[0]
+                base = f"{pkg}.{base}" if base else pkg
+            for a in n.names:
+                r = _resolve(f"{base}.{a.name}", known) if f"{base}.{a.name}" in known else _resolve(base, known)
+                if r:
+                    out.add(r)
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def import_graph(root: str | None = None) -> dict[str, frozenset]:
+    """{module: the project modules it imports anywhere in its text}."""
+    known = modules(root)
+    return {m: frozenset(_imported(ast.parse(f.read_text(encoding="utf-8")), m, known) - {m})
+            for m, f in known.items()}
+
+
+def _with_packages(module: str) -> list[str]:
+    """The module and the packages above it (each `__init__` runs when it is imported)."""
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def entry_modules(module: str, function: str, root: str | None = None) -> set[str]:
+    """The project modules function `function` of `module` imports, itself or through the module-level
+    functions of its module it names (transitively), plus its module's own top-level imports."""
+    known = modules(root)
+    tree = ast.parse(known[module].read_text(encoding="utf-8"))
+    functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    top = ast.Module(body=[n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))], type_ignores=[])
+    out = _imported(top, module, known)
+    seen, todo = set(), [function]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in functions:
+            continue
+        seen.add(name)
+        out |= _imported(functions[name], module, known)
+        todo += [n.id for n in ast.walk(functions[name]) if isinstance(n, ast.Name) and n.id in functions]
+    if module not in PLUMBING:
+        out.add(module)
+    return out
+
+
+def closure(start: set[str], root: str | None = None) -> list[str]:
+    """Every module reachable from `start` through imports and package `__init__`s, plumbing left out."""
+    graph = import_graph(root)
+    seen: set[str] = set()
+    todo = [p for m in start for p in _with_packages(m)]
+    while todo:
+        m = todo.pop()
+        if m in seen or m in PLUMBING or m not in graph:
+            continue
+        seen.add(m)
+        todo += [p for dep in graph[m] for p in _with_packages(dep)]
+    return sorted(seen)
+
+
+def files(mods, root: str | None = None) -> list[str]:
+    """The modules' files, relative to the project root, as posix paths (sorted)."""
+    known = modules(root)
+    base = Path(root) if root else _root()
+    return sorted(known[m].relative_to(base).as_posix() for m in mods)
+
+
+def code_deps(fn, root: str | None = None) -> list[str]:
+    """The code deps of the stage whose entry point is function `fn` (a function of the package)."""
+    start = entry_modules(fn.__module__, fn.__name__, root)
+    return files(closure(start, root), root)

@@ -1,0 +1,40 @@
+"""What a registered piece declares beyond its settings: a stage of its own.
+
+A ground-truth source (`nas.truth`) or a selection method (`nas.selection`) may need a pipeline
+stage that the fixed DAG does not have: stand-alone training runs in shards before the results are
+merged (`train-standalone`), DARTS-PT's perturbation selection runs once per super-net run before the
+picks are made (`perturb`). The piece declares the stage with `OwnStage`; `nas dag` writes its DVC
+stage from the piece's spec, the Snakefile makes one rule of it, and `nas <name>` runs it. Nothing
+outside the piece's own file names it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class OwnStage:
+    """A stage a registered piece adds to the DAG.
+
+    name     the stage, its `nas` subcommand and (with '-' as '_') its Snakemake rule
+    help     one line for `nas --help`
+    per      "run": one job per super-net run (--variant, --seed); "shard": one per stand-alone shard
+             (--shard K/N; --workers), `foreach` over the shards in dvc.yaml
+    run      run(cfg, **options) -> the paths written (options: variant and seed, or shard and workers)
+    threads  what the Snakemake rule reserves: "params" (the `threads` key) or a number of processes
+    mem_mb, runtime   the Snakemake rule's resources (MB, minutes), overridable in a profile
+    """
+
+    name: str
+    help: str
+    per: str
+    run: Callable
+    threads: int | str = "params"
+    mem_mb: int = 8000
+    runtime: int = 240
+
+    @property
+    def rule(self) -> str:
+        return self.name.replace("-", "_")
