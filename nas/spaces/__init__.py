@@ -5,13 +5,14 @@
     register_space()  add a space at run time (e.g. in tests); a taken name is refused
 
 A space implements `nas.spaces.base.SearchSpace` (choices, parse/format, sampling and isomorphism,
-build/build_supernet, counts); shared operations are in ops.py. A new space = one new module here
-(a `SearchSpace` subclass and its instance) + one line in SPACES.
+build/build_supernet, counts; a super-net is built from one `NetworkSettings` value); shared operations
+are in ops.py. A new space = one new module here (a `SearchSpace` subclass and its instance) + one line
+in SPACES.
 """
 
 from nas.io import UserError
 from nas.spaces import darts, nb201, zhang64
-from nas.spaces.base import SearchSpace
+from nas.spaces.base import NetworkSettings, SearchSpace  # noqa: F401  (NetworkSettings: re-exported)
 
 SPACES: dict[str, SearchSpace] = {
     nb201.SPACE.name: nb201.SPACE,

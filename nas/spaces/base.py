@@ -6,10 +6,12 @@ of which `keep` are used). An architecture is the space's own hashable value (NB
 operation names); `to_picks` / `from_picks` convert it to and from {choice key: candidate}, the
 architecture dict of NNI.
 
-Networks: `build(arch, ...)` is a stand-alone network called as `net(x)`; `build_supernet(...)` is the
-weight-sharing network called as `net(x, arch)`, whose per-choice modules come from a factory the
-super-net method supplies (`choice(c, candidates) -> module`, forward `(x, pick) -> Tensor | None`).
-The default factory `single_path` runs the picked candidate; a DARTS mixture would weight them all.
+Networks: `build(arch, ...)` is a stand-alone network called as `net(x)`; `build_supernet(net, choice)`
+is the weight-sharing network called as `net(x, arch)`, built from one `NetworkSettings` value (size,
+input, classes, batch-norm form, op placement, kernel mapping, dropout; also what its checkpoint
+stores), whose per-choice modules come from a factory the super-net method supplies (`choice(c,
+candidates) -> module`, forward `(x, pick) -> Tensor | None`). The default factory `single_path` runs
+the picked candidate; a DARTS mixture would weight them all.
 
 Generic logic lives here: the picks round trip and its checks, the size of a space with groups,
 uniform sampling of distinct architectures (by permutation of the enumeration when the space is
@@ -20,9 +22,10 @@ from __future__ import annotations
 
 import abc
 import copy
+import dataclasses
 import itertools
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
@@ -39,6 +42,77 @@ class Choice:
     candidates: tuple[str, ...]    # the operation names a super-net holds weights for
     group: str | None = None       # choices that compete with each other (e.g. the input edges of one DARTS node)
     keep: int = 1                  # how many choices of the group carry a non-"none" pick in an architecture
+
+
+# --- the super-net's network settings -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """What a super-net network is built from, one value (passed to `build_supernet`, checkpointed with
+    the weights): its size, its input and output, and its form.
+
+    channels        C, the width of the first stage (the variant's `supernet.channels`, else `space.channels`)
+    cells           N, the cells per stage (the variant's `supernet.cells`, else `space.cells`)
+    input_shape     one sample's shape, (C, L) or (C, H, W): the data's
+    num_classes     the classifier's outputs: the data's
+    affine          batch norm has a learnable scale and shift (`supernet.bn_affine`)
+    track           batch norm keeps running statistics (`supernet.bn_track`)
+    op_on           where the operation choice sits, one of the space's `supernet_forms` (`supernet.op_on`)
+    kernel_mapping  the smaller conv of each of the space's `kernel_pairs` uses the centre of the larger
+                    one's kernel (`supernet.kernel_mapping`)
+    global_dropout  dropout on the pooled features (`supernet.global_dropout`) in a network built for
+                    training; 0.0 for scoring, and not checkpointed (a loaded super-net scores)
+
+    `of` builds it from a variant's settings; `to_meta` / `from_meta` write it into a checkpoint's
+    metadata and read it back. This module imports neither `nas.config` nor `nas.supernet`: `of` reads
+    the attributes it names from whatever it is given."""
+
+    channels: int
+    cells: int
+    input_shape: tuple[int, ...]
+    num_classes: int
+    affine: bool = True
+    track: bool = True
+    op_on: str = "edge"
+    kernel_mapping: bool = False
+    global_dropout: float = 0.0
+
+    # The checkpoint's keys for the fields, in the order `weights.pt` has always written them: its bytes
+    # depend on the order, so the study's artifacts stay byte-identical only while it is kept.
+    META_KEYS: ClassVar[tuple[str, ...]] = ("channels", "cells", "input_shape", "num_classes", "bn_affine",
+                                            "bn_track", "op_on", "kernel_mapping")
+
+    def __post_init__(self):
+        object.__setattr__(self, "input_shape", tuple(self.input_shape))  # a list or torch.Size given: a tuple
+
+    @classmethod
+    def of(cls, hp, channels: int, cells: int, data, *, training: bool = False) -> "NetworkSettings":
+        """The network of variant settings `hp` (a `SupernetConfig`: channels, cells, bn_affine, bn_track,
+        op_on, kernel_mapping, global_dropout) for `data` (shape, num_classes); `channels` and `cells`
+        are the space section's, which hp.channels/cells override. `training`: keep the variant's global
+        dropout (else 0.0, a network for scoring)."""
+        return cls(hp.channels or channels, hp.cells or cells, tuple(data.shape), data.num_classes,
+                   affine=hp.bn_affine, track=hp.bn_track, op_on=hp.op_on, kernel_mapping=hp.kernel_mapping,
+                   global_dropout=hp.global_dropout if training else 0.0)
+
+    def scoring(self) -> "NetworkSettings":
+        """The same network built for scoring: no dropout."""
+        return dataclasses.replace(self, global_dropout=0.0)
+
+    def to_meta(self) -> dict:
+        """The checkpoint metadata of these settings: flat keys `META_KEYS` in that order (batch norm as
+        bn_affine/bn_track, input_shape a list); global_dropout is not written."""
+        return dict(zip(self.META_KEYS, (self.channels, self.cells, list(self.input_shape), self.num_classes,
+                                         self.affine, self.track, self.op_on, self.kernel_mapping)))
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> "NetworkSettings":
+        """The settings a checkpoint's metadata holds (`to_meta`'s keys; others are ignored), for scoring.
+        Checkpoints older than the super-net forms lack op_on and kernel_mapping: "edge" and False.
+        KeyError if a key that was always written is missing."""
+        return cls(meta["channels"], meta["cells"], tuple(meta["input_shape"]), meta["num_classes"],
+                   affine=meta["bn_affine"], track=meta["bn_track"], op_on=meta.get("op_on", "edge"),
+                   kernel_mapping=meta.get("kernel_mapping", False))
 
 
 # --- the default super-net choice ------------------------------------------------------------------
@@ -313,19 +387,18 @@ class SearchSpace(abc.ABC):
         """The stand-alone network of `arch` (or its string) for inputs (C, L) or (C, H, W); `net(x)`."""
 
     @abc.abstractmethod
-    def build_supernet(self, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int,
-                       choice: ChoiceFactory = single_path, *, affine: bool = True, track: bool = True,
-                       global_dropout: float = 0.0, op_on: str = "edge", kernel_mapping: bool = False) -> nn.Module:
-        """The weight-sharing network, called as `net(x, arch)`: the space builds the skeleton (stem,
-        cells, reductions, head) and, in construction order, calls `choice(c, candidates)` once per
-        choice a cell holds (every cell all of them, or, as DARTS's normal and reduce cells, each kind its
-        own; every choice in at least one cell), in choice order, `candidates` holding a module per candidate name (None for `none`). In forward
-        each choice module gets `(x, pick)`, pick being what `arch` says for it (a name, a tuple of names,
-        or None for the method to decide) and returns a Tensor or None (nothing flows); a node sums the
-        non-None outputs of its inputs (zeros if none), each passed through `drop_path` at
-        `net.path_dropout` in train mode. `op_on` must be in `supernet_forms`; `kernel_mapping` lets the
-        smaller conv of each of `kernel_pairs` use the centre of the larger one's kernel;
-        `global_dropout` drops the pooled features."""
+    def build_supernet(self, net: NetworkSettings, choice: ChoiceFactory = single_path) -> nn.Module:
+        """The weight-sharing network of `net` (its size, input, classes and form; see `NetworkSettings`),
+        called as `net(x, arch)`: the space builds the skeleton (stem, cells, reductions, head) and, in
+        construction order, calls `choice(c, candidates)` once per choice a cell holds (every cell all of
+        them, or, as DARTS's normal and reduce cells, each kind its own; every choice in at least one
+        cell), in choice order, `candidates` holding a module per candidate name (None for `none`). In
+        forward each choice module gets `(x, pick)`, pick being what `arch` says for it (a name, a tuple
+        of names, or None for the method to decide) and returns a Tensor or None (nothing flows); a node
+        sums the non-None outputs of its inputs (zeros if none), each passed through `drop_path` at
+        `net.path_dropout` in train mode. `net.op_on` must be in `supernet_forms` and `net.kernel_mapping`
+        needs `kernel_pairs` (`check_supernet_form`); `net.affine`/`net.track` make the batch norms,
+        `net.global_dropout` drops the pooled features."""
 
     def check_supernet_form(self, op_on: str, kernel_mapping: bool) -> None:
         """UserError unless the space supports this super-net form (for `build_supernet`)."""

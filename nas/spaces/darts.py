@@ -47,7 +47,7 @@ from torch import nn
 
 from nas.io import UserError
 from nas.spaces import ops
-from nas.spaces.base import Choice, PathChoice, SearchSpace, single_path
+from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, single_path
 
 NAME = "darts"
 OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
@@ -282,18 +282,17 @@ class DartsSpace(SearchSpace):
                     for k, (j, i) in enumerate(EDGES)]
         return Network(channels, cells, input_shape[0], num_classes, dim, make_edges, arch=arch)
 
-    def build_supernet(self, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int,
-                       choice=single_path, *, affine: bool = True, track: bool = True, global_dropout: float = 0.0,
-                       op_on: str = "edge", kernel_mapping: bool = False) -> Network:
-        self.check_supernet_form(op_on, kernel_mapping)
-        dim = len(input_shape) - 1
+    def build_supernet(self, net: NetworkSettings, choice=single_path) -> Network:
+        self.check_supernet_form(net.op_on, net.kernel_mapping)
+        dim = len(net.input_shape) - 1
+        affine, track = net.affine, net.track
 
         def make_edges(c, kind):
             members = [ch for ch in CHOICES if ch.key.startswith(kind + ":")]
             return [choice(ch, _search_candidates(ch, c, dim, 2 if kind == "reduce" and i < 2 else 1, affine, track))
                     for ch, (j, i) in zip(members, EDGES)]
-        return Network(channels, cells, input_shape[0], num_classes, dim, make_edges, affine=affine, track=track,
-                       global_dropout=global_dropout)
+        return Network(net.channels, net.cells, net.input_shape[0], net.num_classes, dim, make_edges, affine=affine,
+                       track=track, global_dropout=net.global_dropout)
 
     def count_params_flops(self, arch, channels: int, cells: int, input_shape: tuple[int, ...],
                            num_classes: int) -> tuple[int, int]:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from nas.io import UserError
-from nas.spaces.base import Choice, PathChoice, SearchSpace, single_path
+from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, single_path
 from nas.spaces import ops
 from nas.spaces.ops import ResidualReduction, bn, candidate_modules, conv, drop_path
 
@@ -380,25 +380,24 @@ class NB201(SearchSpace):
             return Cell([PathChoice(candidate_modules((op,), c, dim, True, True)) for op in arch])
         return Network(channels, cells, input_shape[0], num_classes, dim, make_cell, arch=arch)
 
-    def build_supernet(self, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int,
-                       choice=single_path, *, affine: bool = True, track: bool = True, global_dropout: float = 0.0,
-                       op_on: str = "edge", kernel_mapping: bool = False) -> Network:
+    def build_supernet(self, net: NetworkSettings, choice=single_path) -> Network:
         """The weight-sharing network: every operation on every edge (or, with op_on="node", on every
         node: `NodeCell`, which takes the default choice only), one set of weights each; with
         kernel_mapping the 1x1 convolutions borrow the centre of the 3x3 kernels on the same edge."""
-        self.check_supernet_form(op_on, kernel_mapping)
-        if op_on == "node" and choice is not single_path:
+        self.check_supernet_form(net.op_on, net.kernel_mapping)
+        if net.op_on == "node" and choice is not single_path:
             raise ValueError("op_on='node' holds weights per node, not per choice: it takes the default choice only")
-        dim = len(input_shape) - 1
-        pairs = self.kernel_pairs if kernel_mapping else ()
+        dim = len(net.input_shape) - 1
+        pairs = self.kernel_pairs if net.kernel_mapping else ()
+        affine, track = net.affine, net.track
 
         def make_cell(c):
-            if op_on == "node":
+            if net.op_on == "node":
                 return NodeCell(c, dim, affine, track, pairs)
             return Cell([choice(ch, candidate_modules(ch.candidates, c, dim, affine, track, pairs))
                          for ch in self.choices()])
-        return Network(channels, cells, input_shape[0], num_classes, dim, make_cell, affine=affine, track=track,
-                       global_dropout=global_dropout)
+        return Network(net.channels, net.cells, net.input_shape[0], net.num_classes, dim, make_cell, affine=affine,
+                       track=track, global_dropout=net.global_dropout)
 
     def count_params_flops(self, arch, channels: int, cells: int, input_shape: tuple[int, ...],
                            num_classes: int) -> tuple[int, int]:

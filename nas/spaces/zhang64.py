@@ -36,7 +36,7 @@ from torch import nn
 
 from nas.io import UserError
 from nas.spaces import ops
-from nas.spaces.base import Choice, PathChoice, SearchSpace, single_path
+from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, single_path
 
 NAME = "zhang64"
 OPS = ("max_pool_3x3", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_5x5")
@@ -163,16 +163,14 @@ class Zhang64Space(SearchSpace):
             return [PathChoice(_edge_modules(Choice(ch.key, (op,)), c, dim, True, True)) for ch, op in zip(CHOICES, arch)]
         return Network(channels, cells, input_shape[0], num_classes, dim, make_edges, arch=arch)
 
-    def build_supernet(self, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int,
-                       choice=single_path, *, affine: bool = True, track: bool = True, global_dropout: float = 0.0,
-                       op_on: str = "edge", kernel_mapping: bool = False) -> Network:
-        self.check_supernet_form(op_on, kernel_mapping)
-        dim = len(input_shape) - 1
+    def build_supernet(self, net: NetworkSettings, choice=single_path) -> Network:
+        self.check_supernet_form(net.op_on, net.kernel_mapping)
+        dim = len(net.input_shape) - 1
 
         def make_edges(c):
-            return [choice(ch, _edge_modules(ch, c, dim, affine, track)) for ch in CHOICES]
-        return Network(channels, cells, input_shape[0], num_classes, dim, make_edges, affine=affine, track=track,
-                       global_dropout=global_dropout)
+            return [choice(ch, _edge_modules(ch, c, dim, net.affine, net.track)) for ch in CHOICES]
+        return Network(net.channels, net.cells, net.input_shape[0], net.num_classes, dim, make_edges,
+                       affine=net.affine, track=net.track, global_dropout=net.global_dropout)
 
 
 SPACE = Zhang64Space()

@@ -4,8 +4,9 @@ schema of `weights.pt`, and the choice of landmark architectures.
 A super-net *method* (single-path one-shot, DARTS, partial sharing, ...) is a subclass of `Method`
 registered with `@register_method`. Its lifecycle, after NASLib's optimizers:
 
-    build(...)          the super-net: `space.build_supernet` with the method's choice module (NNI's
-                        mutation hook: `choice(c, candidates)` wraps each choice of the space)
+    build(...)          the super-net: `space.build_supernet(net, choice)` of the run's one
+                        `NetworkSettings` value with the method's choice module (NNI's mutation hook:
+                        `choice(c, candidates)` wraps each choice of the space), via `assemble`
     setup(net, ...)     optimizers and the method's own state, before the first epoch
     train_epoch(...)    one epoch; a validation batch per step is at hand for methods that need one
     checkpointables()   {name: object with state_dict/load_state_dict}: what a resumed run restores
@@ -23,6 +24,7 @@ and ends with the same bytes as an uninterrupted one.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
@@ -31,7 +33,7 @@ import torch
 
 from nas import io
 from nas.data import Tensors
-from nas.spaces.base import ChoiceFactory, SearchSpace, single_path
+from nas.spaces.base import ChoiceFactory, NetworkSettings, SearchSpace, single_path
 
 HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "passes"]
 
@@ -51,19 +53,23 @@ class Method:
         self.space, self.hp = space, hp
 
     def build(self, channels: int, cells: int, data: Tensors, training: bool = True):
-        """The super-net at the variant's size (hp.channels/cells override the space's). Dropout exists
-        only in a network built for training; scoring never drops anything."""
+        """The super-net of the variant for `data` (`NetworkSettings.of`: hp.channels/cells override the
+        space section's `channels`/`cells`). Dropout exists only in a network built for training;
+        scoring never drops anything."""
+        return self.assemble(self.space, NetworkSettings.of(self.hp, channels, cells, data, training=training),
+                             self.hp)
+
+    @classmethod
+    def assemble(cls, space: SearchSpace, net: NetworkSettings, sharing_hp=None):
+        """The super-net `net` over `space` with this method's choice modules: partially shared when
+        `sharing_hp` (the variant's settings, or a checkpoint's sharing keys) asks for it, then `adapt`ed.
+        Building for training (`build`) and loading a checkpoint (`load`) both come here."""
         from nas.supernet import sharing
 
-        hp = self.hp
-
         def make():
-            return self.space.build_supernet(hp.channels or channels, hp.cells or cells, data.shape, data.num_classes,
-                                             self.choice, affine=hp.bn_affine, track=hp.bn_track, op_on=hp.op_on,
-                                             kernel_mapping=hp.kernel_mapping,
-                                             global_dropout=hp.global_dropout if training else 0.0)
-        net = sharing.build(make, self.space, hp, hp.cells or cells) if sharing.is_partial(hp) else make()
-        return self.adapt(net, self.space)
+            return space.build_supernet(net, cls.choice)
+        partial = sharing_hp is not None and sharing.is_partial(sharing_hp)
+        return cls.adapt(sharing.build(make, space, sharing_hp, net.cells) if partial else make(), space)
 
     @classmethod
     def adapt(cls, net, space: SearchSpace):
@@ -225,11 +231,10 @@ def weights(net) -> dict:
 
 def checkpoint_meta(space_cfg, hp, data: Tensors, landmark_ids: list[int], variant: str,
                     seed: int) -> dict:
-    """What rebuilds the super-net of a run for scoring: its space, size, input and batch-norm form."""
-    return {"space": space_cfg.name, "channels": hp.channels or space_cfg.channels,
-            "cells": hp.cells or space_cfg.cells, "input_shape": list(data.shape),
-            "num_classes": data.num_classes, "bn_affine": hp.bn_affine, "bn_track": hp.bn_track,
-            "op_on": hp.op_on, "kernel_mapping": hp.kernel_mapping, "landmarks": landmark_ids, "method": hp.method,
+    """What rebuilds the super-net of a run for scoring: its space, then its `NetworkSettings` (size,
+    input, batch-norm form; `NetworkSettings.to_meta`, flat keys), then the run's own keys."""
+    net = NetworkSettings.of(hp, space_cfg.channels, space_cfg.cells, data)
+    return {"space": space_cfg.name, **net.to_meta(), "landmarks": landmark_ids, "method": hp.method,
             "variant": variant, "seed": seed, **sharing_meta(hp)}
 
 
@@ -261,20 +266,8 @@ def load(path: Path, space_name: str):
             raise io.UserError(f"{path}: super-net of space {ckpt['space']!r}, but space.name is {space_name!r}")
         space = get_space(space_name)
         method = get_method(ckpt.get("method", "spos"))
-
-        def make():
-            return space.build_supernet(ckpt["channels"], ckpt["cells"], tuple(ckpt["input_shape"]),
-                                        ckpt["num_classes"], method.choice, affine=ckpt["bn_affine"],
-                                        track=ckpt["bn_track"], op_on=ckpt.get("op_on", "edge"),
-                                        kernel_mapping=ckpt.get("kernel_mapping", False))
-        if "sharing" in ckpt:
-            from types import SimpleNamespace
-
-            from nas.supernet import sharing
-            net = sharing.build(make, space, SimpleNamespace(**ckpt["sharing"]), ckpt["cells"])
-        else:
-            net = make()
-        net = method.adapt(net, space)
+        shared = SimpleNamespace(**ckpt["sharing"]) if "sharing" in ckpt else None
+        net = method.assemble(space, NetworkSettings.from_meta(ckpt), shared)
         net.load_state_dict(ckpt["model"])
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
         raise io.UserError(f"{path}: not a super-net checkpoint of this project ({io._first_line(exc)})") from None

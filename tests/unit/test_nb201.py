@@ -13,7 +13,7 @@ from helpers import one_line_error
 from nas import spaces
 from nas.spaces import SPACES, get_space, nb201, register_space
 from nas.io import UserError
-from nas.spaces.base import Choice, PathChoice, SearchSpace, single_path
+from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, single_path
 from nas.spaces.ops import CentreKernelConvBN
 
 SPACE = nb201.SPACE
@@ -337,7 +337,7 @@ def test_tied_supernet_agrees_with_canonical_on_sampled_cells():
     # six edges. Then each term op(expr) of the function key is one tensor whichever edge makes it, so
     # every cell and its canonical representative must give the same logits.
     torch.manual_seed(0)
-    net = SPACE.build_supernet(4, 1, (1, 16), 3, affine=False, track=False)
+    net = SPACE.build_supernet(NetworkSettings(4, 1, (1, 16), 3, affine=False, track=False))
     for block in net.blocks:
         if isinstance(block, nb201.Cell):
             for edge in block.edges[1:]:
@@ -431,7 +431,7 @@ def test_build_output_shape(shape):
     out = net(torch.randn(5, *shape))
     assert out.shape == (5, 3)
     assert torch.isfinite(out).all()
-    sn = SPACE.build_supernet(4, 1, shape, 3)
+    sn = SPACE.build_supernet(NetworkSettings(4, 1, shape, 3))
     assert sn(torch.randn(2, *shape), parse(VALID)).shape == (2, 3)
 
 
@@ -445,7 +445,7 @@ def test_build_only_has_the_cell_operations():
 
 def test_supernet_paths_and_gradients():
     torch.manual_seed(0)
-    net = SPACE.build_supernet(4, 1, (1, 16), 3)
+    net = SPACE.build_supernet(NetworkSettings(4, 1, (1, 16), 3))
     x = torch.randn(8, 1, 16)
     a, b = (C3,) * 6, (C1, S, P, C1, N, C1)
     with torch.no_grad():
@@ -468,9 +468,10 @@ def test_supernet_paths_and_gradients():
 
 def test_supernet_forms_are_checked():
     with pytest.raises(UserError, match="'graph' does not apply to space 'nb201'; it supports edge, node"):
-        SPACE.build_supernet(4, 1, (1, 16), 3, op_on="graph")
+        SPACE.build_supernet(NetworkSettings(4, 1, (1, 16), 3, op_on="graph"))
     with pytest.raises(ValueError, match="default choice only"):
-        SPACE.build_supernet(4, 1, (1, 16), 3, lambda c, candidates: PathChoice(candidates), op_on="node")
+        SPACE.build_supernet(NetworkSettings(4, 1, (1, 16), 3, op_on="node"),
+                             lambda c, candidates: PathChoice(candidates))
 
 
 def test_supernet_choices_come_from_the_factory_in_construction_order():
@@ -480,7 +481,7 @@ def test_supernet_choices_come_from_the_factory_in_construction_order():
         calls.append((choice.key, tuple(candidates)))
         return single_path(choice, candidates)
 
-    net = SPACE.build_supernet(2, 2, (1, 16), 3, factory, kernel_mapping=True)
+    net = SPACE.build_supernet(NetworkSettings(2, 2, (1, 16), 3, kernel_mapping=True), factory)
     assert calls == [(c.key, OPS) for c in SPACE.choices()] * 6  # 3 stages x 2 cells
     cell = next(b for b in net.blocks if isinstance(b, nb201.Cell))
     assert all(type(e) is PathChoice for e in cell.edges)
@@ -539,7 +540,7 @@ def regression_run(name):
     if isinstance(what, str):
         net = SPACE.build(what, 3, 1, shape, 3)
     else:
-        net = SPACE.build_supernet(3, 1, shape, 3, global_dropout=0.2, **what)
+        net = SPACE.build_supernet(NetworkSettings(3, 1, shape, 3, global_dropout=0.2, **what))
     # The initial state, before any forward: batch-norm running statistics updated by a forward depend
     # on the machine's floating-point kernels (AMD and Intel CPUs differ in the last bits).
     digest = state_digest(net)
@@ -578,7 +579,7 @@ def test_edge_outputs_are_summed_in_edge_order():
         def forward(self, x, pick):
             return torch.full_like(x, self.value)
 
-    net = SPACE.build_supernet(2, 1, (1, 4), 3, lambda c, candidates: Constant(next(values)))
+    net = SPACE.build_supernet(NetworkSettings(2, 1, (1, 4), 3), lambda c, candidates: Constant(next(values)))
     cell = next(b for b in net.blocks if isinstance(b, nb201.Cell))
     out = cell(torch.zeros(1, 2, 4), (S,) * 6)
     assert torch.equal(out, torch.full((1, 2, 4), -1.0))

@@ -3,13 +3,17 @@ the toy spaces of toy_space.py (grouped choices; one of them too large to enumer
 
 from __future__ import annotations
 
+import ast
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from helpers import one_line_error
 from nas import supernet
 from nas.spaces import SPACES
-from nas.spaces.base import Choice, PathChoice, SearchSpace, single_path
+from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, single_path
 from unit.toy_space import ToyLargeSpace, ToySpace
 
 ALL_SPACES = list(SPACES.values()) + [ToySpace(), ToyLargeSpace()]
@@ -154,7 +158,7 @@ def test_supernet_factory_is_called_once_per_choice_per_cell(space):
     counts = []
     for cells in (1, 2):
         calls = []
-        space.build_supernet(2, cells, (1, 12), 3, recording_factory(calls))
+        space.build_supernet(NetworkSettings(2, cells, (1, 12), 3), recording_factory(calls))
         got = [k for k, _, _ in calls]
         # every choice is built, each cell's choices in choice order (a cell may hold only some of them:
         # the DARTS space's normal and reduce cells hold their own kind's)
@@ -181,8 +185,8 @@ def test_supernet_factory_is_called_once_per_choice_per_cell(space):
 def test_supernet_trains_only_the_picked_candidates(space, shape):
     torch.manual_seed(0)
     calls = []
-    net = space.build_supernet(2, 1, shape, 3, recording_factory(calls), affine=False, track=False)
-    default = space.build_supernet(2, 1, shape, 3, single_path, affine=False, track=False)
+    net = space.build_supernet(NetworkSettings(2, 1, shape, 3, affine=False, track=False), recording_factory(calls))
+    default = space.build_supernet(NetworkSettings(2, 1, shape, 3, affine=False, track=False), single_path)
     assert list(default.state_dict()) == list(net.state_dict())  # the factory decides nothing of the names
     x = torch.randn(4, *shape)
     # the sampled arch with the most parametric picks, so that some gradient must flow
@@ -204,3 +208,24 @@ def test_supernet_trains_only_the_picked_candidates(space, shape):
     assert trained > 0
     # the one-shot path (every candidate of every choice, averaged) runs through the same modules
     assert net(x, supernet.one_shot_path(space)).shape == (4, 3)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module `path` imports (at any depth), and every name it imports from a module."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+@space_param
+def test_the_space_imports_neither_the_config_nor_the_supernet(space):
+    """A space builds its super-net from one `NetworkSettings` value (nas/spaces/base.py) and depends on
+    no super-net method and no config section."""
+    for module in (type(space).__module__, SearchSpace.__module__):
+        path = Path(sys.modules[module].__file__)
+        bad = sorted(m for m in _imports(path) if m.split(".")[:2] in (["nas", "config"], ["nas", "supernet"]))
+        assert not bad, f"space {space.name}: {path.name} imports {', '.join(bad)}"

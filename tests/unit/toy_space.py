@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from nas.io import UserError
-from nas.spaces.base import Choice, PathChoice, SearchSpace, single_path
+from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, single_path
 from nas.spaces.ops import bn, candidate_modules, conv, drop_path
 
 OPS = ("none", "skip_connect", "nor_conv_1x1")
@@ -135,13 +135,12 @@ class ToySpace(SearchSpace):
         return ToyNetwork(channels, cells, input_shape, num_classes, lambda c: ToyCell(
             [PathChoice(candidate_modules((op,), c, dim, True, True)) for op in arch]), arch=arch)
 
-    def build_supernet(self, channels, cells, input_shape, num_classes, choice=single_path, *, affine=True,
-                       track=True, global_dropout=0.0, op_on="edge", kernel_mapping=False):
-        self.check_supernet_form(op_on, kernel_mapping)
-        dim = len(input_shape) - 1
-        return ToyNetwork(channels, cells, input_shape, num_classes, lambda c: ToyCell(
-            [choice(ch, candidate_modules(ch.candidates, c, dim, affine, track)) for ch in CHOICES]),
-            affine=affine, track=track, global_dropout=global_dropout)
+    def build_supernet(self, net: NetworkSettings, choice=single_path):
+        self.check_supernet_form(net.op_on, net.kernel_mapping)
+        dim = len(net.input_shape) - 1
+        return ToyNetwork(net.channels, net.cells, net.input_shape, net.num_classes, lambda c: ToyCell(
+            [choice(ch, candidate_modules(ch.candidates, c, dim, net.affine, net.track)) for ch in CHOICES]),
+            affine=net.affine, track=net.track, global_dropout=net.global_dropout)
 
     def count_params_flops(self, arch, channels, cells, input_shape, num_classes):
         net = self.build(arch, channels, cells, input_shape, num_classes)
