@@ -209,14 +209,14 @@ def _stages(cfg: Config) -> dict:
     }
     out["heuristics"] = {
         "cmd": "nas heuristics",
-        "deps": ["nas/heuristics.py", "nas/report.py", _p(L.CORRELATION), _p(L.SELECTION)] + histories,
+        "deps": ["nas/heuristics.py", "nas/metrics_files.py", _p(L.CORRELATION), _p(L.SELECTION)] + histories,
         "params": run_keys,
         "outs": [_p(L.HEURISTICS)],
         "metrics": [{_p(L.HEURISTICS_JSON): {"cache": False}}],
     }
     out["report"] = {
         "cmd": "nas report",
-        "deps": ["nas/report.py", "nas/heuristics.py", archs, standalone, _p(L.CORRELATION), _p(L.SELECTION),
+        "deps": ["nas/report", "nas/metrics_files.py", "nas/heuristics.py", archs, standalone, _p(L.CORRELATION), _p(L.SELECTION),
                  _p(L.SELECTION_SUMMARY), _p(L.STABILITY), _p(L.STABILITY_RANKS), _p(L.INTERFERENCE)]
                 + scores + histories
                 + [_p(L.Run(v, seed).perturbation) for v in perturbed for seed in seeds],
@@ -294,11 +294,12 @@ def write(cfg: Config, params_path, output, check: bool = False) -> str:
 def write_plots_page(path=L.PLOTS_HTML) -> Path:
     """The offline page template `dvc plots show` uses (.dvc/config: plots.html_template), written
     when missing: it depends only on the installed vl-convert-python."""
-    from nas import io, report
+    from nas import io
+    from nas.report.plots import plots_page
 
     path = Path(path)
     if not path.is_file():
-        io.write_text(report.plots_page(), path)
+        io.write_text(plots_page(), path)
     return path
 
 
