@@ -30,28 +30,7 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def median_step_seconds(net, x, y, sample, steps: int, repeats: int) -> float:
-    """A training step as nas.supernet.train_epoch takes it: every path `sample` draws (one for
-    uniform sampling, None for a stand-alone net), gradients summed, one update."""
-    from torch.nn import functional as F
-
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    g = torch.Generator().manual_seed(0)
-    net.train()
-    times = []
-    for r in range(repeats + 1):
-        start = time.perf_counter()
-        for _ in range(steps):
-            opt.zero_grad(set_to_none=True)
-            for path in sample(g):
-                F.cross_entropy(net(x, path), y).backward()
-            opt.step()
-        if r:  # the first repeat warms up
-            times.append((time.perf_counter() - start) / steps)
-    return statistics.median(times)
+from benchmarks.common import REPO, median_step_seconds, prepared_splits, print_rows
 
 
 def step_setup(cfg):
@@ -114,23 +93,9 @@ def bench_threads(cfg, repeats: int) -> dict:
     return {threads: statistics.median(t) for threads, t in times.items()}
 
 
-def prepared_splits(cfg, names=("train", "valid")) -> dict:
-    """The study's splits as `nas prepare` writes and the stages load them (through Parquet)."""
-    from nas import data
-
-    d = cfg.data
-    splits = data.prepare(d.dataset, d.root, d.valid_fraction, d.seed, num_samples=d.num_samples,
-                          iid_noise_scale=d.iid_noise_scale, corr_noise_scale=d.corr_noise_scale,
-                          test_fraction=d.test_fraction)
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
-            data.write_split(splits[name], Path(tmp) / f"{name}.parquet", d.dataset, data.NUM_CLASSES[d.dataset])
-        return {name: data.load_split(Path(tmp) / f"{name}.parquet") for name in names}
-
-
 PEAK_MEMORY = """
 import dataclasses, pathlib, resource, sys, tempfile, torch
-from benchmarks.run import prepared_splits
+from benchmarks.common import prepared_splits
 from nas import config, supernet
 from nas.spaces import get_space
 torch.set_num_threads(1)
@@ -244,10 +209,7 @@ def main(argv=None):
         study = bench_study()
         rows += [("default study, `dvc repro` from scratch (wall)", f"{study['study_s']:.0f} s"),
                  ("no-op `dvc repro` (wall, median of 3)", f"{study['noop_repro_s']:.1f} s")]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'benchmark'.ljust(width)}  median")
-    for name, value in rows:
-        print(f"{name.ljust(width)}  {value}")
+    print_rows(rows)
 
 
 if __name__ == "__main__":
