@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import io
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -32,35 +31,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO, interleaved, prepared_splits, print_rows, random_data
+
 XAUTODL_SIZES = ((8, 1), (16, 5))  # (C, N): the default study's size and NAS-Bench-201's
 XAUTODL_SPACE = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
 TARGET = 0.8  # issue 13: our DARTS step at most 0.8x xautodl's
 
 
 # --- timing helpers -------------------------------------------------------------------------------
-
-def interleaved(timers: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
-    """Median over `repeats` rounds of what each timer returns (seconds); every round runs every timer
-    once, in reversed order every other round, after one warm-up round."""
-    for timer in timers.values():
-        timer()
-    times: dict[str, list[float]] = {name: [] for name in timers}
-    names = list(timers)
-    for r in range(repeats):
-        for name in (names if r % 2 == 0 else names[::-1]):
-            times[name].append(timers[name]())
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def random_data(shape: tuple[int, ...], classes: int, n: int, seed: int):
-    """n random samples of `shape` as a `nas.data.Tensors` (the same for every model given the seed)."""
-    from nas.data import Tensors
-
-    g = torch.Generator().manual_seed(seed)
-    return Tensors(torch.randn(n, *shape, generator=g), torch.randint(classes, (n,), generator=g), tuple(shape),
-                   classes, "random")
-
 
 def method_timer(method, net, train, valid, seed: int = 0) -> Callable[[], float]:
     """Seconds per step of `method`'s own training loop: each call runs one `train_epoch` over
@@ -130,7 +108,6 @@ def bench_perturbation(cfg_pt, repeats: int, run_select: bool = True) -> dict:
     one fine-tuning epoch, timed interleaved; the whole selection estimated from those parts (decision
     0 measures all E edges, then E decisions of one edge each, E-1 gaps of tune_epochs epochs); and,
     with `run_select`, `perturbation.select` run once on a freshly built DARTS super-net."""
-    from benchmarks.run import prepared_splits
     from nas.selection import perturbation as pt
     from nas.spaces import get_space
 
@@ -336,13 +313,6 @@ def rows(results: dict) -> list[tuple[str, str]]:
             (f"xautodl DARTS-V1 step / our SPOS step (C={c}, N={n})", f"{t['xautodl_darts_over_ours_spos']:.1f}x"),
         ]
     return out
-
-
-def print_rows(table: list[tuple[str, str]]) -> None:
-    width = max(len(r[0]) for r in table)
-    print(f"{'benchmark'.ljust(width)}  median")
-    for name, value in table:
-        print(f"{name.ljust(width)}  {value}")
 
 
 def main(argv=None):

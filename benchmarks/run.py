@@ -30,28 +30,8 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def median_step_seconds(net, x, y, sample, steps: int, repeats: int) -> float:
-    """A training step as nas.supernet.train_epoch takes it: every path `sample` draws (one for
-    uniform sampling, None for a stand-alone net), gradients summed, one update."""
-    from torch.nn import functional as F
-
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    g = torch.Generator().manual_seed(0)
-    net.train()
-    times = []
-    for r in range(repeats + 1):
-        start = time.perf_counter()
-        for _ in range(steps):
-            opt.zero_grad(set_to_none=True)
-            for path in sample(g):
-                F.cross_entropy(net(x, path), y).backward()
-            opt.step()
-        if r:  # the first repeat warms up
-            times.append((time.perf_counter() - start) / steps)
-    return statistics.median(times)
+from benchmarks.common import REPO, median_step_seconds, prepared_splits, print_rows
+from nas.spaces.base import NetworkSettings
 
 
 def step_setup(cfg):
@@ -73,7 +53,7 @@ def bench_steps(cfg, repeats: int) -> dict:
     space, hp, x, y, classes = step_setup(cfg)
     c, n = hp.channels or cfg.space.channels, hp.cells or cfg.space.cells
     torch.manual_seed(0)
-    sn = space.build_supernet(c, n, tuple(x.shape[1:]), classes, affine=hp.bn_affine, track=hp.bn_track)
+    sn = space.build_supernet(NetworkSettings(c, n, tuple(x.shape[1:]), classes, affine=hp.bn_affine, track=hp.bn_track))
     largest = ("nor_conv_3x3",) * len(space.choices())  # the NB201 cell with the most parameters and FLOPs
     sa = space.build(largest, c, n, tuple(x.shape[1:]), classes)
     t_sn = median_step_seconds(sn, x, y, supernet.uniform_sampler(space), 20, repeats)
@@ -88,8 +68,8 @@ def bench_sampling(cfg, repeats: int) -> dict:
 
     space, hp, x, y, classes = step_setup(cfg)
     torch.manual_seed(0)
-    net = space.build_supernet(hp.channels or cfg.space.channels, hp.cells or cfg.space.cells, tuple(x.shape[1:]),
-                               classes, affine=hp.bn_affine, track=hp.bn_track)
+    net = space.build_supernet(NetworkSettings(hp.channels or cfg.space.channels, hp.cells or cfg.space.cells,
+                                               tuple(x.shape[1:]), classes, affine=hp.bn_affine, track=hp.bn_track))
     modes = {name: make(space) for name, make in supernet.SAMPLERS.items()}
     modes["one-shot warm-up"] = lambda g, path=supernet.one_shot_path(space): [path]
     return {name: median_step_seconds(net, x, y, sample, 10, repeats) for name, sample in modes.items()}
@@ -102,8 +82,8 @@ def bench_threads(cfg, repeats: int) -> dict:
 
     space, hp, x, y, classes = step_setup(cfg)
     torch.manual_seed(0)
-    net = space.build_supernet(hp.channels or cfg.space.channels, hp.cells or cfg.space.cells, tuple(x.shape[1:]),
-                               classes, affine=hp.bn_affine, track=hp.bn_track)
+    net = space.build_supernet(NetworkSettings(hp.channels or cfg.space.channels, hp.cells or cfg.space.cells,
+                                               tuple(x.shape[1:]), classes, affine=hp.bn_affine, track=hp.bn_track))
     sample = supernet.SAMPLERS[hp.sampling](space)
     times: dict[int, list[float]] = {1: [], 2: []}
     for r in range(repeats):
@@ -114,23 +94,9 @@ def bench_threads(cfg, repeats: int) -> dict:
     return {threads: statistics.median(t) for threads, t in times.items()}
 
 
-def prepared_splits(cfg, names=("train", "valid")) -> dict:
-    """The study's splits as `nas prepare` writes and the stages load them (through Parquet)."""
-    from nas import data
-
-    d = cfg.data
-    splits = data.prepare(d.dataset, d.root, d.valid_fraction, d.seed, num_samples=d.num_samples,
-                          iid_noise_scale=d.iid_noise_scale, corr_noise_scale=d.corr_noise_scale,
-                          test_fraction=d.test_fraction)
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
-            data.write_split(splits[name], Path(tmp) / f"{name}.parquet", d.dataset, data.NUM_CLASSES[d.dataset])
-        return {name: data.load_split(Path(tmp) / f"{name}.parquet") for name in names}
-
-
 PEAK_MEMORY = """
 import dataclasses, pathlib, resource, sys, tempfile, torch
-from benchmarks.run import prepared_splits
+from benchmarks.common import prepared_splits
 from nas import config, supernet
 from nas.spaces import get_space
 torch.set_num_threads(1)
@@ -163,8 +129,8 @@ def bench_scoring(cfg, repeats: int) -> dict:
     splits = prepared_splits(cfg)
     train, valid = splits["train"], splits["valid"]
     hp = cfg.variant(cfg.variants[0])
-    net = space.build_supernet(hp.channels or cfg.space.channels, hp.cells or cfg.space.cells, train.shape,
-                               train.num_classes, affine=hp.bn_affine, track=hp.bn_track)
+    net = space.build_supernet(NetworkSettings(hp.channels or cfg.space.channels, hp.cells or cfg.space.cells,
+                                               train.shape, train.num_classes, affine=hp.bn_affine, track=hp.bn_track))
     import pandas as pd
     archs = pd.DataFrame({"arch_id": range(16), "arch": [space.format(a) for a in space.sample(16, 0)]})
     e = cfg.eval
@@ -244,10 +210,7 @@ def main(argv=None):
         study = bench_study()
         rows += [("default study, `dvc repro` from scratch (wall)", f"{study['study_s']:.0f} s"),
                  ("no-op `dvc repro` (wall, median of 3)", f"{study['noop_repro_s']:.1f} s")]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'benchmark'.ljust(width)}  median")
-    for name, value in rows:
-        print(f"{name.ljust(width)}  {value}")
+    print_rows(rows)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.run import median_step_seconds, prepared_splits
+from benchmarks.common import median_step_seconds, prepared_splits
 
 STUDY = Path(__file__).resolve().parents[1] / "studies" / "weight_sharing.yaml"
 FORMS = {"full sharing": {}, "prefix k=0 (cells private)": {"prefix_shared": 0},

@@ -70,13 +70,14 @@ def cmd_sync(cfg, args):
 
 
 def cmd_summary(cfg, args):
-    from nas import io, report
+    from nas import io
     from nas import layout as L
+    from nas.report import text
 
     stability = io.read_parquet(L.STABILITY, L.SCHEMAS["stability"]) if L.STABILITY.is_file() else None
-    print(report.summary_text(io.read_parquet(L.HEURISTICS), io.read_parquet(L.CORRELATION, L.SCHEMAS["correlation"]),
-                              io.read_parquet(L.SELECTION_SUMMARY, L.SCHEMAS["selection_summary"]), stability,
-                              (L.REPORT / "index.html").as_posix()))
+    print(text.summary_text(io.read_parquet(L.HEURISTICS), io.read_parquet(L.CORRELATION, L.SCHEMAS["correlation"]),
+                            io.read_parquet(L.SELECTION_SUMMARY, L.SCHEMAS["selection_summary"]), stability,
+                            (L.REPORT / "index.html").as_posix()))
 
 
 def cmd_check_profile(cfg, args):

@@ -307,11 +307,12 @@ def write(cfg: Config, params_path, output, check: bool = False) -> str:
 def write_plots_page(path=L.PLOTS_HTML) -> Path:
     """The offline page template `dvc plots show` uses (.dvc/config: plots.html_template), written
     when missing: it depends only on the installed vl-convert-python."""
-    from nas import io, report
+    from nas import io
+    from nas.report.plots import plots_page
 
     path = Path(path)
     if not path.is_file():
-        io.write_text(report.plots_page(), path)
+        io.write_text(plots_page(), path)
     return path
 
 

@@ -76,7 +76,7 @@ HEURISTICS_JSON = METRICS / "heuristics.json"
 STABILITY_JSON = METRICS / "stability.json"
 HEURISTICS_CSV = PLOTS / "heuristics.csv"
 # `dvc plots`: one CSV per figure, every run in it (a `run` column colours the series), drawn with the
-# Vega-Lite templates in PLOT_TEMPLATES; PLOTS_HTML is the offline page template (nas.report).
+# Vega-Lite templates in PLOT_TEMPLATES; PLOTS_HTML is the offline page template (nas.report.plots).
 SCATTER_CSV = PLOTS / "scatter.csv"
 CURVES_CSV = PLOTS / "curves.csv"
 PLOT_TEMPLATES = Path("workflow/plots")

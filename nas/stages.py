@@ -251,7 +251,7 @@ def _scores(cfg: Config) -> dict[L.Run, pd.DataFrame]:
 
 
 def correlate(cfg: Config) -> list[Path]:
-    from nas import metrics, report, standalone
+    from nas import metrics, metrics_files, standalone
 
     c = cfg.correlate
     truth = _truth(c.truth)
@@ -264,15 +264,16 @@ def correlate(cfg: Config) -> list[Path]:
     tables.append(metrics.seed_to_seed_row(io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"]), c.truth, c.bootstrap, cfg.seed))
     table = metrics.correlation_long(tables)
     io.write_parquet(table, L.CORRELATION)
-    io.write_json(report.correlation_json(table), L.CORRELATION_JSON)
+    io.write_json(metrics_files.correlation_json(table), L.CORRELATION_JSON)
     return [L.CORRELATION, L.CORRELATION_JSON]
 
 
 def stability(cfg: Config) -> list[Path]:
     """Ranking stability of every run over its scored epochs and last steps, each variant over its
     seeds, and (stability.interference_pairs) interference between children (Zhang et al.)."""
-    from nas import report
+    from nas import metrics_files
     from nas import stability as st
+    from nas.report import text
 
     truth = _truth(cfg.correlate.truth).set_index("arch_id")["accuracy"]
     trajectories, passes = {}, {}
@@ -289,8 +290,8 @@ def stability(cfg: Config) -> list[Path]:
     io.write_parquet(table, L.STABILITY)
     io.write_parquet(ranks, L.STABILITY_RANKS)
     io.write_parquet(effects, L.INTERFERENCE)
-    io.write_json(report.stability_json(table), L.STABILITY_JSON)
-    print(report.stability_text(table))
+    io.write_json(metrics_files.stability_json(table), L.STABILITY_JSON)
+    print(text.stability_text(table))
     return [L.STABILITY, L.STABILITY_RANKS, L.INTERFERENCE, L.STABILITY_JSON]
 
 
@@ -368,7 +369,8 @@ def train_picks(cfg: Config, workers: int = 0) -> list[Path]:
 
 
 def select(cfg: Config) -> list[Path]:
-    from nas import report, selection, standalone
+    from nas import metrics_files, selection, standalone
+    from nas.report import text
 
     truth = _truth(cfg.select.truth, picks=True)
     # Each run is judged against the pool it scored (the sampled pool less its landmarks).
@@ -380,8 +382,8 @@ def select(cfg: Config) -> list[Path]:
     summary = selection.selection_summary(table)
     io.write_parquet(table, L.SELECTION)
     io.write_parquet(summary, L.SELECTION_SUMMARY)
-    io.write_json(report.selection_json(table), L.SELECTION_JSON)
-    print(report.selection_summary_text(summary))
+    io.write_json(metrics_files.selection_json(table), L.SELECTION_JSON)
+    print(text.selection_summary_text(summary))
     return [L.SELECTION, L.SELECTION_SUMMARY, L.SELECTION_JSON]
 
 
@@ -411,16 +413,17 @@ def _heuristics_table(cfg: Config) -> pd.DataFrame:
 
 
 def heuristics(cfg: Config) -> list[Path]:
-    from nas import report
+    from nas import metrics_files
+    from nas.report import text
 
     table = _heuristics_table(cfg)
     # Seconds measure the machine, not the inputs: kept out of the artifacts (byte-identical between
     # runs), shown in the printed table and the report.
     deterministic = table[table["metric"] != "seconds"].reset_index(drop=True)
     io.write_parquet(deterministic, L.HEURISTICS)
-    io.write_json(report.heuristics_json(deterministic), L.HEURISTICS_JSON)
+    io.write_json(metrics_files.heuristics_json(deterministic), L.HEURISTICS_JSON)
     with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
-        print(report.heuristics_wide(table).to_string(index=False))
+        print(text.heuristics_wide(table).to_string(index=False))
     return [L.HEURISTICS, L.HEURISTICS_JSON]
 
 
@@ -460,38 +463,41 @@ def _own_outputs(cfg: Config) -> dict[str, dict[str, pd.DataFrame]]:
 
 
 def report(cfg: Config) -> list[Path]:
-    from nas import report as rep
+    from nas import metrics_files
+    from nas.report import page, plots
+    from nas.report.figures.bias import operation_bias
+    from nas.report.figures.heuristics import heuristics_figure
 
     all_runs = runs(cfg)
     scores = {run.name: s for run, s in _scores(cfg).items()}
     histories = {run.name: io.read_parquet(run.history, L.SCHEMAS["history"]) for run in all_runs}
     timings = {run.name: _timing(run) for run in all_runs}
     correlation = io.read_parquet(L.CORRELATION, L.SCHEMAS["correlation"])
-    correlation["variant"] = [rep.run_label(v, s) for v, s in zip(correlation["variant"], correlation["seed"])]
+    correlation["variant"] = [metrics_files.run_label(v, s) for v, s in zip(correlation["variant"], correlation["seed"])]
     selection = io.read_parquet(L.SELECTION, L.SCHEMAS["selection"])
     selection["variant"] = [L.Run(v, s).name for v, s in zip(selection["variant"], selection["seed"])]
     summary = io.read_parquet(L.SELECTION_SUMMARY, L.SCHEMAS["selection_summary"])
-    own = _own_outputs(cfg)
+    own = _own_outputs(cfg)  # what the selection methods' own stages wrote (DARTS-PT's decision logs)
     table = _heuristics_table(cfg)
     truth = _truth(cfg.correlate.truth)
     space = space_of(cfg)
     archs = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
-    bias = rep.operation_bias(archs, truth, scores, lambda a: space.operations(space.parse(a)))
-    paths = rep.write_report(
+    bias = operation_bias(archs, truth, scores, lambda a: space.operations(space.parse(a)))
+    paths = page.write_report(
         L.REPORT, archs=archs, truth=truth,
         standalone=io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"]), scores=scores,
         histories=histories, timings=timings, heuristics=table, bias=bias, provenance=_provenance(),
         correlation=correlation.drop(columns="seed"), selection=selection.drop(columns="seed"),
-        params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth, summary=summary, logs=own.get("perturbation", {}),
+        params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth, summary=summary, own=own,
         stability=io.read_parquet(L.STABILITY, L.SCHEMAS["stability"]),
         ranks=io.read_parquet(L.STABILITY_RANKS, L.SCHEMAS["stability_ranks"]), degrees=_degrees(cfg),
         # With one run there is nothing to aggregate or compare.
-        **({"heuristics_html": rep.heuristics_html(table), "heuristics_figure": rep.heuristics_figure(table)}
+        **({"heuristics_html": page.heuristics_html(table), "heuristics_figure": heuristics_figure(table)}
            if len(all_runs) > 1 else {}))
     # One CSV per figure with every run; its `run` column gives each run its colour in `dvc plots`.
-    for frame, path in ((rep.scatter_frame(truth, scores), L.SCATTER_CSV), (rep.curves_frame(histories), L.CURVES_CSV)):
+    for frame, path in ((plots.scatter_frame(truth, scores), L.SCATTER_CSV), (plots.curves_frame(histories), L.CURVES_CSV)):
         io.write_text(frame.rename(columns={"variant": "run"}).to_csv(index=False, float_format="%.6g"), path)
         paths.append(path)
-    io.write_text(rep.heuristics_effect_frame(table).to_csv(index=False, float_format="%.6g"), L.HEURISTICS_CSV)
+    io.write_text(plots.heuristics_effect_frame(table).to_csv(index=False, float_format="%.6g"), L.HEURISTICS_CSV)
     paths.append(L.HEURISTICS_CSV)
     return paths

@@ -13,8 +13,11 @@ from matplotlib.container import ErrorbarContainer
 from scipy import stats
 
 from nas import heuristics as H
-from nas import report as R
 from nas.io import UserError
+from nas.metrics_files import heuristics_json
+from nas.report.figures.heuristics import heuristics_figure
+from nas.report.page import heuristics_html
+from nas.report.text import heuristics_wide
 
 SEEDS = [0, 1, 2]
 # per-seed kendall_tau; "b" has one seed only
@@ -164,10 +167,10 @@ def test_two_seeds_give_their_range_not_a_t_interval():
     assert (r["interval"], r["ci_low"], r["ci_high"]) == ("range", 0.55, 0.90)
     assert r["diff_interval"] == "range"
     assert (r["diff_ci_low"], r["diff_ci_high"]) == pytest.approx((0.05, 0.30))
-    wide = R.heuristics_wide(t)
+    wide = heuristics_wide(t)
     assert wide.set_index("variant").loc["a", "kendall_tau"] == "0.725 (range 0.550, 0.900)"
-    assert "kendall_tau_range" in R.heuristics_json(t)["a"] and "kendall_tau_ci" not in R.heuristics_json(t)["a"]
-    assert "range of their values" in R.heuristics_html(t)
+    assert "kendall_tau_range" in heuristics_json(t)["a"] and "kendall_tau_ci" not in heuristics_json(t)["a"]
+    assert "range of their values" in heuristics_html(t)
     # 3 seeds: the t-interval, which can be wider than the values
     r3 = row(table(), "a", "kendall_tau")
     assert r3["interval"] == "t" and r3["ci_low"] < min(TAU["a"])
@@ -233,7 +236,7 @@ def test_duplicate_seed_is_a_user_error():
 
 
 def test_metrics_json():
-    m = R.heuristics_json(table())
+    m = heuristics_json(table())
     text = json.dumps(m)
     assert json.loads(text) == m
     assert list(m) == ["a", "baseline", "b"]
@@ -253,11 +256,11 @@ def test_deterministic_and_independent_of_row_order():
     shuffled = H.heuristics_table(corr.sample(frac=1, random_state=1), sel.sample(frac=1, random_state=2),
                                   costs.sample(frac=1, random_state=3), ["a", "baseline", "b"])
     assert shuffled.equals(t1)
-    assert R.heuristics_html(t1) == R.heuristics_html(t2)
+    assert heuristics_html(t1) == heuristics_html(t2)
 
 
 def test_wide_table():
-    w = R.heuristics_wide(table())
+    w = heuristics_wide(table())
     assert list(w["variant"]) == ["a", "baseline", "b"]
     assert list(w.columns[:4]) == ["variant", "n", "kendall_tau", "Δ kendall_tau"]
     assert "precision_at_k@5" in w.columns and "Δ seconds" in w.columns
@@ -267,7 +270,7 @@ def test_wide_table():
     assert w.loc[0, "Δ kendall_tau"].startswith("+0.057 (p=")
     assert w.loc[2, "kendall_tau"] == "0.520" and w.loc[2, "Δ kendall_tau"] == "+0.020 (p=n/a)"
     assert w.loc[1, "Δ kendall_tau"] == "—"
-    assert not any(c.startswith("Δ") for c in R.heuristics_wide(table(variants=("a", "b"))).columns)
+    assert not any(c.startswith("Δ") for c in heuristics_wide(table(variants=("a", "b"))).columns)
 
 
 def test_html_table_escapes_and_marks_significance():
@@ -275,7 +278,7 @@ def test_html_table_escapes_and_marks_significance():
     for df in (corr, sel, costs):
         df["variant"] = df["variant"].replace("a", "a<b")
     t = H.heuristics_table(corr, sel, costs, ["baseline", "a<b", "b"])
-    page = R.heuristics_html(t)
+    page = heuristics_html(t)
     assert "a&lt;b" in page and "a<b" not in page
     assert "<th>baseline</th>" in page and "<th>b</th>" in page
     assert "t-interval over super-net seeds" in page and "paired t-test" in page
@@ -286,7 +289,7 @@ def test_html_table_escapes_and_marks_significance():
 def test_effect_figure():
     import matplotlib.pyplot as plt
 
-    fig = R.heuristics_figure(table())
+    fig = heuristics_figure(table())
     ax = fig.axes[0]
     bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     assert len(bars) == 2
@@ -297,7 +300,7 @@ def test_effect_figure():
     assert bars[0].has_xerr and not bars[1].has_xerr  # "b" has one seed: a bare point
     plt.close(fig)
 
-    fig = R.heuristics_figure(table(variants=("baseline",)))  # nothing to compare: the baseline itself
+    fig = heuristics_figure(table(variants=("baseline",)))  # nothing to compare: the baseline itself
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["baseline"]
     assert ax.get_title() == f"baseline: s-KdT {row(table(), 'baseline', 'sparse_kendall_tau')['mean']:.3f} [0.362, 0.858]"

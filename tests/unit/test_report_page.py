@@ -1,76 +1,23 @@
-"""The report: every file is written, the page carries the numbers, the CSVs fit `dvc plots`, the
-bytes are reproducible, and thin or broken-looking inputs (one seed, one variant, nan) don't crash."""
+"""nas.report.page, the report as a whole: every file is written, the page carries the numbers, the
+CSVs fit `dvc plots`, the bytes are reproducible, and thin or broken-looking inputs (one seed, one
+variant, nan) don't crash."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from nas import report
+from unit.report_inputs import EPOCHS, N_ARCHS, make_inputs
+
 from nas.config import SupernetConfig
-from nas.report import CURVE_COLUMNS, SCATTER_COLUMNS, curves_frame, fmt_ci, scatter_frame, write_report
+from nas.report.formats import fmt_ci
+from nas.report.page import stability_section, write_report
+from nas.report.plots import CURVE_COLUMNS, SCATTER_COLUMNS
 
 FILES = ["curves.csv", "curves.png", "headline.png", "index.html", "rank_scatter.png", "scatter.csv", "scatter.png",
          "standalone.png"]
-N_ARCHS, EPOCHS = 12, 5
-
-
-def correlation_rows(variant: str, rng) -> list[dict]:
-    rows = []
-    for metric, k in [("kendall_tau", None), ("sparse_kendall_tau", None), ("spearman", None), ("pearson", None),
-                      ("precision_at_k", 3), ("topk_percentile", 3)]:
-        value = rng.uniform(0.3, 0.8) if metric != "topk_percentile" else rng.uniform(60, 95)
-        rows.append({"variant": variant, "metric": metric, "k": k, "value": value,
-                     "ci_low": value - 0.1, "ci_high": value + 0.1})
-    return rows
-
-
-def make_inputs(variants=("baseline", "fairnas"), seeds=(0, 1)) -> dict:
-    rng = np.random.default_rng(0)
-    ids = np.arange(N_ARCHS, dtype="int64")
-    names = [f"arch-{i}" for i in ids]
-    archs = pd.DataFrame({"arch_id": ids, "arch": names, "canonical": names,
-                          "params": rng.integers(1000, 9000, N_ARCHS), "flops": rng.integers(10**5, 10**6, N_ARCHS)})
-    base = rng.uniform(80, 90, N_ARCHS)
-    standalone = pd.DataFrame([
-        {"arch_id": i, "arch": names[i], "seed": s, "train_accuracy": base[i] + 5,
-         "valid_accuracy": base[i] + rng.normal(0, 0.5), "valid_loss": 0.5,
-         "test_accuracy": base[i] + rng.normal(0, 0.5), "test_loss": 0.5}
-        for i in ids for s in seeds])
-    truth = standalone.groupby("arch_id", as_index=False)["test_accuracy"].mean().rename(
-        columns={"test_accuracy": "accuracy"})
-    truth.insert(1, "arch", names)
-    scores = {v: pd.DataFrame({"arch_id": ids, "accuracy": base - 20 + rng.normal(0, 2, N_ARCHS),
-                               "loss": rng.uniform(1, 2, N_ARCHS)}) for v in variants}
-    histories = {v: pd.DataFrame({"epoch": np.arange(EPOCHS, dtype="int64"), "lr": np.linspace(0.1, 0.0, EPOCHS),
-                                  "train_loss": np.linspace(2, 1, EPOCHS), "train_accuracy": np.linspace(20, 60, EPOCHS)})
-                 for v in variants}
-    timings = {v: {"seconds": 12.5, "epoch_seconds": [2.5] * EPOCHS} for v in variants}
-    rows = [r for v in variants for r in correlation_rows(v, rng)]
-    if len(seeds) >= 2:
-        rows.append({"variant": "standalone", "metric": "seed_to_seed_kendall_tau", "k": None, "value": 0.871,
-                     "ci_low": 0.8, "ci_high": 0.93})
-        rows.append({"variant": "standalone", "metric": "perfect_ranker_kendall_tau", "k": None, "value": 0.93,
-                     "ci_low": 0.9, "ci_high": 0.96})
-    correlation = pd.DataFrame(rows).astype({"k": "Int64"})
-    best = truth["accuracy"].max()
-    sel = []
-    for v in variants:
-        pick = int(scores[v]["accuracy"].idxmax())
-        acc = truth["accuracy"].iloc[pick]
-        sel += [{"variant": v, "method": "supernet", "arch_id": pick, "arch": names[pick], "accuracy": acc,
-                 "percentile": 100 * (truth["accuracy"] < acc).sum() / (N_ARCHS - 1), "regret": best - acc},
-                {"variant": v, "method": "oracle", "arch_id": int(truth["accuracy"].idxmax()),
-                 "arch": names[int(truth["accuracy"].idxmax())], "accuracy": best, "percentile": 100.0, "regret": 0.0},
-                {"variant": v, "method": "random", "arch_id": pd.NA, "arch": pd.NA,
-                 "accuracy": truth["accuracy"].mean(), "percentile": 50.0, "regret": best - truth["accuracy"].mean()}]
-    selection = pd.DataFrame(sel).astype({"arch_id": "Int64", "arch": "string"})
-    params = {"sample": {"archs": N_ARCHS}, "variants": {v: {"lr": 0.1} for v in variants}, "topk": (3,)}
-    return dict(archs=archs, truth=truth, standalone=standalone, scores=scores, histories=histories, timings=timings,
-                correlation=correlation, selection=selection, params=params, truth_split="test")
 
 
 @pytest.fixture
@@ -126,20 +73,6 @@ def test_csvs_have_columns_and_rows(tmp_path, inputs):
     assert list(curves.columns) == CURVE_COLUMNS and len(curves) == 2 * EPOCHS
     assert scatter["variant"].is_monotonic_increasing
     assert curves.groupby("variant")["epoch"].apply(lambda e: e.is_monotonic_increasing).all()
-
-
-def test_frames_sorted_whatever_the_dict_order(inputs):
-    scores = dict(reversed(list(inputs["scores"].items())))
-    shuffled = {v: s.sample(frac=1, random_state=1) for v, s in scores.items()}
-    df = scatter_frame(inputs["truth"], shuffled)
-    assert list(df["variant"].unique()) == ["baseline", "fairnas"]
-    assert (df.groupby("variant")["arch_id"].apply(lambda a: list(a) == sorted(a))).all()
-    merged = df[df.variant == "baseline"].set_index("arch_id")
-    assert np.allclose(merged["supernet_accuracy"], inputs["scores"]["baseline"].set_index("arch_id")["accuracy"])
-    assert np.allclose(merged["standalone_accuracy"], inputs["truth"].set_index("arch_id")["accuracy"])
-    hist = {v: h.iloc[::-1] for v, h in reversed(list(inputs["histories"].items()))}
-    c = curves_frame(hist)
-    assert list(c.columns) == CURVE_COLUMNS and list(c["epoch"][:EPOCHS]) == list(range(EPOCHS))
 
 
 def test_same_inputs_same_bytes(tmp_path, inputs):
@@ -220,7 +153,7 @@ def test_alpha_damage_figure_and_the_methods_summary_when_given(tmp_path, inputs
                         for edge in ("1<-0", "2<-0") for op, a, acc in (("none", 0.3, 80.0), ("nor_conv_3x3", 0.7, 40.0))])
     table = inputs["selection"].assign(seed=0, param_free=1.0)
     summary = selection_summary(table)
-    written = {p.name for p in write_report(tmp_path / "darts", **inputs, logs={"darts/seed-0": log}, summary=summary)}
+    written = {p.name for p in write_report(tmp_path / "darts", **inputs, own={"perturbation": {"darts/seed-0": log}}, summary=summary)}
     assert "alpha_damage.png" in written
     page = (tmp_path / "darts" / "index.html").read_text(encoding="utf-8")
     assert '<img src="alpha_damage.png"' in page and "Alpha against operation strength" in page
@@ -254,28 +187,6 @@ def test_stability_section_draws_its_figures_only_where_there_is_something_to_sh
         assert read(tmp_path / "a", name) == read(tmp_path / "b", name), name
     plain = write_report(tmp_path / "c", **inputs)
     assert not {p.name for p in plain} & set(figures)
-    section, shown = report.stability_section(tmp_path / "d", table[table["series"] == "summary"], None, truth_frame,
-                                              degrees[degrees["variant"] == "steady"])
+    section, shown = stability_section(tmp_path / "d", table[table["series"] == "summary"], None, truth_frame,
+                                       degrees[degrees["variant"] == "steady"])
     assert shown == [] and "τ vs ground truth" in section  # no points, one seed's ranks, full sharing only
-
-
-def test_plots_page_is_offline_and_keeps_dvcs_placeholder():
-    page = report.plots_page()
-    assert page.count("{plot_divs}") == 1 and "{scripts}" not in page  # DVC's CDN script tags stay out
-    assert "window.vegaEmbed" in page and "<script src=" not in page and "cdn." not in page
-
-
-def test_operation_bias_compares_each_operation_under_both_rankings():
-    archs = pd.DataFrame({"arch_id": [0, 1, 2, 3], "arch": ["a-b", "a-a", "b-b", "b-a"]})
-    truth = pd.DataFrame({"arch_id": [0, 1, 2, 3], "accuracy": [4.0, 3.0, 2.0, 1.0]})
-    # the super-net ranks in reverse: it favours what stand-alone training ranks last
-    scores = {f"v/seed-{s}": pd.DataFrame({"arch_id": [0, 1, 2, 3], "accuracy": [1.0, 2.0, 3.0, 4.0]}) for s in (0, 1)}
-    bias = report.operation_bias(archs, truth, scores, lambda a: a.split("-")).set_index(["operation", "source"])
-    assert bias.loc[("a", "stand-alone"), "percentile"] == pytest.approx(100 * (3 + 2 + 0) / 3 / 3)
-    assert bias.loc[("a", "v"), "percentile"] == pytest.approx(100 * (0 + 1 + 3) / 3 / 3)
-    assert report.split_run("k1/seed-12") == ("k1", "12") and report.split_run("standalone") == ("standalone", "")
-
-
-def test_a_dead_cell_moves_the_scatter_edge_not_the_rest():
-    assert report.dead_edge(pd.Series([9.5] + [80 + i * 0.3 for i in range(60)])) == pytest.approx(79.5)
-    assert report.dead_edge(pd.Series([80 + i * 0.3 for i in range(60)])) is None
