@@ -297,7 +297,8 @@ def write(cfg: Config, params_path, output, check: bool = False) -> str:
     if check:
         current = Path(output).read_text() if Path(output).is_file() else ""
         if current != text:
-            raise UserError(f"{output} is out of date with params.yaml; run `nas dag`")
+            raise UserError(f"{output} is out of date with params.yaml or with the imports of the stages' code; "
+                            "run `nas dag`")
         return f"{output} is up to date"
     io.write_text(text, output)
     write_plots_page()

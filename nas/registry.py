@@ -1,4 +1,4 @@
-"""What a registered piece declares beyond its settings: a stage of its own.
+"""The registries' shared parts: a registry of named classes, and a stage a registered piece adds.
 
 A ground-truth source (`nas.truth`) or a selection method (`nas.selection`) may need a pipeline
 stage that the fixed DAG does not have: stand-alone training runs in shards before the results are
@@ -12,6 +12,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
+
+from nas.io import UserError
+from nas.settings import show
+
+
+class Registry(dict):
+    """{name: class} of one kind of registered piece (super-net methods, ground-truth sources), filled
+    by `register` (a class decorator reading the class's `name`); `lookup` names the params key on an
+    unknown name."""
+
+    def __init__(self, kind: str, key: str):
+        super().__init__()
+        self.kind, self.key = kind, key
+
+    def register(self, cls):
+        if not cls.name or cls.name in self:
+            raise ValueError(f"{self.kind} name {cls.name!r} is empty or already taken")
+        self[cls.name] = cls
+        return cls
+
+    def lookup(self, name):
+        try:
+            return self[name]
+        except (KeyError, TypeError):
+            raise UserError(f"{self.key}: unknown {self.kind} {show(name)}; expected one of {', '.join(self)}") from None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 
 from nas import io
+from nas.registry import Registry
 from nas.data import Tensors
 from nas.spaces.base import ChoiceFactory, NetworkSettings, SearchSpace, single_path
 
@@ -97,22 +98,9 @@ class Method:
         as the user wrote it (supernet.KEY or supernet.variants.NAME.KEY)."""
 
 
-METHODS: dict[str, type[Method]] = {}
-
-
-def register_method(cls: type[Method]) -> type[Method]:
-    """Class decorator: add a method to `METHODS` under its `name`."""
-    if not cls.name or cls.name in METHODS:
-        raise ValueError(f"super-net method name {cls.name!r} is empty or already taken")
-    METHODS[cls.name] = cls
-    return cls
-
-
-def get_method(name: str) -> type[Method]:
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise io.UserError(f"supernet.method: unknown method {name!r}; expected one of {', '.join(METHODS)}") from None
+METHODS = Registry("method", "supernet.method")  # name -> Method subclass
+register_method = METHODS.register  # class decorator: add a method under its `name`
+get_method = METHODS.lookup
 
 
 def method_for(space: SearchSpace, hp) -> Method:

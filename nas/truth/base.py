@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from nas import io
 from nas import layout as L
+from nas.registry import Registry
 
 
 class Source:
@@ -78,22 +78,9 @@ class Source:
         raise NotImplementedError
 
 
-SOURCES: dict[str, type[Source]] = {}
-
-
-def register_source(cls: type[Source]) -> type[Source]:
-    """Class decorator: add a source to `SOURCES` under its `name`."""
-    if not cls.name or cls.name in SOURCES:
-        raise ValueError(f"ground-truth source name {cls.name!r} is empty or already taken")
-    SOURCES[cls.name] = cls
-    return cls
-
-
-def get_source(name: str) -> type[Source]:
-    try:
-        return SOURCES[name]
-    except KeyError:
-        raise io.UserError(f"standalone.source: unknown source {name!r}; expected one of {', '.join(SOURCES)}") from None
+SOURCES = Registry("source", "standalone.source")  # name -> Source subclass
+register_source = SOURCES.register  # class decorator: add a source under its `name`
+get_source = SOURCES.lookup
 
 
 def source_for(cfg) -> Source:

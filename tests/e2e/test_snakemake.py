@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from base64 import urlsafe_b64encode
 from pathlib import Path
 
@@ -49,11 +50,13 @@ def jobs(output: str) -> list[dict]:
     found, job = [], None
     for line in output.splitlines():
         if m := re.fullmatch(r"(?:local)?rule (\w+):", line):
-            job = {"rule": m[1], "input": [], "output": [], "log": [], "wildcards": {}, "shell": None}
+            job = {"rule": m[1], "input": [], "output": [], "log": [], "wildcards": {}, "shell": None, "reason": ""}
             found.append(job)
         elif job is not None and (m := re.fullmatch(r"    (input|output|log|wildcards): (.*)", line)):
             items = m[2].split(", ")
             job[m[1]] = dict(i.split("=", 1) for i in items) if m[1] == "wildcards" else items
+        elif job is not None and line.startswith("    reason: "):
+            job["reason"] = line[len("    reason: "):]
         elif job is not None and line.startswith("Shell command: "):
             job["shell"] = line[len("Shell command: "):]
     return found
@@ -189,7 +192,7 @@ def _darts_beside_spos():
 
 def _table_source():
     p = copy.deepcopy(TINY)
-    p["standalone"].update(source="table", table="truth.csv")
+    p["standalone"].update(source="table", table={"path": "truth.csv"})
     return p
 
 
@@ -356,27 +359,79 @@ def test_param_change_reruns_stage_and_downstream(study):
     assert "precision_at_k@2" in keys and "precision_at_k@3" not in keys
 
 
-def test_code_change_reruns_stage_and_downstream(study):
-    """Snakemake does not see imports: the code files dvc.yaml lists are inputs, so editing one reruns
-    its stage and what follows (checked as dry runs; the edits are then undone, mtimes included)."""
-    project, _ = study
-    selection = {"pick", "train_picks", "select"}
-    everything_after_prepare = {"sample", "train_supernet[baseline,0]", "train_supernet[baseline,1]",
-                                "eval_supernet[baseline,0]", "eval_supernet[baseline,1]",
-                                "train_standalone[1]", "train_standalone[2]", "merge_standalone",
-                                "correlate", "stability", "heuristics", "report"} | selection
-    # nas/spaces is a directory in dvc.yaml: each of its .py files is an input.
-    for code, expected in (("nas/metrics.py", {"correlate", "stability", "heuristics", "report"}),
-                           ("nas/selection/base.py", selection | {"heuristics", "report"}),
-                           ("nas/heuristics.py", {"heuristics", "stability", "report"}),
-                           ("nas/spaces/nb201.py", everything_after_prepare)):
-        path = project / code
-        before, stat = path.read_text(), path.stat()
-        path.write_text(before + "\n# a comment\n")
-        assert planned(project) == expected, code
+# Modules whose edits between them reach every stage (checked below), from the leaves of the import
+# graph (metrics) to what nearly everything runs (io).
+EDITED = ["nas/metrics.py", "nas/metrics_files.py", "nas/heuristics.py", "nas/stability.py", "nas/evaluate.py",
+          "nas/selection/pool.py", "nas/truth/table.py", "nas/report/page.py", "nas/spaces/nb201.py", "nas/data.py",
+          "nas/io.py"]
+
+
+def _stages_listing(project: Path, code: str) -> set[str]:
+    """The expanded dvc.yaml stages (DVC's names) whose deps list `code`."""
+    return {name for name, st in dvc_stages(project).items() if code in st["deps"]}
+
+
+def _edited(path: Path):
+    """Append a comment to `path`; returns the function that undoes it, modification time included."""
+    before, stat = path.read_text(), path.stat()
+    path.write_text(before + "\n# a comment\n")
+
+    def undo():
         path.write_text(before)
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return undo
+
+
+def test_code_deps_are_derived_and_both_engines_rerun_exactly_the_stages_that_import_an_edited_module(
+        study, dvc_tiny, tmp_path):
+    """No stage's code deps are written by hand (nas/codedeps.py derives them from what the stage's
+    entry point imports): editing a module marks exactly the stages that import it, under `dvc status`
+    and under `snakemake -n` (whose other jobs run only because their inputs are rebuilt)."""
+    project, _ = study
+    _, _, pristine = dvc_tiny
+    dvc_project = tmp_path / "dvc"
+    shutil.copytree(pristine, dvc_project, symlinks=True)
+    stages = dvc_stages(project)
+    reached = set()
+    for code in EDITED:
+        expected = _stages_listing(project, code)
+        assert expected, f"no stage imports {code}"
+        reached |= expected
+        undo_dvc, undo_snake = _edited(dvc_project / code), _edited(project / code)
+        status = json.loads(run(["dvc", "status", "--json"], dvc_project).stdout or "{}")
+        marked = {name for name, entries in status.items()
+                  if any(code in e.get("changed deps", {}) for e in entries if isinstance(e, dict))}
+        assert marked == expected, f"dvc status after editing {code}"
+        by_code = {(j["rule"], tuple(j["wildcards"].values())) for j in jobs(snakemake(project, "-n"))
+                   if code in j["reason"]}
+        assert by_code == {(stages[n]["rule"], tuple(map(str, stages[n]["item"].values())) if isinstance(
+            stages[n]["item"], dict) else ((str(stages[n]["item"]),) if stages[n]["item"] is not None else ()))
+            for n in expected}, f"snakemake -n after editing {code}"
+        undo_dvc()
+        undo_snake()
+    assert reached == set(stages), f"stages no edit reached: {sorted(set(stages) - reached)}"
     assert planned(project) == set()
+    assert not json.loads(run(["dvc", "status", "--json"], dvc_project).stdout or "{}")
+
+
+@pytest.mark.parametrize("argv", [["prepare"], ["sample"], ["eval-supernet", "--seed", "1"], ["merge-standalone"],
+                                  ["correlate"], ["stability"], ["pick"], ["train-picks"], ["select"], ["heuristics"],
+                                  ["report"]])
+def test_a_stage_imports_nothing_of_the_project_beyond_its_code_deps(study, tmp_path, argv):
+    """The derived deps are complete: every project module a stage command really imports (python -X
+    importtime) is among its code deps, or is orchestration (nas.codedeps.PLUMBING)."""
+    from nas import codedeps
+
+    project, _ = study
+    copy_ = tmp_path / "p"
+    shutil.copytree(project, copy_, symlinks=True)
+    proc = run([sys.executable, "-X", "importtime", "-m", "nas", *argv], copy_)
+    imported = set(re.findall(r"\|\s+(nas(?:\.\w+)*)\s*$", proc.stderr, flags=re.M))
+    stage = argv[0]
+    deps = {d for st in dvc_stages(project).values() if st["stage"].split("@")[0] == stage for d in st["deps"]}
+    files = {m: f.relative_to(REPO).as_posix() for m, f in codedeps.modules().items()}
+    missing = sorted(m for m in imported if m in files and m not in codedeps.PLUMBING and files[m] not in deps)
+    assert not missing, f"{stage} imports {missing}, not among its code deps"
 
 
 def test_new_variant_runs_only_its_branch_and_the_aggregates(study):

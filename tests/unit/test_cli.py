@@ -157,7 +157,8 @@ def test_dag_check_fails_when_params_change(tmp_path, monkeypatch):
     raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
     raw["supernet"]["variants"]["wide"] = {"channels": 16}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    assert fails("dag", "--check") == "dvc.yaml is out of date with params.yaml; run `nas dag`"
+    assert fails("dag", "--check") == \
+        "dvc.yaml is out of date with params.yaml or with the imports of the stages' code; run `nas dag`"
     # `nas dag` brings it up to date, with the new variant's stages
     rc, out, _ = run("dag")
     assert rc == 0 and out.strip() == "wrote dvc.yaml"
@@ -169,7 +170,7 @@ def test_dag_check_fails_when_params_change(tmp_path, monkeypatch):
     assert "results/supernet/wide/seed-0/scores.parquet" in dvc["stages"]["correlate"]["deps"]
     # a different output file is compared too
     assert fails("dag", "--check", "--output", "missing.yaml") == \
-        "missing.yaml is out of date with params.yaml; run `nas dag`"
+        "missing.yaml is out of date with params.yaml or with the imports of the stages' code; run `nas dag`"
 
 
 # --- argument errors ------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 # One rule each, made from the stage's DVC spec (nas dag): the same command, files and params.
 
 
-def _pattern(text):
+def own_pattern(text):
     """A dvc.yaml path or command with its matrix/foreach items as Snakemake wildcards."""
     return (text.replace("${item.variant}", "{variant}").replace("${item.seed}", "{seed}")
             .replace("${item}", "{k}"))
@@ -24,9 +24,9 @@ for _name, (_own, _piece) in nas_dag.own_stages(CFG).items():
                 if _per_run
                 else stamp(_name)
             ),
-            [_pattern(d) for d in stage_deps(_name)],
+            [own_pattern(d) for d in stage_deps(_name)],
         output:
-            [_pattern(o) for o in _spec["outs"]],
+            [own_pattern(o) for o in _spec["outs"]],
         params:
             tracked=(
                 (lambda wildcards, s=_name: tracked(s, wildcards.variant))
@@ -43,7 +43,7 @@ for _name, (_own, _piece) in nas_dag.own_stages(CFG).items():
             runtime=_own.runtime,
             gpu=GPU,
         shell:
-            _pattern(_spec["cmd"]).replace("{variant}", "{wildcards.variant}").replace(
+            own_pattern(_spec["cmd"]).replace("{variant}", "{wildcards.variant}").replace(
                 "{seed}", "{wildcards.seed}"
             ).replace("{k}", "{wildcards.k}")
             + " > {log} 2>&1"
