@@ -1,5 +1,9 @@
 """Weight-sharing NAS study pipeline: super-net vs stand-alone ranking, heuristics, selection."""
 
+from nas import lifeline as _lifeline
+
+_lifeline.arm()  # first thing: a stage command watches its parent before the heavy imports (nas.lifeline)
+
 __version__ = "0.1.0"
 
 
