@@ -206,6 +206,9 @@ def main(argv=None):
     from benchmarks import sharing  # private cells, groups, scoring 64 children (benchmarks/sharing.py)
 
     rows += sharing.rows(sharing.run_all(args.repeats))
+    from benchmarks import threads as busy  # threads: 2 beside another busy process (benchmarks/threads.py)
+
+    rows += busy.rows(busy.run_all(3))
     if not args.skip_study:
         study = bench_study()
         rows += [("default study, `dvc repro` from scratch (wall)", f"{study['study_s']:.0f} s"),

@@ -4,6 +4,15 @@ from nas import lifeline as _lifeline
 
 _lifeline.arm()  # first thing: a stage command watches its parent before the heavy imports (nas.lifeline)
 
+import os  # noqa: E402
+
+# PyTorch's CPU threads are OpenMP threads, which by default spin while they wait for each other: with
+# `threads: 2` and any other busy process on a 2-core machine, a waiting thread spins on the core the
+# working one needs, and a super-net stage runs 8-20x slower than on one thread. Passive waiting
+# sleeps instead; it changes no arithmetic (same bytes for a given `threads`). It must be set before
+# OpenMP starts, so here, before anything imports torch; a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"
 
 

@@ -71,28 +71,47 @@ def cmd_sync(cfg, args):
 
 
 def cmd_summary(cfg, args):
-    from nas import io
-    from nas import layout as L
     from nas.report import text
 
-    stability = io.read_parquet(L.STABILITY, L.SCHEMAS["stability"]) if L.STABILITY.is_file() else None
-    print(text.summary_text(io.read_parquet(L.HEURISTICS), io.read_parquet(L.CORRELATION, L.SCHEMAS["correlation"]),
-                            io.read_parquet(L.SELECTION_SUMMARY, L.SCHEMAS["selection_summary"]), stability,
-                            (L.REPORT / "index.html").as_posix()))
+    print(text.workspace_summary("no results here yet (run `make study`, or `dvc repro`)"))
+
+
+def cmd_study(cfg, args):
+    from nas import study
+
+    root = study.project_root()
+    if args.action == "list":
+        print(study.listing(root))
+        return
+    if not args.name:
+        raise UserError(f"nas study {args.action}: which study? (nas study list names them)")
+    if args.action == "write":
+        print("\n".join(study.write(root, args.name, check=args.check)))
+    elif args.action == "plan":
+        print(study.plan(root, args.name))
+    elif args.action == "show":
+        print(study.show(root, args.name))
+    else:
+        code = study.run(root, args.name, snakemake=args.snakemake, profile=args.profile, cores=args.cores)
+        if code:
+            raise UserError(f"study {args.name!r}: the run stopped (exit {code}); finished stages are kept, and "
+                            f"`nas study run {args.name}` resumes")
 
 
 def cmd_check_profile(cfg, args):
     from nas import profile
 
     problems = profile.check_profile(args.profile)
-    if problems:
-        raise UserError("; ".join(problems))
+    if problems:  # one line per problem, each saying what to change
+        for problem in problems[:-1]:
+            print(f"nas check-profile: error: {problem}", file=sys.stderr)
+        raise UserError(problems[-1])
     print(f"{args.profile}: ok")
 
 
 # --- entry point ----------------------------------------------------------------------------------
 
-NO_PARAMS = {"compare", "check-profile"}  # commands that do not read params.yaml
+NO_PARAMS = {"compare", "check-profile", "study"}  # commands that do not read params.yaml
 
 STAGES = [
     ("prepare", "generate or read the dataset; write train/valid/test splits"),
@@ -114,6 +133,7 @@ TOOLS = [
     ("compare", cmd_compare, "metric differences of two git revisions or DVC experiments"),
     ("sync", cmd_sync, "after dvc pull/checkout: make outputs newer than inputs for Snakemake"),
     ("check-profile", cmd_check_profile, "check a Snakemake profile (Slurm: placeholders, commands, controller)"),
+    ("study", cmd_study, "the studies of studies/<name>/: list, plan (jobs and cost), run, show, write"),
 ]
 
 
@@ -199,6 +219,13 @@ def build_parser(argv=()) -> argparse.ArgumentParser:
             s.add_argument("rev_a", help="git revision, DVC experiment name, or 'workspace' (the files now)")
             s.add_argument("rev_b", help="git revision, DVC experiment name, or 'workspace' (the files now)")
             s.add_argument("--csv", help="also write the table to this CSV file")
+        if name == "study":
+            s.add_argument("action", choices=("list", "plan", "run", "show", "write"))
+            s.add_argument("name", nargs="?", help="a study: a folder of studies/ (nas study list)")
+            s.add_argument("--snakemake", action="store_true", help="run: under Snakemake instead of DVC")
+            s.add_argument("--profile", default="workflow/profiles/default", help="run --snakemake: the profile")
+            s.add_argument("--cores", type=int, default=None, help="run --snakemake: cores to use")
+            s.add_argument("--check", action="store_true", help="write: fail if params.yaml or dvc.yaml differ")
         if name == "check-profile":
             s.add_argument("profile", nargs="?", default="workflow/profiles/slurm")
         if name == "dag":

@@ -33,6 +33,17 @@ def _p(path) -> str:
     return Path(path).as_posix()
 
 
+def from_root(path) -> str:
+    """A path of the project root's (the code, the plot templates) as seen from the working folder: the
+    root itself for the default study, `../..` for a study folder (nas.study)."""
+    import os
+
+    root = L.project_root()
+    if root is None or root == Path.cwd().resolve():  # at the root, or in a bare folder (a test's)
+        return _p(path)
+    return _p(os.path.relpath(root / path))
+
+
 def data_root_deps(cfg: Config) -> list[str]:
     """data.root as a dependency of prepare, for the datasets read from it (MNIST-1D never reads it)."""
     return [cfg.data.root] if cfg.data.root and cfg.data.dataset != "mnist1d" else []
@@ -131,7 +142,6 @@ def _stages(cfg: Config) -> dict:
         "params": ["seed", "device", "threads", "space", "data.augment"] + supernet_keys
                   + ["supernet.variants.${item.variant}"],
         "outs": [_p(RUN.weights), _p(RUN.history), _p(RUN.step_scores), _p(RUN.checkpoints)],
-        "metrics": [{_p(RUN.timing): {"cache": False}}],
     }
     for stage in ("train-supernet", "train-supernet-landmarks"):
         group = [v for v in variants if supernet_stage(cfg, v) == stage]
@@ -174,8 +184,8 @@ def _stages(cfg: Config) -> dict:
         "deps": [standalone] + scores,
         # The runs are read here too: removing a variant or seed (a dep DVC would not miss) reruns this.
         "params": ["seed", "correlate"] + run_keys,
-        "outs": [_p(L.CORRELATION)],
-        "metrics": [{_p(L.CORRELATION_JSON): {"cache": False}}],
+        "outs": [_p(L.CORRELATION), {_p(L.CORRELATION_JSON): {"cache": False}}],
+
     }
     # Ranking stability (Zhang et al.); interference steps each run's super-net, so then it reads the
     # weights and the splits its batches come from.
@@ -186,8 +196,8 @@ def _stages(cfg: Config) -> dict:
                 + ([archs, _p(L.split("train")), _p(L.split("valid"))] + [_p(r.weights) for r in runs]
                    if interfere else []),
         "params": ["seed", "correlate.truth", "stability"] + (["device", "threads"] if interfere else []) + run_keys,
-        "outs": [_p(L.STABILITY), _p(L.STABILITY_RANKS), _p(L.INTERFERENCE)],
-        "metrics": [{_p(L.STABILITY_JSON): {"cache": False}}],
+        "outs": [_p(L.STABILITY), _p(L.STABILITY_RANKS), _p(L.INTERFERENCE), {_p(L.STABILITY_JSON): {"cache": False}}],
+
     }
     needs_supernet = any(SELECTORS[m].supernet for m in cfg.select.methods)
     out["pick"] = {
@@ -210,15 +220,17 @@ def _stages(cfg: Config) -> dict:
         "cmd": "nas select",
         "deps": [standalone, _p(L.PICKS), _p(L.PICKS_STANDALONE)] + scores,
         "params": ["select.methods", "select.truth"] + run_keys,
-        "outs": [_p(L.SELECTION), _p(L.SELECTION_SUMMARY)],
-        "metrics": [{_p(L.SELECTION_JSON): {"cache": False}}],
+        "outs": [_p(L.SELECTION), _p(L.SELECTION_SUMMARY), {_p(L.SELECTION_JSON): {"cache": False}}],
+
     }
     out["heuristics"] = {
         "cmd": "nas heuristics",
         "deps": [_p(L.CORRELATION), _p(L.SELECTION)] + histories,
         "params": run_keys,
-        "outs": [_p(L.HEURISTICS)],
-        "metrics": [{_p(L.HEURISTICS_JSON): {"cache": False}}],
+        # The detailed metrics files are committed outputs (`nas compare` reads them); the headline is
+        # DVC's one metrics file, so `dvc metrics show` and `dvc exp show` list a handful of columns.
+        "outs": [_p(L.HEURISTICS), {_p(L.HEURISTICS_JSON): {"cache": False}}],
+        "metrics": [{_p(L.HEADLINE_JSON): {"cache": False}}],
     }
     out["report"] = {
         "cmd": "nas report",
@@ -237,7 +249,7 @@ def _stages(cfg: Config) -> dict:
 def _with_code(cfg: Config, stage: str, spec: dict) -> dict:
     """The stage with its code deps (derived from its entry point, `nas.codedeps`) first among its deps."""
     module, function = entry_point(cfg, stage)
-    code = codedeps.files(codedeps.closure(codedeps.entry_modules(module, function)))
+    code = [from_root(f) for f in codedeps.files(codedeps.closure(codedeps.entry_modules(module, function)))]
     if "do" in spec:
         return {**spec, "do": {**spec["do"], "deps": code + spec["do"]["deps"]}}
     return {**spec, "deps": code + spec["deps"]}
@@ -248,12 +260,12 @@ def plots(cfg: Config) -> list:
     workflow/plots/), one mark or dash per revision under `dvc plots diff`."""
     return [
         {"supernet-vs-standalone": {
-            "template": _p(L.PLOT_TEMPLATES / "scatter_by_run.json"), "x": "standalone_accuracy",
+            "template": from_root(L.PLOT_TEMPLATES / "scatter_by_run.json"), "x": "standalone_accuracy",
             "y": {_p(L.SCATTER_CSV): "supernet_accuracy"},
             "title": f"Super-net vs stand-alone accuracy ({cfg.correlate.truth}), one colour per run",
             "x_label": "stand-alone accuracy (%)", "y_label": "super-net accuracy (%)"}},
         {"supernet-training-loss": {
-            "template": _p(L.PLOT_TEMPLATES / "lines_by_run.json"), "x": "epoch",
+            "template": from_root(L.PLOT_TEMPLATES / "lines_by_run.json"), "x": "epoch",
             "y": {_p(L.CURVES_CSV): "train_loss"},
             "title": "Super-net training loss, one colour per run", "x_label": "epoch", "y_label": "loss"}},
         {"heuristics-skdt": {
@@ -305,13 +317,13 @@ def write(cfg: Config, params_path, output, check: bool = False) -> str:
     return f"wrote {output}"
 
 
-def write_plots_page(path=L.PLOTS_HTML) -> Path:
+def write_plots_page(path=None) -> Path:
     """The offline page template `dvc plots show` uses (.dvc/config: plots.html_template), written
     when missing: it depends only on the installed vl-convert-python."""
     from nas import io
     from nas.report.plots import plots_page
 
-    path = Path(path)
+    path = Path(path or from_root(L.PLOTS_HTML))  # the root's: .dvc/config names it for every study
     if not path.is_file():
         io.write_text(plots_page(), path)
     return path
@@ -344,7 +356,8 @@ def stage_spec(cfg: Config, stage: str) -> dict:
 
 def code_deps(cfg: Config, stage: str) -> list[str]:
     """The stage's code deps (the project's .py files among its deps in dvc.yaml)."""
-    return [d for d in stage_spec(cfg, stage)["deps"] if d.startswith(f"{codedeps.PACKAGE}/")]
+    package = from_root(codedeps.PACKAGE)
+    return [d for d in stage_spec(cfg, stage)["deps"] if d.startswith(f"{package}/")]
 
 
 def param_keys(cfg: Config, stage: str, item=None) -> list[str]:

@@ -177,13 +177,20 @@ def dry_run(argv) -> bool:
     return False
 
 
+def dvc_root(start: Path = Path(".")) -> Path | None:
+    """The DVC repository `start` lies in: the nearest folder up holding `.dvc` (a study's folder,
+    studies/<name>/, lies in the project's), or None."""
+    start = Path(start).absolute()
+    return next((folder for folder in (start, *start.parents) if (folder / ".dvc").is_dir()), None)
+
+
 def claim_for_snakemake(root: Path = Path("."), argv=None, wait: float = 1.0) -> bool:
-    """In Snakemake's main process: enter it in DVC's lock table as the writer of the whole project,
-    then refuse (EngineBusy, after taking the entry out again) if a dvc command runs. Returns False
-    where there is nothing to claim (no DVC in the project). Entries of Snakemake processes that are
-    gone are dropped."""
-    root = Path(root).absolute()
-    if not (root / ".dvc").is_dir():
+    """In Snakemake's main process: enter it in DVC's lock table as the writer of the whole project
+    (the DVC repository its working folder `root` lies in), then refuse (EngineBusy, after taking the
+    entry out again) if a dvc command runs. Returns False where there is nothing to claim (no DVC
+    repository). Entries of Snakemake processes that are gone are dropped."""
+    root = dvc_root(root)
+    if root is None:
         return False
     pid = os.getpid()
     words = [Path((argv or sys.argv)[0]).name] + list((argv or sys.argv)[1:])
@@ -215,7 +222,8 @@ def claim_for_snakemake(root: Path = Path("."), argv=None, wait: float = 1.0) ->
 def release_for_snakemake(root: Path = Path("."), pid: int | None = None) -> None:
     """Take Snakemake's entry (this process's, or `pid`'s) out of DVC's lock table."""
     pid = os.getpid() if pid is None else pid
-    if not (Path(root) / ".dvc").is_dir():
+    root = dvc_root(root)
+    if root is None:
         return
 
     def leave(table):
@@ -226,6 +234,6 @@ def release_for_snakemake(root: Path = Path("."), pid: int | None = None) -> Non
                     del writes[path]
 
     try:
-        _edit_table(Path(root), leave)
+        _edit_table(root, leave)
     except (OSError, EngineBusy):
         pass  # an entry left behind names a process that is gone: stale, and dropped by DVC

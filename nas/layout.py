@@ -17,6 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+def project_root(start: Path | None = None) -> Path | None:
+    """The project folder: the nearest of `start` (default: the working folder) and its parents that
+    holds the `nas` package's source and a params.yaml (the root, seen from a study's folder); None
+    outside a project."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "nas" / "__init__.py").is_file() and (folder / "params.yaml").is_file():
+            return folder
+    return None
+
+
 SPLITS = ("train", "valid", "test")
 PREPARED = Path("data/prepared")
 RESULTS = Path("results")
@@ -73,6 +84,7 @@ SCHEMAS = {
 CORRELATION_JSON = METRICS / "correlation.json"
 SELECTION_JSON = METRICS / "selection.json"
 HEURISTICS_JSON = METRICS / "heuristics.json"
+HEADLINE_JSON = METRICS / "headline.json"  # the few numbers `dvc metrics show` / `dvc exp show` list
 STABILITY_JSON = METRICS / "stability.json"
 HEURISTICS_CSV = PLOTS / "heuristics.csv"
 # `dvc plots`: one CSV per figure, every run in it (a `run` column colours the series), drawn with the
@@ -180,8 +192,9 @@ class Run:
 
     @property
     def timing(self) -> Path:
-        """Measured training time: a machine measurement, so a metrics JSON, not an artifact."""
-        return METRICS / "supernet" / self.variant / f"seed-{self.seed}.json"
+        """Measured training time: a measurement of the machine, not a function of the inputs, so kept
+        with the logs, outside every tracked output (identical runs give an identical dvc.lock)."""
+        return LOGS / "timings" / self.variant / f"seed-{self.seed}.json"
 
     def progress(self, key: str) -> Path:
         """The resumable training state of this run with settings `key`."""
@@ -222,5 +235,6 @@ ARTIFACTS = {
     "stability_ranks": STABILITY_RANKS,
     "interference": INTERFERENCE,
 }
+# What `nas compare` reads (the headline repeats numbers of heuristics.json, so it is not among them).
 METRICS_FILES = {"correlation": CORRELATION_JSON, "selection": SELECTION_JSON, "heuristics": HEURISTICS_JSON,
                  "stability": STABILITY_JSON}

@@ -103,3 +103,21 @@ def stability_json(table: pd.DataFrame) -> dict:
         entry for row in table[table["series"].isin(["summary", "interference"])].itertuples(index=False)
         for entry in interval_entries(row.variant, row.statistic if row.series == "summary" else f"interference@{row.point}",
                                       row.value, row.ci_low, row.ci_high, row.interval))
+
+
+# The few numbers a reader compares first, one small file: what `dvc metrics show` and `dvc exp show`
+# list (the detailed files above are committed beside it and read by `nas compare`).
+HEADLINE = ("kendall_tau", "sparse_kendall_tau", "regret")
+
+
+def headline_json(heuristics: pd.DataFrame, correlation: pd.DataFrame) -> dict:
+    """{standalone: {seed-to-seed and perfect-ranker tau}, variant: {kendall_tau, sparse_kendall_tau,
+    regret: the mean over the variant's seeds}}."""
+    from nas.metrics import REFERENCE, SEED_TO_SEED
+
+    truth = correlation[correlation["variant"] == "standalone"]
+    entries = [("standalone", m, truth.loc[truth["metric"] == m, "value"].iloc[0])
+               for m in (SEED_TO_SEED, REFERENCE) if (truth["metric"] == m).any()]
+    rows = heuristics[heuristics["metric"].isin(HEADLINE)]
+    entries += [(row.variant, row.metric, row.mean) for row in rows.itertuples(index=False)]
+    return metrics_json(entries)

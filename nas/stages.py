@@ -157,13 +157,13 @@ def train_supernet(cfg: Config, variant: str = "baseline", seed: int | None = No
     io.write_parquet(history, run.history)
     io.write_parquet(dense.frame() if dense is not None else supernet.base.DenseScores([], None, 0).frame(),
                      run.step_scores)
-    # Wall time is a measurement of the machine, not a function of the inputs: it lives in a JSON
-    # metrics file so every Parquet artifact stays byte-identical between runs.
+    # Wall time is a measurement of the machine, not a function of the inputs: it lives with the logs,
+    # outside every tracked output, so identical runs give identical artifacts and dvc.lock.
     io.write_json({"seconds": round(sum(epoch_seconds), 3), "epochs_timed": len(epoch_seconds),
                    "epoch_seconds": [round(s, 3) for s in epoch_seconds]}, run.timing)
     state.unlink(missing_ok=True)
     shutil.rmtree(kept, ignore_errors=True)
-    return [run.weights, run.history, run.step_scores, run.timing, run.checkpoints]
+    return [run.weights, run.history, run.step_scores, run.checkpoints, run.timing]
 
 
 def _dense_scores(cfg: Config, hp, space, valid, landmark_ids: list[int], device):
@@ -418,30 +418,28 @@ def heuristics(cfg: Config) -> list[Path]:
 
     table = _heuristics_table(cfg)
     # Seconds measure the machine, not the inputs: kept out of the artifacts (byte-identical between
-    # runs), shown in the printed table and the report.
+    # runs), shown in the printed table only.
     deterministic = table[table["metric"] != "seconds"].reset_index(drop=True)
     io.write_parquet(deterministic, L.HEURISTICS)
     io.write_json(metrics_files.heuristics_json(deterministic), L.HEURISTICS_JSON)
-    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
-        print(text.heuristics_wide(table).to_string(index=False))
-    return [L.HEURISTICS, L.HEURISTICS_JSON]
+    io.write_json(metrics_files.headline_json(deterministic, io.read_parquet(L.CORRELATION, L.SCHEMAS["correlation"])),
+                  L.HEADLINE_JSON)
+    with pd.option_context("display.max_rows", None, "display.max_columns", None):
+        print(text.heuristics_wide(table).to_string(index=False, line_width=150))  # columns wrap, no 400-char lines
+    return [L.HEURISTICS, L.HEURISTICS_JSON, L.HEADLINE_JSON]
 
 
 def _provenance() -> str:
-    """'made <UTC time> from commit <hash>' for the report (the commit of the project, where it is git)."""
-    import datetime
-    import subprocess
+    """What made the report: a fingerprint of the code (every .py file of the nas package), which identical
+    runs share, unlike a time or a git state (the report is a tracked output: its bytes are in dvc.lock)."""
+    import hashlib
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                timeout=10).stdout.strip() or "none (not a git checkout)"
-        if commit and subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                     text=True, timeout=10).stdout.strip():
-            commit += " with uncommitted changes"
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown (git not found)"
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"Made {when} from commit {commit}, with these params:"
+    from nas import codedeps
+
+    h = hashlib.sha256()
+    for module, path in sorted(codedeps.modules().items()):
+        h.update(module.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"Made by the nas code with fingerprint {h.hexdigest()[:16]} (sha256 of its modules), with these params:"
 
 
 def _degrees(cfg: Config) -> pd.DataFrame:
@@ -471,14 +469,15 @@ def report(cfg: Config) -> list[Path]:
     all_runs = runs(cfg)
     scores = {run.name: s for run, s in _scores(cfg).items()}
     histories = {run.name: io.read_parquet(run.history, L.SCHEMAS["history"]) for run in all_runs}
-    timings = {run.name: _timing(run) for run in all_runs}
     correlation = io.read_parquet(L.CORRELATION, L.SCHEMAS["correlation"])
     correlation["variant"] = [metrics_files.run_label(v, s) for v, s in zip(correlation["variant"], correlation["seed"])]
     selection = io.read_parquet(L.SELECTION, L.SCHEMAS["selection"])
     selection["variant"] = [L.Run(v, s).name for v, s in zip(selection["variant"], selection["seed"])]
     summary = io.read_parquet(L.SELECTION_SUMMARY, L.SCHEMAS["selection_summary"])
     own = _own_outputs(cfg)  # what the selection methods' own stages wrote (DARTS-PT's decision logs)
+    # Seconds measure the machine: left out of the report, a tracked output (shown by `nas heuristics`).
     table = _heuristics_table(cfg)
+    table = table[table["metric"] != "seconds"].reset_index(drop=True)
     truth = _truth(cfg.correlate.truth)
     space = space_of(cfg)
     archs = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
@@ -486,7 +485,7 @@ def report(cfg: Config) -> list[Path]:
     paths = page.write_report(
         L.REPORT, archs=archs, truth=truth,
         standalone=io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"]), scores=scores,
-        histories=histories, timings=timings, heuristics=table, bias=bias, provenance=_provenance(),
+        histories=histories, heuristics=table, bias=bias, provenance=_provenance(),
         correlation=correlation.drop(columns="seed"), selection=selection.drop(columns="seed"),
         params=config_mod.to_dict(cfg), truth_split=cfg.correlate.truth, summary=summary, own=own,
         stability=io.read_parquet(L.STABILITY, L.SCHEMAS["stability"]),

@@ -4,6 +4,7 @@ with its figures and the CSVs beside it."""
 from __future__ import annotations
 
 import html
+import re
 import json
 from pathlib import Path
 
@@ -103,21 +104,6 @@ def selection_html(selection: pd.DataFrame) -> str:
     return df.to_html(index=False, escape=False, border=0, na_rep="&mdash;")
 
 
-def timings_html(timings: dict, variants: list[str]) -> str:
-    rows = []
-    for v in variants:
-        t = timings.get(v) or {}
-        epochs = [float(x) for x in t.get("epoch_seconds") or []]
-        total = fmt(t.get("seconds"), 1) if "seconds" in t else "n/a"
-        per_epoch = fmt(float(np.mean(epochs)), 2) if epochs else "n/a"
-        rows.append(f"<tr><th>{html.escape(v)}</th><td>{total}</td><td>{len(epochs) or 'n/a'}</td>"
-                    f"<td>{per_epoch}</td></tr>")
-    if not any(timings.get(v) for v in variants):
-        return "<p>No timings recorded.</p>"
-    return ("<table><thead><tr><th>variant</th><th>seconds</th><th>epochs</th><th>seconds / epoch</th></tr>"
-            "</thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>")
-
-
 def dataset_html(archs: pd.DataFrame, truth: pd.DataFrame, standalone: pd.DataFrame, truth_split: str) -> str:
     acc = truth["accuracy"].to_numpy(dtype=float)
     acc = acc[np.isfinite(acc)]
@@ -173,7 +159,7 @@ point is that a large alpha does not mean the super-net relies on that operation
 """
 
 
-def index_html(*, variants, archs, truth, standalone, timings, correlation, selection, params,
+def index_html(*, variants, archs, truth, standalone, correlation, selection, params,
                truth_split: str, heuristics_html: str = "", alpha: bool = False, damage: bool = False,
                methods_html: str = "", stability_html: str = "", bias: bool = False, provenance: str = "") -> str:
     summaries = "\n".join(summary_html(v, correlation, selection) for v in variants)
@@ -184,7 +170,7 @@ per super-net seed. Intervals here are over seeds, not architectures.</p>
 {heuristics_html}
 <img src="heuristics.png" alt="effect of each heuristic on s-KdT, difference from baseline">
 """ if heuristics_html else "")
-    return f"""<!DOCTYPE html>
+    page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -218,7 +204,6 @@ result of a uniformly random pick; 'param_free' counts the pick's parameter-free
 {methods_html}
 {selection_html(selection)}
 <h2>Super-net training</h2>
-{timings_html(timings, variants)}
 <img src="curves.png" alt="super-net training loss and accuracy per epoch">
 {ALPHA_HTML if alpha else ""}{DAMAGE_HTML if damage else ""}<h2>Stand-alone training</h2>
 {dataset_html(archs, truth, standalone, truth_split)}
@@ -229,6 +214,21 @@ result of a uniformly random pick; 'param_free' counts the pick's parameter-free
 </body>
 </html>
 """
+    return with_contents(page)
+
+
+def with_contents(page: str) -> str:
+    """The page with an id on every section heading and a list of links to them after its introduction
+    (the page is long: every figure of every variant)."""
+    titles = re.findall(r"<h2>(.*?)</h2>", page)
+    if not titles:
+        return page
+    ids = [re.sub(r"[^a-z0-9]+", "-", html.unescape(t).lower()).strip("-") for t in titles]
+    for title, anchor in zip(titles, ids):
+        page = page.replace(f"<h2>{title}</h2>", f'<h2 id="{anchor}">{title}</h2>', 1)
+    nav = "<nav><p>Contents: " + " · ".join(f'<a href="#{a}">{t}</a>' for t, a in zip(titles, ids)) + "</p></nav>\n"
+    first = page.index('<h2 id=')
+    return page[:first] + nav + page[first:]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -335,7 +335,7 @@ OWN_FIGURES = {"perturbation": ("alpha_damage.png", alpha_damage_figure)}
 
 
 def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalone: pd.DataFrame,
-                 scores: dict[str, pd.DataFrame], histories: dict[str, pd.DataFrame], timings: dict,
+                 scores: dict[str, pd.DataFrame], histories: dict[str, pd.DataFrame],
                  correlation: pd.DataFrame, selection: pd.DataFrame, params: dict,
                  truth_split: str, heuristics_html: str = "", heuristics_figure=None,
                  summary: pd.DataFrame | None = None, own: dict[str, dict[str, pd.DataFrame]] | None = None,
@@ -347,7 +347,6 @@ def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalon
     the figure `OWN_FIGURES` has for that method."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    timings = timings or {}
     variants = variant_names(scores, histories, correlation, selection)
     scatter, curves = scatter_frame(truth, scores), curves_frame(histories)
 
@@ -379,7 +378,7 @@ def write_report(out_dir, *, archs: pd.DataFrame, truth: pd.DataFrame, standalon
         names.append("heuristics.png")
     stability_part, figures = stability_section(out, stability, ranks, truth, degrees)
     names += figures
-    page = index_html(stability_html=stability_part, bias=bias is not None and len(bias) > 0, provenance=provenance, variants=variants, archs=archs, truth=truth, standalone=standalone, timings=timings,
+    page = index_html(stability_html=stability_part, bias=bias is not None and len(bias) > 0, provenance=provenance, variants=variants, archs=archs, truth=truth, standalone=standalone,
                       correlation=correlation, selection=selection, params=params, truth_split=truth_split,
                       heuristics_html=heuristics_html, alpha=alpha is not None, damage="alpha_damage.png" in names,
                       methods_html=selection_summary_html(summary) if summary is not None else "")

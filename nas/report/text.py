@@ -77,3 +77,16 @@ def summary_text(heuristics: pd.DataFrame, correlation: pd.DataFrame, methods: p
                  "(oracle accuracy minus the pick's)")
     lines.append(f"report: {report_path}")
     return "\n".join(lines)
+
+
+def workspace_summary(missing: str = "no results yet (run the study first)") -> str:
+    """`summary_text` of the study in the working folder, read from its files (`nas summary`)."""
+    from nas import io
+    from nas import layout as L
+
+    if not L.HEURISTICS.is_file():
+        raise io.UserError(missing)
+    stability = io.read_parquet(L.STABILITY, L.SCHEMAS["stability"]) if L.STABILITY.is_file() else None
+    return summary_text(io.read_parquet(L.HEURISTICS), io.read_parquet(L.CORRELATION, L.SCHEMAS["correlation"]),
+                        io.read_parquet(L.SELECTION_SUMMARY, L.SCHEMAS["selection_summary"]), stability,
+                        (L.REPORT / "index.html").as_posix())

@@ -269,7 +269,8 @@ def test_check_profile_on_a_live_cluster(cluster, tmp_path):
     nas = str(BIN / "nas")
     committed = subprocess.run([nas, "check-profile", str(REPO / PROFILE)], capture_output=True, text=True,
                                env=cluster.env())
-    assert committed.returncode == 2 and len(committed.stderr.strip().splitlines()) == 1
+    lines = committed.stderr.strip().splitlines()
+    assert committed.returncode == 2 and all(line.startswith("nas check-profile: error: ") for line in lines)
     assert "still the placeholder 'EDIT_ME'" in committed.stderr and "set slurm-status-command: squeue" in committed.stderr
     edited = tmp_path / "profile"
     shutil.copytree(REPO / PROFILE, edited)

@@ -39,7 +39,6 @@ def make_inputs(variants=("baseline", "fairnas"), seeds=(0, 1)) -> dict:
     histories = {v: pd.DataFrame({"epoch": np.arange(EPOCHS, dtype="int64"), "lr": np.linspace(0.1, 0.0, EPOCHS),
                                   "train_loss": np.linspace(2, 1, EPOCHS), "train_accuracy": np.linspace(20, 60, EPOCHS)})
                  for v in variants}
-    timings = {v: {"seconds": 12.5, "epoch_seconds": [2.5] * EPOCHS} for v in variants}
     rows = [r for v in variants for r in correlation_rows(v, rng)]
     if len(seeds) >= 2:
         rows.append({"variant": "standalone", "metric": "seed_to_seed_kendall_tau", "k": None, "value": 0.871,
@@ -60,5 +59,5 @@ def make_inputs(variants=("baseline", "fairnas"), seeds=(0, 1)) -> dict:
                  "accuracy": truth["accuracy"].mean(), "percentile": 50.0, "regret": best - truth["accuracy"].mean()}]
     selection = pd.DataFrame(sel).astype({"arch_id": "Int64", "arch": "string"})
     params = {"sample": {"archs": N_ARCHS}, "variants": {v: {"lr": 0.1} for v in variants}, "topk": (3,)}
-    return dict(archs=archs, truth=truth, standalone=standalone, scores=scores, histories=histories, timings=timings,
+    return dict(archs=archs, truth=truth, standalone=standalone, scores=scores, histories=histories,
                 correlation=correlation, selection=selection, params=params, truth_split="test")

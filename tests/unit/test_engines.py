@@ -73,6 +73,15 @@ def test_snakemake_refuses_while_dvc_holds_its_repository_lock(project):
     assert engines.dvc_holder(project, wait=0) is None  # gone with its process: nothing stale to clear
 
 
+def test_a_study_folder_claims_the_whole_project(project, monkeypatch):
+    (project / "studies/s").mkdir(parents=True)
+    monkeypatch.chdir(project / "studies/s")
+    assert engines.claim_for_snakemake(argv=ARGV)
+    assert list(table(project)["write"]) == [str(project)]
+    engines.release_for_snakemake(project)
+    assert table(project) == {}
+
+
 def test_without_dvc_there_is_nothing_to_claim_and_dry_runs_claim_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert not engines.claim_for_snakemake(argv=ARGV)

@@ -295,7 +295,7 @@ def test_effect_figure():
     assert len(bars) == 2
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
     assert ax.get_ylim()[0] > ax.get_ylim()[1]  # first variant on top
-    assert ax.get_xlabel() == "Δ s-KdT vs baseline (95% CI over seeds)"
+    assert ax.get_xlabel() == "Δ s-KdT vs baseline\n(95% CI over seeds)"
     assert "baseline" in ax.get_title()
     assert bars[0].has_xerr and not bars[1].has_xerr  # "b" has one seed: a bare point
     plt.close(fig)

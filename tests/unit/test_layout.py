@@ -33,7 +33,7 @@ def test_run_names_and_files():
     run = L.Run("baseline", 3)
     assert run.name == "baseline/seed-3"
     assert run.scores.as_posix() == "results/supernet/baseline/seed-3/scores.parquet"
-    assert run.timing.as_posix() == "metrics/supernet/baseline/seed-3.json"
+    assert run.timing.as_posix() == "logs/timings/baseline/seed-3.json"  # a measurement: not a tracked output
     assert L.Run.checkpoint_epoch(run.checkpoint(12)) == 12
     assert run.checkpoint(12).name == "epoch-0012.pt"
     assert run.progress("abc").parent == L.PROGRESS / "supernet"

@@ -73,3 +73,19 @@ def test_the_data_side_loads_neither_the_report_nor_matplotlib():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
                          timeout=120).stdout
     assert out.strip() == "[]"
+
+
+def test_the_headline_holds_a_handful_of_numbers_per_variant():
+    import pandas as pd
+
+    from nas import metrics_files
+
+    heuristics = pd.DataFrame([{"variant": v, "metric": m, "k": pd.NA, "mean": x}
+                               for v, m, x in (("baseline", "kendall_tau", 0.3), ("baseline", "regret", 4.0),
+                                               ("baseline", "spearman", 0.5), ("uniform", "kendall_tau", 0.2))])
+    correlation = pd.DataFrame([{"variant": "standalone", "metric": "seed_to_seed_kendall_tau", "value": 0.48},
+                                {"variant": "standalone", "metric": "perfect_ranker_kendall_tau", "value": 0.71},
+                                {"variant": "baseline", "metric": "kendall_tau", "value": 0.1}])
+    assert metrics_files.headline_json(heuristics, correlation) == {
+        "standalone": {"seed_to_seed_kendall_tau": 0.48, "perfect_ranker_kendall_tau": 0.71},
+        "baseline": {"kendall_tau": 0.3, "regret": 4.0}, "uniform": {"kendall_tau": 0.2}}

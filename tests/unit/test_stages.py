@@ -176,7 +176,7 @@ BAD_ARTIFACTS = {
     "history without passes": (lambda: _drop(RUN0.history, "passes"), stages.heuristics,
                                "history.parquet: missing column(s) passes"),
     "timing not JSON": (lambda: RUN0.timing.write_text("{not json"), stages.heuristics,
-                        "metrics/supernet/baseline/seed-0.json: not valid JSON"),
+                        "logs/timings/baseline/seed-0.json: not valid JSON"),
 }
 
 

@@ -130,6 +130,7 @@ rule heuristics:
     output:
         str(L.HEURISTICS),
         str(L.HEURISTICS_JSON),
+        str(L.HEADLINE_JSON),
     params:
         tracked=tracked("heuristics"),
     log:

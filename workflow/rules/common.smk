@@ -61,7 +61,8 @@ def each_run(path):
 
 def stage_deps(stage):
     """The stage's file deps in dvc.yaml other than code (its data and artifacts)."""
-    return [d for d in nas_dag.stage_spec(CFG, stage)["deps"] if not d.startswith("nas/")]
+    code_files = set(code(stage))
+    return [d for d in nas_dag.stage_spec(CFG, stage)["deps"] if d not in code_files]
 
 
 def code(stage):

@@ -15,7 +15,6 @@ rule train_supernet:
         str(RUN.history),
         str(RUN.step_scores),
         directory(str(RUN.checkpoints)),
-        str(RUN.timing),
     params:
         tracked=lambda wildcards: tracked(supernet_stage(wildcards.variant), wildcards.variant),
     log:

@@ -45,10 +45,10 @@ def heuristics_figure(table: pd.DataFrame, metric: str = "sparse_kendall_tau", k
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
     if diff_mode:
         ax.axvline(0, color="grey", lw=1, ls="--")
-        ax.set_xlabel(f"Δ {label} vs {baseline} ({pct}% CI over seeds{ranged})")
+        ax.set_xlabel(f"Δ {label} vs {baseline}\n({pct}% CI over seeds{ranged})")  # two lines: it fits
         ax.set_title(f"{baseline}: {label} {_mean_text(rows[rows['variant'] == baseline].iloc[0])}", fontsize=10)
     else:
-        ax.set_xlabel(f"{label} ({pct}% CI over seeds{ranged})")
+        ax.set_xlabel(f"{label}\n({pct}% CI over seeds{ranged})")
         if list(shown["variant"]) == [baseline]:
             ax.set_title(f"{baseline}: {label} {_mean_text(shown.iloc[0])}", fontsize=10)
         else:

@@ -1,0 +1,65 @@
+"""Threads on a busy machine: a super-net epoch at the default size with `threads: 1` and `threads: 2`,
+while another process keeps one core busy, with OpenMP's waiting threads spinning (ACTIVE, OpenMP's
+default before this project set PASSIVE) and sleeping (PASSIVE, what every `nas` command now sets).
+Each measurement is a fresh process (the policy is read when OpenMP starts), interleaved with the
+others so that all see the same machine."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+
+from benchmarks.common import REPO
+
+EPOCHS = """
+import sys, time, torch, dataclasses, pathlib, tempfile
+from benchmarks.common import prepared_splits
+from nas import config, supernet
+from nas.spaces import get_space
+cfg = config.load(sys.argv[1])
+torch.set_num_threads(int(sys.argv[2]))
+hp = dataclasses.replace(cfg.variant(cfg.variants[0]), epochs=int(sys.argv[3]))
+train = prepared_splits(cfg, ["train"])["train"]
+space = get_space(cfg.space.name)
+net = supernet.build(space, hp, cfg.space.channels, cfg.space.cells, train)
+start = time.perf_counter()
+supernet.train(net, hp, space, train, 0, torch.device("cpu"), pathlib.Path(tempfile.mkdtemp()) / "state.pt")
+print(time.perf_counter() - start)
+"""
+
+CASES = (("PASSIVE", 1), ("ACTIVE", 2), ("PASSIVE", 2))
+
+
+def epoch_seconds(policy: str, threads: int, epochs: int) -> float:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_WAIT_POLICY": policy}
+    out = subprocess.run([sys.executable, "-c", EPOCHS, str(REPO / "params.yaml"), str(threads), str(epochs)],
+                         cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1]) / epochs
+
+
+def run_all(repeats: int = 3, epochs: int = 2) -> dict:
+    """{(policy, threads): median seconds per epoch} with one core kept busy by another process."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        times: dict = {case: [] for case in CASES}
+        for r in range(repeats):
+            for case in (CASES if r % 2 == 0 else CASES[::-1]):
+                times[case].append(epoch_seconds(*case, epochs))
+    finally:
+        busy.kill()
+        busy.wait()
+    return {case: statistics.median(t) for case, t in times.items()}
+
+
+def rows(result: dict) -> list[tuple[str, str]]:
+    one = result[("PASSIVE", 1)]
+    return [(f"super-net epoch, one other busy process, {threads} thread{'s' if threads > 1 else ''}, OpenMP {policy}",
+             f"{t:.2f} s ({t / one:.2f}x one thread)") for (policy, threads), t in result.items()]
+
+
+if __name__ == "__main__":
+    from benchmarks.common import print_rows
+
+    print_rows(rows(run_all()))
