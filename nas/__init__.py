@@ -1,6 +1,10 @@
 """Weight-sharing NAS study pipeline: super-net vs stand-alone ranking, heuristics, selection."""
 
-import os
+from nas import lifeline as _lifeline
+
+_lifeline.arm()  # first thing: a stage command watches its parent before the heavy imports (nas.lifeline)
+
+import os  # noqa: E402
 
 # PyTorch's CPU threads are OpenMP threads, which by default spin while they wait for each other: with
 # `threads: 2` and any other busy process on a 2-core machine, a waiting thread spins on the core the

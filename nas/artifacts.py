@@ -15,25 +15,33 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nas import layout as L
 from nas.io import UserError
+from nas.settings import SEED_MAX, cut, show
 
 def artifact_path(artifact: str, variant: str | None = None, seed: int = 0) -> str:
     """The path of artifact `artifact` (a name of `nas.layout.ARTIFACTS`), of run (variant, seed) for the
     per-run ones."""
-    if artifact not in L.ARTIFACTS:
-        raise UserError(f"artifact {artifact!r}: unknown; expected one of {', '.join(L.ARTIFACTS)}")
+    if not isinstance(artifact, str) or artifact not in L.ARTIFACTS:
+        raise UserError(f"artifact {show(artifact)}: unknown; expected one of {', '.join(L.ARTIFACTS)}")
     path = L.ARTIFACTS[artifact]
     if callable(path):
         if not variant:
             raise UserError(f"artifact {artifact!r}: needs a variant (e.g. variant='baseline')")
+        # Both become folder names: a path outside the study (variant='../..') is never built.
+        if not isinstance(variant, str) or not re.fullmatch(L.VARIANT_NAME, variant):
+            raise UserError(f"variant {show(variant)}: not a variant name (letters, digits, '_' or '-', at most 64)")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= SEED_MAX:
+            raise UserError(f"seed {show(seed)}: not a seed (an integer in 0..{SEED_MAX})")
         path = path(L.Run(variant, int(seed)))
     elif variant:
-        raise UserError(f"artifact {artifact!r}: has no variants, but variant={variant!r} was given")
+        raise UserError(f"artifact {artifact!r}: has no variants, but variant={show(variant)} was given")
     return Path(path).as_posix()
 
 
@@ -64,9 +72,9 @@ def read_bytes(path: str, rev: str | None = None, repo: str | None = None) -> by
         with dvc.api.open(path, repo=root, rev=rev, mode="rb") as f:
             return f.read()
     except Exception as exc:  # dvc raises many types: path missing, rev unknown, remote unreachable
-        where = f"revision {rev!r}" if rev else "the workspace"
+        where = f"revision {show(rev)}" if rev else "the workspace"
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path} at {where}: cannot be read ({text})") from None
+        raise UserError(f"{path} at {where}: cannot be read ({cut(text)})") from None
 
 
 def load(artifact: str, rev: str | None = None, variant: str | None = None, repo: str | None = None,
@@ -84,14 +92,22 @@ def load(artifact: str, rev: str | None = None, variant: str | None = None, repo
         # interpreter at exit with pyarrow 26 / pandas 3 (about 1 run in 10, measured).
         return pq.read_table(pa.BufferReader(data)).to_pandas()
     except Exception as exc:
-        raise UserError(f"{path} at {rev or 'the workspace'}: not a readable Parquet file ({exc})") from None
+        raise UserError(f"{path} at {show(rev) if rev else 'the workspace'}: not a readable Parquet file ({cut(str(exc))})") from None
 
 
 def metrics(rev: str | None = None, repo: str | None = None) -> pd.DataFrame:
     """The correlation and selection metrics of `rev` as one long table: file, variant, metric, value."""
     rows = []
     for name, path in L.METRICS_FILES.items():
-        doc = json.loads(read_bytes(Path(path).as_posix(), rev, repo))
+        path = Path(path).as_posix()
+        where = f"{path} at {f'revision {show(rev)}' if rev not in (None, WORKSPACE) else 'the workspace'}"
+        try:
+            doc = json.loads(read_bytes(path, rev, repo))
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            raise UserError(f"{where}: not valid JSON ({cut(str(exc), 100) or 'nested too deep'})") from None
+        if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
+            raise UserError(f"{where}: expected a JSON object of {{run: {{metric: value}}}}, got "
+                            f"{type(doc).__name__ if not isinstance(doc, dict) else 'an entry that is not an object'}")
         for variant, values in doc.items():
             for metric, value in values.items():
                 if isinstance(value, (int, float)) or value is None:

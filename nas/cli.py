@@ -19,11 +19,12 @@ def _stage(name, fn=None):
     """A subcommand that runs stage `name` (`fn`, default its function in nas.stages) with the parsed
     options."""
     def run(cfg, args):
-        from nas import io
+        from nas import io, lifeline
         from nas import layout as L
         from nas import stages
 
-        io.exit_with_parent(os.getppid())  # a killed `dvc repro` / scheduler takes its stage with it
+        if lifeline.PARENT is None:  # run in-process (tests, a notebook): the watch starts here
+            io.exit_with_parent(os.getppid())  # a killed `dvc repro` / scheduler takes its stage with it
         io.remove_stale_temporaries([L.PREPARED, L.RESULTS, L.METRICS, L.PLOTS])
         options = {k: getattr(args, k) for k in ("variant", "seed", "shard", "workers") if hasattr(args, k)}
         stages.stamp_params(cfg, name, options.get("variant"))
@@ -233,6 +234,21 @@ def build_parser(argv=()) -> argparse.ArgumentParser:
     return p
 
 
+MAX_ERROR = 2000  # characters of an error line; values quoted in it are cut far shorter (nas.settings.show)
+
+
+def one_line(message: str) -> str:
+    """An error message as one line of readable length, whatever it quotes."""
+    text = " ".join(message.splitlines())
+    return text if len(text) <= MAX_ERROR else config_mod.cut(text, MAX_ERROR)
+
+
+def os_error(exc: OSError) -> str:
+    """An OSError as 'FILE: reason'."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{config_mod.cut(str(exc.filename), 200)}: {reason}" if exc.filename else reason
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
@@ -240,7 +256,10 @@ def main(argv=None) -> int:
         cfg = None if args.command in NO_PARAMS else config_mod.load(args.params)
         args.func(cfg, args)
     except UserError as exc:
-        print(f"nas {args.command}: error: {exc}", file=sys.stderr)
+        print(f"nas {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the machine, not the code: a path too long, a folder not writable, a full disk
+        print(f"nas {args.command}: error: {one_line(os_error(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"nas {args.command}: interrupted; finished work is kept and a rerun resumes", file=sys.stderr)

@@ -21,9 +21,10 @@ from pathlib import Path
 
 PACKAGE = "nas"
 # Orchestration, not computation: argument parsing, params loading and validation, the DAG writer,
-# reanalysis and profile tools, the stage dispatcher itself (its functions are followed one by one).
+# reanalysis and profile tools, the stage dispatcher itself (its functions are followed one by one),
+# the watch on a stage's parent and the lock between the two engines.
 PLUMBING = frozenset({"nas", "nas.__main__", "nas.cli", "nas.config", "nas.settings", "nas.dag", "nas.codedeps",
-                      "nas.artifacts", "nas.profile", "nas.stages"})
+                      "nas.artifacts", "nas.profile", "nas.stages", "nas.lifeline", "nas.engines"})
 
 
 def _root() -> Path:

@@ -15,15 +15,19 @@ from pathlib import Path
 import yaml
 
 from nas.io import UserError
-from nas.train import TrainConfig  # noqa: F401 (re-exported: the optimisation keys)
-from nas.settings import SEED_MAX, build, fingerprint, merged, opt, show, split_sections  # noqa: F401 (re-exported)
+from nas.layout import VARIANT_NAME
+from nas.train import MAX_EPOCHS, TrainConfig  # noqa: F401 (re-exported: the optimisation keys)
+from nas.settings import SEED_MAX, build, cut, fingerprint, merged, opt, show, split_sections  # noqa: F401 (re-exported)
+
+
+MAX_SAMPLES = 1_000_000  # MNIST-1D samples generated: about 160 MB as float32, a few minutes to make
 
 
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = opt("mnist1d", choices=("mnist1d", "cifar10", "cifar100"))
     root: str | None = opt(None, doc="directory of the CIFAR python-pickle batches")
-    num_samples: int = opt(10000, min=100, doc="MNIST-1D: samples generated (train part + test)")
+    num_samples: int = opt(10000, min=100, max=MAX_SAMPLES, doc="MNIST-1D: samples generated (train part + test)")
     iid_noise_scale: float = opt(0.02, min=0.0)
     corr_noise_scale: float = opt(0.25, min=0.0)
     test_fraction: float = opt(0.5, above=0.0, below=1.0, doc="MNIST-1D: share of samples kept as test")
@@ -43,13 +47,13 @@ class SpaceConfig:
 
 @dataclass(frozen=True)
 class SampleConfig:
-    archs: int = opt(64, min=2)
+    archs: int = opt(64, min=2, max=100_000, doc="architectures in the pool (each trained stand-alone)")
 
 
 @dataclass(frozen=True)
 class SupernetConfig(TrainConfig):
     """The super-net's training heuristics (Yu et al.); README "Super-net heuristics" documents each."""
-    epochs: int = opt(50, min=1)  # TrainConfig's fields with the default study's values
+    epochs: int = opt(50, min=1, max=MAX_EPOCHS)  # TrainConfig's fields with the default study's values
     lr: float = opt(0.1, above=0.0)
     method: str = opt("spos", doc="the super-net method: a name of nas.supernet.METHODS")
     lr_schedule: str = opt("cosine", choices=("cosine", "constant"), doc="learning rate over the steps")
@@ -109,7 +113,7 @@ class EvalConfig:
 @dataclass(frozen=True)
 class StandaloneConfig(TrainConfig):
     """The ground truth: its source (nas.truth) and the stand-alone training keys (source: train)."""
-    epochs: int = opt(8, min=1)  # TrainConfig's fields with the default study's values
+    epochs: int = opt(8, min=1, max=MAX_EPOCHS)  # TrainConfig's fields with the default study's values
     source: str = opt("train", doc="where the ground truth comes from: a name of nas.truth.SOURCES")
     seeds: list[int] = opt([0, 1], min=0, max=SEED_MAX)
     shards: int = opt(2, min=1)
@@ -174,7 +178,7 @@ class Config:
     def variant(self, name: str) -> SupernetConfig:
         """The supernet section with variant `name`'s overrides applied (and validated)."""
         if name not in self.supernet.variants:
-            raise UserError(f"--variant {name!r}: not in supernet.variants; expected one of "
+            raise UserError(f"--variant {show(name)}: not in supernet.variants; expected one of "
                             f"{', '.join(self.supernet.variants)}")
         overrides = self.supernet.variants[name]
         overrides = {} if overrides is None else overrides
@@ -200,17 +204,29 @@ class Config:
         return [(v, s) for v in self.variants for s in self.supernet.seeds]
 
 
+MAX_DEPTH = 32  # nesting of sections, lists and mappings in a params file (the deepest written is 4)
+
+
 class _ParamsLoader(yaml.SafeLoader):
     """YAML's safe loader, stricter for params files: a key given twice in one mapping is an error
     (YAML keeps the last silently), and so is an alias (`*name`): an anchor used many times can stand
     for a structure too large to validate or print (an "alias bomb")."""
 
+    depth = 0  # how many collections the node being composed lies in
+
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise UserError(f"line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed "
-                            "in a params file; write the value out")
-        return super().compose_node(parent, index)
+            raise UserError(f"line {event.start_mark.line + 1}: YAML aliases (*{cut(event.anchor, 40)}) are not "
+                            "allowed in a params file; write the value out")
+        if self.depth >= MAX_DEPTH:  # refused before the composer's recursion runs out of stack
+            raise UserError(f"line {self.peek_event().start_mark.line + 1}: values nested more than {MAX_DEPTH} "
+                            "levels deep; a params file is a few levels of sections and lists")
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -231,7 +247,9 @@ def load(path: str | Path = "params.yaml") -> Config:
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"{path}: not valid YAML ({cut(str(exc).splitlines()[0])})") from None
+    except RecursionError:  # a structure too deep for the scanner, whatever MAX_DEPTH allows
+        raise UserError(f"{path}: values nested too deep (at most {MAX_DEPTH} levels)") from None
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not valid YAML (not UTF-8 text: byte {exc.start} is {exc.object[exc.start]:#04x})") from None
     if raw is None:
@@ -352,12 +370,12 @@ def _method_settings(method: str, section: dict | None, overrides: dict | None, 
     other = [m for m in overrides if m != method]
     if other:
         raise UserError(f"{where}.{other[0]}: settings of method {other[0]!r}, but this variant's "
-                        f"supernet.method is {method!r}")
+                        f"supernet.method is {show(method)}")
     settings_cls = getattr(methods.get(method), "Settings", None)
     if settings_cls is None:
         given = ("supernet", section) if section else (where, overrides.get(method))
         if given[1]:
-            raise UserError(f"{given[0]}.{method}: method {method!r} has no settings of its own; its keys "
+            raise UserError(f"{given[0]}.{cut(method, 40)}: method {show(method)} has no settings of its own; its keys "
                             "are supernet.* keys")
         return None
     own = overrides.get(method)
@@ -370,7 +388,7 @@ def _method_settings(method: str, section: dict | None, overrides: dict | None, 
 def _check(cfg: Config):
     """Checks that span keys."""
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", cfg.device):
-        raise UserError(f"device: '{cfg.device}' is not allowed; expected auto, cpu, cuda or cuda:N")
+        raise UserError(f"device: {show(cfg.device)} is not allowed; expected auto, cpu, cuda or cuda:N")
     from nas.spaces import get_space
     get_space(cfg.space.name).with_isomorphism(cfg.space.isomorphism)
     if cfg.data.root is not None and ("${" in cfg.data.root or "{" in cfg.data.root):
@@ -389,14 +407,15 @@ def _check(cfg: Config):
     used = set()  # the methods the variants use
     for name in cfg.supernet.variants:
         # No '.': DVC and `nas dag` name a variant's params key supernet.variants.<name>.
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
-            raise UserError(f"supernet.variants: name {show(name)} must be a string of letters, digits, '_' or '-'")
+        if not isinstance(name, str) or not re.fullmatch(VARIANT_NAME, name):
+            raise UserError(f"supernet.variants: name {show(name)} must be a string of letters, digits, '_' or '-' "
+                            "(at most 64)")
         sn = cfg.variant(name)
         used.add(sn.method)
         _check_heuristics(cfg, name, sn, space)
         if (sn.eval_bn or cfg.eval.bn) == "stored" and not sn.bn_track:
             where = "supernet.eval_bn" if sn.eval_bn else "eval.bn"
-            raise UserError(f"{where}: 'stored' needs running statistics, but variant {name!r} has "
+            raise UserError(f"{where}: 'stored' needs running statistics, but variant {show(name)} has "
                             "supernet.bn_track false; use recalibrate or batch")
         bad = [e for e in sn.save_epochs if not 1 <= e <= sn.epochs]
         if bad:
@@ -404,7 +423,7 @@ def _check(cfg: Config):
     for method in cfg.supernet.sections:
         if method not in used:
             raise UserError(f"supernet.{method}: settings of method {method!r}, but no variant uses it "
-                            f"(supernet.method is {cfg.supernet.method!r})")
+                            f"(supernet.method is {show(cfg.supernet.method)})")
     sc = cfg.standalone
     if len(set(sc.seeds)) != len(sc.seeds):
         raise UserError(f"standalone.seeds: {sc.seeds} has duplicates")
@@ -435,7 +454,7 @@ def _check_heuristics(cfg: Config, name: str, sn: SupernetConfig, space) -> None
         return f"supernet.variants.{name}.{k}" if k in overrides else f"supernet.{k}"
 
     if sn.method not in METHODS:
-        raise UserError(f"{where('method')}: unknown method {sn.method!r}; expected one of {', '.join(METHODS)}")
+        raise UserError(f"{where('method')}: unknown method {show(sn.method)}; expected one of {', '.join(METHODS)}")
     if sn.lr_min >= sn.lr:
         raise UserError(f"{where('lr_min')}: {sn.lr_min} is not allowed; expected less than the lr it decays "
                         f"from ({where('lr')}: {sn.lr})")

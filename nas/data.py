@@ -256,6 +256,36 @@ def _write_table(table: pa.Table, path, metadata: dict) -> None:
 
 def load_split(path) -> Tensors:
     """A split written by `write_split`, as tensors; uint8 images become normalised float32."""
+    table, shape, dataset, num_classes = _checked_split(path)
+    x_col, y_col = table.column("x"), table.column("y")
+    n, item = len(x_col), x_col.type.value_type
+    # Convert chunk by chunk straight into the float32 result: torch's cast is multi-threaded and no
+    # full-size uint8 copy is made (combine_chunks + numpy astype took ~3x longer for CIFAR).
+    x = torch.empty((n, *shape), dtype=torch.float32)
+    start = 0
+    for chunk in x_col.chunks:
+        values = chunk.flatten().to_numpy(zero_copy_only=False, writable=True)  # torch wants writable memory
+        x[start : start + len(chunk)] = torch.from_numpy(values).view(len(chunk), *shape)
+        start += len(chunk)
+    if item == pa.uint8():
+        _normalise_images(x, dataset)  # mnist1d floats are standardised by the generator already
+    y = torch.from_numpy(y_col.to_numpy().astype(np.int64))
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+        raise UserError(f"{path}: label {bad} is outside 0..{num_classes - 1} (metadata num_classes {num_classes})")
+    return Tensors(x=x, y=y, shape=shape, num_classes=num_classes, dataset=dataset)
+
+
+def split_info(path) -> tuple[tuple[int, ...], int]:
+    """(shape, num_classes) of a split written by `write_split`, checked against its rows as
+    `load_split` checks them (a stage that builds networks from the metadata alone, `sample`, must not
+    trust a shape its rows disagree with); the samples are not converted."""
+    _, shape, _, num_classes = _checked_split(path)
+    return shape, num_classes
+
+
+def _checked_split(path) -> tuple[pa.Table, tuple[int, ...], str, int]:
+    """(table, shape, dataset, num_classes) of a split, its metadata checked against its rows."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: file not found (run the stage that writes it first)")
@@ -294,23 +324,8 @@ def load_split(path) -> Tensors:
         raise UserError(f"{path}: every x row must hold {row} values for shape {list(shape)}")
     if item == pa.uint8() and (dataset not in CIFAR_MEAN or shape[0] != 3):
         raise UserError(f"{path}: uint8 images need dataset cifar10 or cifar100 and 3 channels, "
-                        f"got {dataset} with shape {list(shape)}")
-
-    # Convert chunk by chunk straight into the float32 result: torch's cast is multi-threaded and no
-    # full-size uint8 copy is made (combine_chunks + numpy astype took ~3x longer for CIFAR).
-    x = torch.empty((n, *shape), dtype=torch.float32)
-    start = 0
-    for chunk in x_col.chunks:
-        values = chunk.flatten().to_numpy(zero_copy_only=False, writable=True)  # torch wants writable memory
-        x[start : start + len(chunk)] = torch.from_numpy(values).view(len(chunk), *shape)
-        start += len(chunk)
-    if item == pa.uint8():
-        _normalise_images(x, dataset)  # mnist1d floats are standardised by the generator already
-    y = torch.from_numpy(y_col.to_numpy().astype(np.int64))
-    if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-        bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
-        raise UserError(f"{path}: label {bad} is outside 0..{num_classes - 1} (metadata num_classes {num_classes})")
-    return Tensors(x=x, y=y, shape=shape, num_classes=num_classes, dataset=dataset)
+                        f"got {dataset[:40]} with shape {list(shape)}")
+    return table, shape, dataset, num_classes
 
 
 def _normalise_images(x: torch.Tensor, dataset: str) -> torch.Tensor:

@@ -34,19 +34,32 @@ def require_columns(df: pd.DataFrame, columns: list[str], name: str) -> None:
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The writer (pid@host) is in the name, so a later stage can tell a killed writer's leftover from
-    # a file another process is writing right now (`remove_stale_temporaries`).
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer()}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual permissions
+    path, tmp = Path(path), None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The writer (pid@host) is in the name, so a later stage can tell a killed writer's leftover from
+        # a file another process is writing right now (`remove_stale_temporaries`).
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer()}.", suffix=".tmp")
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual permissions
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise unwritable(path, exc) from None
     try:
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk, a file-size limit, a folder made read-only meanwhile
+            raise unwritable(path, exc) from None
         raise
+
+
+def unwritable(path, exc: OSError) -> UserError:
+    """The one-line error of a file that could not be written (nothing of it is left behind)."""
+    reason = os.strerror(exc.errno) if exc.errno else _first_line(exc)
+    return UserError(f"{path}: cannot be written ({reason}); nothing was written")
 
 
 def _writer() -> str:
@@ -92,16 +105,11 @@ def exit_with_parent(parent: int) -> None:
     """Exit as soon as process `parent` is gone: a stage whose `dvc repro` or scheduler was SIGKILLed
     must not train on as an orphan next to the rerun's copy (and a stand-alone worker must not outlive
     its stage). `parent` is passed in, since a process that starts after its parent died already sees
-    the reaper as its parent."""
-    import threading
-    import time
+    the reaper as its parent: exits at once if `parent` is not the parent now. A stage command run as
+    `nas` watches its parent from its first moment (nas.lifeline)."""
+    from nas import lifeline
 
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
+    lifeline.watch(parent)
 
 
 def _umask() -> int:
@@ -181,7 +189,11 @@ def read_parquet_metadata(path) -> dict:
         meta = pq.read_schema(path).metadata or {}
     except Exception as exc:
         raise UserError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
-    return {k.decode(): json.loads(v) for k, v in meta.items() if k != b"pandas"}
+    try:
+        return {k.decode(): json.loads(v) for k, v in meta.items() if k != b"pandas"}
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise UserError(f"{path}: metadata is not JSON ({_first_line(exc)[:100]}); not a file this project "
+                        "wrote") from None
 
 
 def read_json(path) -> object:
@@ -191,6 +203,8 @@ def read_json(path) -> object:
         raise UserError(f"{path}: file not found (run the stage that writes it first)")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise UserError(f"{path}: not valid JSON (nested too deep); rerun the stage that writes it") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid JSON ({_first_line(exc)}); rerun the stage that writes it") from None
 
@@ -211,12 +225,16 @@ def write_bytes(data: bytes, path):
 
 
 def save_checkpoint(obj: dict, path):
-    """torch.save through a file object: saved to a path, the archive's inner folder is named after the
-    (random) temporary file, so identical tensors would give different bytes."""
+    """torch.save into memory, then written like any artifact: saved to a path, the archive's inner
+    folder would be named after the (random) temporary file, so identical tensors would give different
+    bytes; and torch's own writer answers a full disk with three chained tracebacks."""
+    import io as _io
+
     import torch
 
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(obj, f)
+    buffer = _io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(buffer.getbuffer(), path)
 
 
 def load_checkpoint(path) -> dict:

@@ -123,6 +123,11 @@ def standalone_progress(key: str) -> Path:
     return PROGRESS / "standalone" / key
 
 
+# A variant's name is a folder name and part of DVC's params key supernet.variants.<name>: letters,
+# digits, '_' and '-', no '.', at most 64 characters.
+VARIANT_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+
+
 @dataclass(frozen=True)
 class Run:
     """One super-net run: a variant trained with one seed (values, or placeholders for templates)."""

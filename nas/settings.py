@@ -54,7 +54,7 @@ def build(cls, raw, section: str, exclude=(), renamed: dict | None = None):
         if key not in fields:
             if key in renamed:
                 raise UserError(f"{where}: key {key!r} has moved; write it as {renamed[key]}")
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            close = difflib.get_close_matches(str(key), list(fields), n=1) if len(str(key)) <= 100 else []
             hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(fields)}"
             raise UserError(f"{where}: unknown key {show(key)}{hint}")
     hints = typing.get_type_hints(cls)
@@ -131,16 +131,27 @@ _REPR = reprlib.Repr()  # keyword arguments need Python 3.12
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 6, 4, 80, 80, 40
 
 
-def show(given) -> str:
-    """A value as the user wrote it in YAML (null, true), cut short: an error line stays one short line
-    whatever the value holds."""
+def show(given, limit: int = 80) -> str:
+    """A value as the user wrote it in YAML (null, true), cut short (a string to about `limit`
+    characters, its head and tail kept): an error line stays one short line whatever the value holds."""
     if given is None:
         return "null"
     if isinstance(given, bool):
         return "true" if given else "false"
     if isinstance(given, str):
-        return f"'{_REPR.repr(given)[1:-1]}'"
+        if limit == _REPR.maxstring:
+            return f"'{_REPR.repr(given)[1:-1]}'"
+        wide = reprlib.Repr()
+        wide.maxstring = limit
+        return f"'{wide.repr(given)[1:-1]}'"
     return _REPR.repr(given)
+
+
+def cut(text: str, limit: int = 200) -> str:
+    """`text` (a message quoted from elsewhere: a parser's, a file's first line) on one line of at most
+    about `limit` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else f"{text[:limit - 20]}...{text[-17:]}"
 
 
 def merged(base: dict, overrides: dict) -> dict:

@@ -84,13 +84,13 @@ def prepare(cfg: Config) -> list[Path]:
 
 
 def sample(cfg: Config) -> list[Path]:
+    from nas import data
 
     space = space_of(cfg)
     train = L.split("train")
     if not train.is_file():
         raise UserError(f"{train}: file not found (run `nas prepare` first)")
-    meta = io.read_parquet_metadata(train)
-    shape, classes = tuple(meta["shape"]), meta["num_classes"]
+    shape, classes = data.split_info(train)  # the metadata, checked against the rows
     rows = []
     for arch_id, arch in enumerate(space.sample(cfg.sample.archs, cfg.seed)):
         params, flops = space.count_params_flops(arch, cfg.space.channels, cfg.space.cells, shape, classes)

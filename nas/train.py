@@ -18,10 +18,13 @@ from torch.nn import functional as F
 from nas.settings import opt
 
 
+MAX_EPOCHS = 10_000  # the papers train 8 to 400; a typo of 10**12 is refused when params load
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings shared by the super-net and the stand-alone networks (SGD + cosine)."""
-    epochs: int = opt(20, min=1)
+    epochs: int = opt(20, min=1, max=MAX_EPOCHS)
     batch_size: int = opt(128, min=2)
     lr: float = opt(0.05, above=0.0)
     momentum: float = opt(0.9, min=0.0, below=1.0)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from nas.io import UserError, require_columns
 from nas.metrics import percentiles
+from nas.settings import show
 
 BASELINES = ("oracle", "random")
 SCORE_COLUMNS = ["arch_id", "accuracy", "loss"]
@@ -132,7 +133,7 @@ def get_selector(name: str) -> Selector:
     try:
         return SELECTORS[name]
     except KeyError:
-        raise UserError(f"select.methods: unknown method {name!r}; expected one of {', '.join(SELECTORS)}") from None
+        raise UserError(f"select.methods: unknown method {show(name)}; expected one of {', '.join(SELECTORS)}") from None
 
 
 def pick(context: Context, methods: list[str], skipped: dict[str, NotApplicable] | None = None) -> pd.DataFrame:

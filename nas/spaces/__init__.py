@@ -11,6 +11,7 @@ in SPACES.
 """
 
 from nas.io import UserError
+from nas.settings import show
 from nas.spaces import darts, nb201, zhang64
 from nas.spaces.base import NetworkSettings, SearchSpace  # noqa: F401  (NetworkSettings: re-exported)
 
@@ -25,7 +26,7 @@ def get_space(name: str) -> SearchSpace:
     try:
         return SPACES[name]
     except KeyError:
-        raise UserError(f"space.name: unknown space {name!r}; expected one of {', '.join(SPACES)}") from None
+        raise UserError(f"space.name: unknown space {show(name)}; expected one of {', '.join(SPACES)}") from None
 
 
 def register_space(space: SearchSpace) -> SearchSpace:

@@ -24,6 +24,7 @@ import abc
 import copy
 import dataclasses
 import itertools
+import reprlib
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -32,6 +33,26 @@ import torch
 from torch import nn
 
 from nas.io import UserError
+from nas.settings import show
+
+MAX_ARCH_CHARS = 10_000  # the longest architecture string read (a DARTS genotype has about 330)
+ARCH_SHOWN = 200         # how much of one an error quotes
+
+
+def shown(arch) -> str:
+    """An architecture (string or picks) as an error quotes it: cut to a readable length."""
+    return show(arch, ARCH_SHOWN) if isinstance(arch, str) else reprlib.repr(arch)
+
+
+def arch_text(text, example: str) -> str:
+    """`text`, checked to be a string of at most MAX_ARCH_CHARS characters before any parsing: a string
+    of megabytes is refused in time and memory bounded by that length."""
+    if not isinstance(text, str):
+        raise UserError(f"architecture {shown(text)}: expected a string like {example}")
+    if len(text) > MAX_ARCH_CHARS:
+        raise UserError(f"architecture {show(text, 60)}: {len(text):,} characters; an architecture string is at "
+                        f"most {MAX_ARCH_CHARS:,} long")
+    return text
 
 
 @dataclass(frozen=True)
@@ -164,7 +185,7 @@ class SearchSpace(abc.ABC):
         the default of every space: one class = one function under a mapping of the weights). A space
         offering others reads `self.isomorphism` in `canonical`. Instances are cached per convention."""
         if name not in self.isomorphisms:
-            raise UserError(f"space.isomorphism: {name!r} does not apply to space {self.name!r}; expected one of "
+            raise UserError(f"space.isomorphism: {show(name)} does not apply to space {self.name!r}; expected one of "
                             f"{', '.join(self.isomorphisms)}")
         if name == self.isomorphism:
             return self
@@ -189,7 +210,7 @@ class SearchSpace(abc.ABC):
         arch = self.parse(arch) if isinstance(arch, str) else tuple(arch)
         keys = [c.key for c in self.choices()]
         if len(arch) != len(keys):
-            raise UserError(f"architecture {arch!r}: expected {len(keys)} picks, one per choice")
+            raise UserError(f"architecture {shown(arch)}: expected {len(keys)} picks, one per choice")
         return dict(zip(keys, arch))
 
     def from_picks(self, picks: dict[str, object]):
@@ -198,7 +219,7 @@ class SearchSpace(abc.ABC):
         keys = [c.key for c in self.choices()]
         if set(picks) != set(keys):
             missing, extra = sorted(set(keys) - set(picks)), sorted(set(picks) - set(keys))
-            raise UserError(f"picks {picks!r}: missing choices {missing}, unknown choices {extra}")
+            raise UserError(f"picks {show(picks)}: missing choices {missing}, unknown choices {extra}")
         return tuple(picks[k] for k in keys)
 
     def check_picks(self, picks: dict[str, object]) -> None:
@@ -208,7 +229,7 @@ class SearchSpace(abc.ABC):
         groups: dict[str, list[Choice]] = {}
         for c in self.choices():
             if picks[c.key] not in c.candidates:
-                raise UserError(f"choice {c.key}: {picks[c.key]!r} is not one of {', '.join(c.candidates)}")
+                raise UserError(f"choice {c.key}: {show(picks[c.key])} is not one of {', '.join(c.candidates)}")
             if c.group is not None:
                 groups.setdefault(c.group, []).append(c)
         for group, members in groups.items():
@@ -218,7 +239,9 @@ class SearchSpace(abc.ABC):
 
     @abc.abstractmethod
     def parse(self, text: str):
-        """The space's architecture string -> architecture. UserError (one line) if malformed."""
+        """The space's architecture string -> architecture. UserError (one line) if malformed: call
+        `arch_text(text, example)` first (a string of megabytes refused at once) and quote the string
+        with `shown`, cut to a readable length."""
 
     @abc.abstractmethod
     def format(self, arch) -> str:
@@ -403,7 +426,7 @@ class SearchSpace(abc.ABC):
     def check_supernet_form(self, op_on: str, kernel_mapping: bool) -> None:
         """UserError unless the space supports this super-net form (for `build_supernet`)."""
         if op_on not in self.supernet_forms:
-            raise UserError(f"supernet.op_on: {op_on!r} does not apply to space {self.name!r}; "
+            raise UserError(f"supernet.op_on: {show(op_on)} does not apply to space {self.name!r}; "
                             f"it supports {', '.join(self.supernet_forms)}")
         if kernel_mapping and not self.kernel_pairs:
             raise UserError(f"supernet.kernel_mapping: space {self.name!r} has no pair of convolutions "

@@ -46,8 +46,9 @@ import torch
 from torch import nn
 
 from nas.io import UserError
+from nas.settings import cut, show
 from nas.spaces import ops
-from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, single_path
+from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, arch_text, shown, single_path
 
 NAME = "darts"
 OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
@@ -65,13 +66,20 @@ PARAMETER_FREE = frozenset({"none", "max_pool_3x3", "avg_pool_3x3", "skip_connec
 # --- genotype strings ------------------------------------------------------------------------------
 
 def _literal(node: ast.expr, what: str):
-    """The value of a literal list, or of `range(a, b)` (as some papers write `*_concat`)."""
+    """The value of a literal list, or of `range(a, b)` (as some papers write `*_concat`; its length is
+    checked before it is expanded, so `range(10**12)` costs nothing)."""
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range"
             and not node.keywords):
-        return list(range(*[_literal(a, what) for a in node.args]))
+        try:
+            span = range(*[_literal(a, what) for a in node.args])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{what}: {exc}") from None
+        if len(span) > len(NODES):
+            raise ValueError(f"{what}: {show(span)} has {len(span):,} nodes; expected {CONCAT}")
+        return list(span)
     try:
         return ast.literal_eval(node)
-    except ValueError:
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise ValueError(f"{what} is not a literal (a list of ('operation', input) pairs or of node numbers)") from None
 
 
@@ -105,10 +113,10 @@ def _cell_picks(kind: str, pairs) -> dict[str, str]:
         node = NODES[k // 2]
         if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str)
                 and isinstance(pair[1], int) and not isinstance(pair[1], bool)):
-            raise ValueError(f"{kind}[{k}]: {pair!r} should be an ('operation', input) pair")
+            raise ValueError(f"{kind}[{k}]: {show(pair)} should be an ('operation', input) pair")
         op, source = pair
         if op not in OPS[1:]:
-            raise ValueError(f"{kind}[{k}]: unknown operation {op!r}; expected one of {', '.join(OPS[1:])}")
+            raise ValueError(f"{kind}[{k}]: unknown operation {show(op)}; expected one of {', '.join(OPS[1:])}")
         if not 0 <= source < node:
             raise ValueError(f"{kind}[{k}]: node {node} cannot take input {source}; expected 0..{node - 1}")
         key = f"{kind}:{node}<-{source}"
@@ -237,18 +245,19 @@ class DartsSpace(SearchSpace):
 
     def parse(self, text: str) -> tuple[str, ...]:
         if not isinstance(text, str) or not text.strip():
-            raise UserError(f"architecture {text!r}: expected a genotype string like {EXAMPLE}")
+            raise UserError(f"architecture {shown(text)}: expected a genotype string like {EXAMPLE}")
+        arch_text(text, EXAMPLE)
         try:
             fields = _genotype_fields(text)
             picks = {}
             for kind in KINDS:
                 concat = fields[f"{kind}_concat"]
                 if list(concat) != CONCAT:
-                    raise ValueError(f"{kind}_concat: {list(concat)!r} is not supported; this space "
+                    raise ValueError(f"{kind}_concat: {show(concat)} is not supported; this space "
                                      f"concatenates every intermediate node, {CONCAT}")
                 picks.update(_cell_picks(kind, fields[kind]))
-        except (ValueError, TypeError) as exc:
-            raise UserError(f"architecture {text!r}: {exc}") from None
+        except (ValueError, TypeError, MemoryError, RecursionError) as exc:
+            raise UserError(f"architecture {shown(text)}: {cut(str(exc) or type(exc).__name__)}") from None
         return self.from_picks(picks)
 
     def format(self, arch) -> str:

@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from nas.io import UserError
-from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, single_path
+from nas.settings import show
+from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, arch_text, shown, single_path
 from nas.spaces import ops
 from nas.spaces.ops import ResidualReduction, bn, candidate_modules, conv, drop_path
 
@@ -315,25 +316,24 @@ class NB201(SearchSpace):
 
     def parse(self, text: str) -> tuple[str, ...]:
         """`|op~0|+|op~0|op~1|+|op~0|op~1|op~2|` -> tuple of 6 op names. Raises UserError if malformed."""
-        if not isinstance(text, str):
-            raise UserError(f"architecture {text!r}: expected a string like {self.format(('nor_conv_3x3',) * 6)}")
+        arch_text(text, self.format(("nor_conv_3x3",) * 6))
         groups = text.strip().split("+")
         if len(groups) != NUM_NODES - 1:
-            raise UserError(f"architecture {text!r}: expected {NUM_NODES - 1} '+'-separated node groups, "
+            raise UserError(f"architecture {shown(text)}: expected {NUM_NODES - 1} '+'-separated node groups, "
                             f"got {len(groups)}")
         arch = []
         for node, group in enumerate(groups, start=1):
             if not (group.startswith("|") and group.endswith("|")):
-                raise UserError(f"architecture {text!r}: node group {group!r} must start and end with '|'")
+                raise UserError(f"architecture {shown(text)}: node group {show(group)} must start and end with '|'")
             items = group[1:-1].split("|")
             if len(items) != node:
-                raise UserError(f"architecture {text!r}: node {node} needs {node} input edge(s), got {len(items)}")
+                raise UserError(f"architecture {shown(text)}: node {node} needs {node} input edge(s), got {len(items)}")
             for source, item in enumerate(items):
                 op, sep, src = item.partition("~")
                 if not sep or src != str(source):
-                    raise UserError(f"architecture {text!r}: edge {item!r} should read 'op~{source}'")
+                    raise UserError(f"architecture {shown(text)}: edge {show(item)} should read 'op~{source}'")
                 if op not in OPS:
-                    raise UserError(f"architecture {text!r}: unknown operation {op!r}; "
+                    raise UserError(f"architecture {shown(text)}: unknown operation {show(op)}; "
                                     f"expected one of {', '.join(OPS)}")
                 arch.append(op)
         return tuple(arch)
@@ -342,7 +342,7 @@ class NB201(SearchSpace):
         """Tuple of 6 op names -> the benchmark's string."""
         arch = tuple(arch)
         if len(arch) != len(EDGES) or any(op not in OPS for op in arch):
-            raise UserError(f"architecture {arch!r}: expected {len(EDGES)} operations from {', '.join(OPS)}")
+            raise UserError(f"architecture {shown(arch)}: expected {len(EDGES)} operations from {', '.join(OPS)}")
         groups, k = [], 0
         for node in range(1, NUM_NODES):
             groups.append("|" + "|".join(f"{arch[k + i]}~{i}" for i in range(node)) + "|")

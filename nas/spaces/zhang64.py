@@ -35,8 +35,9 @@ import torch
 from torch import nn
 
 from nas.io import UserError
+from nas.settings import show
 from nas.spaces import ops
-from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, single_path
+from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, arch_text, shown, single_path
 
 NAME = "zhang64"
 OPS = ("max_pool_3x3", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_5x5")
@@ -129,20 +130,21 @@ class Zhang64Space(SearchSpace):
         return tuple(reversed(digits))
 
     def parse(self, text: str) -> tuple[str, ...]:
-        if not isinstance(text, str) or text.count("+") != 1:
-            raise UserError(f"architecture {text!r}: expected 2 groups joined by '+', like {EXAMPLE}")
+        arch_text(text, EXAMPLE)
+        if text.count("+") != 1:
+            raise UserError(f"architecture {shown(text)}: expected 2 groups joined by '+', like {EXAMPLE}")
         picks = {}
         for node, group in zip((1, 2), text.split("+")):
             edges = _GROUP.findall(group)
             if group != "".join(f"|{op}~{i}" for op, i in edges) + "|" or len(edges) != node:
-                raise UserError(f"architecture {text!r}: group {node} {group!r} should list the {node} edge(s) into "
+                raise UserError(f"architecture {shown(text)}: group {node} {show(group)} should list the {node} edge(s) into "
                                 f"node {node}, like {EXAMPLE}")
             for k, (op, source) in enumerate(edges):
                 if int(source) != k:
-                    raise UserError(f"architecture {text!r}: edge {k + 1} of node {node} comes from node {source}; "
+                    raise UserError(f"architecture {shown(text)}: edge {k + 1} of node {node} comes from node {source}; "
                                     f"expected {k}")
                 if op not in OPS:
-                    raise UserError(f"architecture {text!r}: unknown operation {op!r}; expected one of {', '.join(OPS)}")
+                    raise UserError(f"architecture {shown(text)}: unknown operation {show(op)}; expected one of {', '.join(OPS)}")
                 picks[f"{node}<-{k}"] = op
         return self.from_picks(picks)
 

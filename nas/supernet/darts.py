@@ -229,6 +229,16 @@ class DARTS(Method):
             if getattr(hp, key) != off:
                 raise io.UserError(f"{where(key)}: {getattr(hp, key)!r} is a single-path heuristic; "
                                    f"supernet.method darts does not use it (leave it at {off})")
+        # Sampling picks the single path a step trains; DARTS trains the mixture of every path, so a
+        # sampling rule written for a DARTS variant would be silently ignored: refused where it is
+        # written in the variant itself, or beside `method: darts` in the section. Set in the section
+        # for a variant that makes itself DARTS, it is meant for the single-path variants beside it.
+        def in_variant(key):
+            return where(key).startswith("supernet.variants.")
+        if hp.sampling != "random_nas" and (in_variant("sampling") or not in_variant("method")):
+            raise io.UserError(f"{where('sampling')}: {hp.sampling} chooses the single path a step trains; "
+                               "supernet.method darts trains every operation of every edge at once and would "
+                               "ignore it (leave it at random_nas, the default, for a DARTS variant)")
         if hp.op_on != "edge" or hp.kernel_mapping:
             raise io.UserError(f"{where('op_on' if hp.op_on != 'edge' else 'kernel_mapping')}: DARTS mixes the "
                                "operations of each edge; node-wise choices and kernel mapping are single-path forms")

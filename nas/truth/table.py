@@ -18,7 +18,8 @@ import pandas as pd
 
 from nas import io, standalone
 from nas.io import UserError
-from nas.settings import opt
+from nas.settings import cut, opt, show
+from nas.spaces.base import shown
 from nas.truth.base import Source, register_source, space_of
 
 
@@ -44,14 +45,29 @@ def read_table(path: str | Path, arch_column: str, accuracy_column: str) -> tupl
     missing = [c for c in (arch_column, accuracy_column) if c not in table.columns]
     if missing:
         keys = {arch_column: "standalone.table.arch_column", accuracy_column: "standalone.table.accuracy_column"}
-        raise UserError(f"standalone.table: {path} has no column {missing[0]!r} (named by "
+        raise UserError(f"standalone.table: {path} has no column {show(missing[0])} (named by "
                         f"{keys[missing[0]]}); it has {', '.join(map(str, table.columns))}")
     accuracy = pd.to_numeric(table[accuracy_column], errors="coerce")
     bad = table[accuracy_column][accuracy.isna() & table[accuracy_column].notna()]
     if len(bad):
-        raise UserError(f"standalone.table: {path} column {accuracy_column!r} holds values that are not numbers, "
-                        f"e.g. {str(bad.iloc[0])[:40]!r}")
-    return table[arch_column].astype(str).tolist(), accuracy.to_numpy(dtype=float)
+        raise UserError(f"standalone.table: {path} column {show(accuracy_column)} holds values that are not "
+                        f"numbers, e.g. {show(str(bad.iloc[0]), 40)}")
+    values = accuracy.to_numpy(dtype=float)
+    outside = ~((values >= 0) & (values <= 100)) & ~np.isnan(values)  # inf too
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise UserError(f"standalone.table: {path} row {row + 1}: accuracy {values[row]:g} is not a percentage in "
+                        f"0..100 (column {show(accuracy_column)})")
+    archs = table[arch_column].astype(str).tolist()
+    first: dict[str, int] = {}
+    for row, (arch, acc) in enumerate(zip(archs, values)):
+        if np.isnan(acc):
+            continue
+        seen = first.setdefault(arch, row)
+        if seen != row and values[seen] != acc:
+            raise UserError(f"standalone.table: {path} rows {seen + 1} and {row + 1} give architecture "
+                            f"{shown(arch)} two accuracies ({values[seen]:g} and {acc:g}); keep one")
+    return archs, values
 
 
 def from_table(archs: pd.DataFrame, path: str | Path, arch_column: str, accuracy_column: str,
@@ -59,7 +75,7 @@ def from_table(archs: pd.DataFrame, path: str | Path, arch_column: str, accuracy
     """Results of `archs` (arch_id, arch, canonical) looked up in the table, by string, else by
     canonical form."""
     strings, accuracies = read_table(path, arch_column, accuracy_column)
-    exact = dict(zip(strings, accuracies))
+    exact = {a: acc for a, acc in zip(strings, accuracies) if not np.isnan(acc)}  # one value each (read_table)
     by_canon = {}
     for a, acc in exact.items():
         try:
@@ -76,7 +92,7 @@ def from_table(archs: pd.DataFrame, path: str | Path, arch_column: str, accuracy
                      "valid_accuracy": acc, "valid_loss": np.nan, "test_accuracy": acc, "test_loss": np.nan})
     if absent:
         raise UserError(f"standalone.table: {path} lacks {len(absent)} sampled architecture(s), e.g. "
-                        f"{', '.join(absent[:3])}")
+                        f"{', '.join(cut(a, 200) for a in absent[:3])}")
     return standalone.sorted_results(pd.DataFrame(rows, columns=standalone.RESULT_COLUMNS))
 
 

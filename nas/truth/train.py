@@ -33,7 +33,7 @@ from nas import layout as L
 from nas.data import Tensors, load_split, random_crop_flip, splits_fingerprint
 from nas.io import UserError
 from nas.registry import OwnStage
-from nas.settings import fingerprint
+from nas.settings import fingerprint, show
 from nas.train import TrainConfig, evaluate, make_optimizer, resolve_device, seed_everything, train_epoch
 from nas.truth.base import Source, register_source
 
@@ -45,10 +45,10 @@ def parse_shard(text: str) -> tuple[int, int]:
     """'K/N' -> (K, N) with 1 <= K <= N."""
     m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
     if not m:
-        raise UserError(f"--shard {text!r}: expected K/N, e.g. 1/4")
+        raise UserError(f"--shard {show(text)}: expected K/N, e.g. 1/4")
     k, n = int(m[1]), int(m[2])
     if n < 1 or not 1 <= k <= n:
-        raise UserError(f"--shard {text!r}: K must be between 1 and N (N >= 1)")
+        raise UserError(f"--shard {show(text)}: K must be between 1 and N (N >= 1)")
     return k, n
 
 
@@ -186,7 +186,16 @@ def progress_dir(cfg) -> Path:
 
 
 def train(cfg, archs: pd.DataFrame, workers: int) -> pd.DataFrame:
-    """Stand-alone results of every (arch, seed in standalone.seeds), trained or taken from progress."""
+    """Stand-alone results of every (arch, seed in standalone.seeds), trained or taken from progress.
+    Every architecture string is parsed first: a malformed one is refused before anything trains."""
+    from nas.spaces import get_space
+
+    space = get_space(cfg.space.name)
+    for arch_id, arch in zip(archs["arch_id"], archs["arch"]):
+        try:
+            space.parse(arch)
+        except UserError as exc:
+            raise UserError(f"arch_id {int(arch_id)}: {exc}; nothing was trained") from None
     sc = cfg.standalone
     return run_shard(archs, sc.seeds, sc, cfg.space.name, cfg.space.channels, cfg.space.cells,
                      {s: str(L.split(s)) for s in L.SPLITS}, progress_dir(cfg), cfg.device, cfg.data.augment,

@@ -447,3 +447,85 @@ def test_new_variant_runs_only_its_branch_and_the_aggregates(study):
     assert planned(project) == set()
     assert "bn-tracked/seed-1" in (project / "plots/scatter.csv").read_text()
     assert parity_problems(project) == []
+
+
+# --- the two engines never run at once in one project (nas/engines.py) ----------------------------------
+
+DVC_HOLDS = """
+import pathlib, time, zc.lockfile
+pathlib.Path(".dvc/tmp").mkdir(exist_ok=True)
+lock = zc.lockfile.LockFile(".dvc/tmp/lock")  # as dvc holds it through `dvc repro`
+print("locked", flush=True)
+time.sleep(300)
+"""
+SNAKEMAKE_HOLDS = """
+import time
+from nas import engines
+engines.claim_for_snakemake(argv=["snakemake", "--profile", "workflow/profiles/default"])  # as the Snakefile does
+print("claimed", flush=True)
+time.sleep(300)
+"""
+
+
+def engines_project(dest: Path) -> Path:
+    """The least project both engines start in: DVC's config, the Snakefile and rules, the code, the
+    tiny params and its dvc.yaml, a git repository (make_project's whole copy and `nas dag` take
+    seconds more)."""
+    import subprocess
+
+    from nas import config, dag
+
+    for rel in (".dvc/config", ".dvc/.gitignore", "Snakefile"):
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, dest / rel)
+    for folder in ("workflow", "nas"):
+        shutil.copytree(REPO / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    write_params(dest / "params.yaml", config.to_dict(config.from_dict(TINY)))
+    (dest / "dvc.yaml").write_text(dag.checked_dvc_yaml(config.load(dest / "params.yaml"), dest / "params.yaml"))
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest
+
+
+def test_dvc_and_snakemake_refuse_to_run_at_once(tmp_path):
+    import subprocess
+
+    from helpers import env
+
+    project = engines_project(tmp_path)
+    this_code = {**env(), "PYTHONPATH": str(REPO)}  # the engines' processes import this checkout's nas
+
+    def holding(script):
+        proc = subprocess.Popen([sys.executable, "-c", script], cwd=project, env=this_code, stdout=subprocess.PIPE,
+                                text=True)
+        assert proc.stdout.readline().strip() in ("locked", "claimed")
+        return proc
+
+    # dvc runs: Snakemake refuses before it writes anything (no params stamps), and leaves no entry
+    holder = holding(DVC_HOLDS)
+    try:
+        proc = subprocess.run(["snakemake", *PROFILE], cwd=project, env=this_code, capture_output=True, text=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    out = proc.stdout + proc.stderr
+    python = Path(sys.executable).name
+    assert proc.returncode != 0 and f"dvc runs in this project (pid {holder.pid}: {python} -c" in out, out[-3000:]
+    assert not (project / ".nas/params").exists() and not (project / "data/prepared").exists()
+    assert "snakemake" not in (project / ".dvc/tmp/rwlock").read_text()
+
+    # Snakemake runs: dvc refuses before it deletes or writes anything, naming it and the stale-lock fix
+    holder = holding(SNAKEMAKE_HOLDS)
+    try:
+        proc = subprocess.run(["dvc", "repro"], cwd=project, env=this_code, capture_output=True, text=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "is busy, it is being blocked by:" in out, out[-3000:]
+    assert f"(PID {holder.pid}): snakemake --profile workflow/profiles/default [nas: Snakemake runs this project" in out
+    assert "you can manually remove '" in out and "/.dvc/tmp/rwlock' and try again" in out
+    assert not (project / "data/prepared").exists() and not (project / "dvc.lock").exists()
+
+    # the killed Snakemake's entry is stale: dvc drops it itself and goes on
+    proc = subprocess.run(["dvc", "repro", "--dry", "prepare"], cwd=project, env=this_code, capture_output=True, text=True)
+    assert proc.returncode == 0 and "had been killed. Auto removed it from the lock file" in proc.stdout + proc.stderr

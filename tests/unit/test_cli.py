@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io as _io
+import re
 import shutil
 import subprocess
 import sys
@@ -264,7 +265,7 @@ def test_subprocess_user_error_is_one_line(bare):
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.strip("\n").splitlines() == [
-        "nas sample: error: sample.archs: 'many' is not allowed; expected an integer >= 2"]
+        "nas sample: error: sample.archs: 'many' is not allowed; expected an integer >= 2 and <= 100000"]
 
 
 def test_subprocess_bad_subcommand(bare):
@@ -539,6 +540,204 @@ def test_artifacts_load_from_a_subfolder_and_compare_the_workspace(project, monk
     assert table[["variant", "metric", "workspace (a)", "workspace (b)", "diff"]].values.tolist() == [
         ["baseline/seed-0", "kendall_tau", 0.5, 0.5, 0.0]]
 
+
+# --- the last bad inputs and faults (issue 30): one line each, nothing hangs, nothing orphaned -------------
+
+def test_a_params_file_nested_deep_is_one_line(bare):
+    (bare / "params.yaml").write_text("seed: 0\ncorrelate:\n  topk: " + "[" * 400 + "]" * 400 + "\n")
+    assert fails("dag") == ("params.yaml: line 3: values nested more than 32 levels deep; a params file is a few "
+                            "levels of sections and lists")
+    assert not (bare / "dvc.yaml").exists()
+
+
+@pytest.mark.parametrize("section, key", [("space", "name"), ("supernet", "method"), ("select", "methods")])
+def test_a_value_of_a_megabyte_is_cut_in_the_error_line(bare, section, key):
+    value = "x" * 10**6
+    (bare / "params.yaml").write_text(yaml.safe_dump({section: {key: [value] if key == "methods" else value}}))
+    msg = fails("dag")
+    assert msg.startswith(f"{section}.{key}: unknown ") and "'xxxx" in msg and len(msg) < 300, msg[:400]
+
+
+def test_no_error_line_is_longer_than_a_screenful(bare, monkeypatch):
+    """Whatever a message quotes, the line is cut (the last guard, behind every message's own cutting)."""
+    from nas import stages
+
+    def long(cfg):
+        raise nas_io.UserError("a\nb " + "y" * 10**6)
+
+    monkeypatch.setattr(stages, "prepare", long)
+    msg = fails("prepare")
+    assert msg.startswith("a b yyy") and len(msg) <= 2000
+
+
+@pytest.mark.parametrize("text, expected", [
+    (b"- executor\n- slurm\n", "expected a mapping of Snakemake options (executor: ..., default-resources: ...), "
+                               "got a list (['executor', 'slurm'])"),
+    (b"\x89PNG\r\n\x1a\n\x00\xff", "not valid YAML (not UTF-8 text: byte "),
+    (b"executor: slurm\ndefault-resources: [1, 2]\n", "default-resources is a list ([1, 2]); expected a mapping"),
+    (b"executor: slurm\nset-resources: {train_supernet: 4}\n", "set-resources.train_supernet is an int (4); expected "
+                                                               "a mapping"),
+    (b"executor: slurm\nset-resources: [3]\n", "set-resources entry 3 is not RULE:KEY=VALUE"),
+    (b"executor: slurm\nset-resources: 3\n", "set-resources is an int (3); expected a mapping"),
+    (b"executor: slurm\ndefault-resources: " + b"[" * 500 + b"]" * 500 + b"\n", "not valid YAML ("),
+], ids=["list", "binary", "resources-list", "rule-not-mapping", "rules-list", "rules-int", "nested-500"])
+def test_check_profile_of_a_malformed_config_is_one_line(tmp_path, monkeypatch, text, expected):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "config.yaml").write_bytes(text)
+    msg = fails("check-profile", "p", command="check-profile")
+    assert msg.startswith("p/config.yaml: ") and expected in msg, msg
+
+
+def test_check_profile_reads_resources_written_as_on_the_command_line(tmp_path, monkeypatch):
+    from nas import profile
+
+    monkeypatch.setattr(profile.shutil, "which", lambda c: None)
+    (tmp_path / "config.yaml").write_text("executor: slurm\ndefault-resources: [mem_mb=100, slurm_partition=EDIT_ME]\n"
+                                          "set-resources: ['train_supernet:slurm_account=EDIT_ME']\n")
+    problems = profile.check_profile(tmp_path)
+    assert "default-resources.slurm_partition is still the placeholder 'EDIT_ME'" in problems[0]
+    assert "set-resources.train_supernet.slurm_account is still the placeholder 'EDIT_ME'" in problems[1]
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("{not json", "metrics/correlation.json at the workspace: not valid JSON ("),
+    ("[1, 2]", "metrics/correlation.json at the workspace: expected a JSON object of {run: {metric: value}}, got list"),
+    ('{"baseline/seed-0": 3}', "metrics/correlation.json at the workspace: expected a JSON object of {run: {metric: "
+                               "value}}, got an entry that is not an object"),
+    ("[" * 100_000 + "]" * 100_000, "metrics/correlation.json at the workspace: not valid JSON ("),
+], ids=["not-json", "list", "entry-not-object", "nested-100000"])
+def test_compare_of_a_metrics_file_that_is_not_an_object_of_runs(bare, content, expected):
+    (bare / "dvc.yaml").write_text("stages: {}\n")
+    (bare / "metrics").mkdir()
+    for name in ("selection", "heuristics", "stability"):
+        (bare / f"metrics/{name}.json").write_text("{}")
+    (bare / "metrics/correlation.json").write_text(content)
+    assert fails("compare", "workspace", "workspace", "--csv", "out.csv").startswith(expected)
+    assert not (bare / "out.csv").exists()
+
+
+# --- outputs that cannot be written: one line, nothing half-written ------------------------------------------
+
+def test_an_unwritable_results_folder_is_one_line(project, monkeypatch):
+    """A read-only results/ (simulated where the tests run as root, whom permissions do not stop)."""
+    import errno
+    import os
+
+    results = project / "results"
+    before = (results / "archs.parquet").read_bytes()
+    if os.geteuid() != 0:
+        results.chmod(0o555)
+    else:
+        real = nas_io.tempfile.mkstemp
+
+        def mkstemp(dir=None, **kwargs):
+            if Path(dir).resolve() == results.resolve():
+                raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+            return real(dir=dir, **kwargs)
+        monkeypatch.setattr(nas_io.tempfile, "mkstemp", mkstemp)
+    try:
+        assert fails("sample") == "results/archs.parquet: cannot be written (Permission denied); nothing was written"
+    finally:
+        results.chmod(0o755)
+    assert (results / "archs.parquet").read_bytes() == before
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_old_artifact(project, monkeypatch):
+    import errno
+
+    target = project / "results/archs.parquet"
+    before = target.read_bytes()
+
+    def full(table, where, **kwargs):
+        Path(where).write_bytes(b"PAR1 half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(nas_io.pq, "write_table", full)
+    write_params(project / "params.yaml", sample={"archs": 3}, standalone={"shards": 1})
+    assert fails("sample") == "results/archs.parquet: cannot be written (No space left on device); nothing was written"
+    assert target.read_bytes() == before
+
+
+def test_a_checkpoint_over_the_file_size_limit_is_one_line(project):
+    """A real limit (RLIMIT_FSIZE: the kernel refuses the write, for root too): torch's writer used to
+    answer it with three chained tracebacks."""
+    import os
+    import resource
+
+    weights = project / "results/supernet/baseline/seed-0/weights.pt"
+    before = weights.read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "nas", "train-supernet"], cwd=project, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2,) * 2))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert re.fullmatch(r"nas train-supernet: error: results/\S+: cannot be written \(File too large\); nothing was "
+                        r"written", lines[-1]), lines
+    assert weights.read_bytes() == before
+    assert_no_tmp(project)
+
+
+@pytest.mark.parametrize("argv", [["compare", "workspace", "workspace", "--csv", "/proc/missing/out.csv"],
+                                  ["dag", "--output", "/proc/missing/dvc.yaml"],
+                                  ["dag", "--output", "params.yaml/dvc.yaml"]])
+def test_an_output_named_into_a_folder_that_cannot_be_made_is_one_line(project, argv):
+    (project / "dvc.yaml").write_text("stages: {}\n")
+    (project / "metrics").mkdir(exist_ok=True)
+    for name in ("correlation", "selection", "heuristics", "stability"):
+        (project / f"metrics/{name}.json").write_text("{}")
+    output = argv[-1]
+    msg = fails(*argv, command=argv[0])
+    assert msg.startswith(f"{output}: cannot be written (") and msg.endswith("); nothing was written"), msg
+
+
+# --- checked before any work ------------------------------------------------------------------------------------
+
+def test_a_malformed_architecture_in_a_shard_is_refused_before_anything_trains(project):
+    path = project / "results/archs.parquet"
+    archs = pd.read_parquet(path)
+    archs.loc[2, "arch"] = "|nor_conv_3x3~0|+|bogus~0|none~1|+|none~0|none~1|none~2|"
+    nas_io.write_parquet(archs, path)
+    assert fails("train-standalone", "--shard", "1/2") == (
+        "arch_id 2: architecture '|nor_conv_3x3~0|+|bogus~0|none~1|+|none~0|none~1|none~2|': unknown operation "
+        "'bogus'; expected one of none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3; nothing was trained")
+    assert not list((project / "results").rglob(".progress/**/*.parquet"))
+
+
+@pytest.mark.parametrize("accuracies, expected", [
+    ([1e9, 80.0, 80.0, 80.0], "standalone.table: truth.csv row 1: accuracy 1e+09 is not a percentage in 0..100 "
+                              "(column 'accuracy')"),
+    ([80.0, -5.0, 80.0, 80.0], "standalone.table: truth.csv row 2: accuracy -5 is not a percentage in 0..100 "
+                               "(column 'accuracy')"),
+    ([80.0, 81.0, 82.0, 83.0, 70.0], "standalone.table: truth.csv rows 1 and 5 give architecture "),
+])
+def test_a_table_of_accuracies_out_of_range_or_in_conflict_is_refused(project, accuracies, expected):
+    table_params(project)
+    archs = pd.read_parquet(project / "results/archs.parquet")["arch"].tolist()
+    pd.DataFrame({"arch": (archs + archs)[:len(accuracies)], "accuracy": accuracies}).to_csv(project / "truth.csv",
+                                                                                            index=False)
+    assert fails("merge-standalone").startswith(expected)
+    assert not (project / "results/standalone.parquet").exists()
+
+
+def test_a_table_may_repeat_an_architecture_with_the_same_accuracy(project):
+    table_params(project)
+    archs = pd.read_parquet(project / "results/archs.parquet")["arch"].tolist()
+    pd.DataFrame({"arch": archs + archs[:1], "accuracy": [80.0, 81.0, 82.0, 83.0, 80.0]}).to_csv(
+        project / "truth.csv", index=False)
+    assert run("merge-standalone")[0] == 0
+
+
+@pytest.mark.parametrize("variant, seed", [("../../..", 0), ("/etc", 0), ("a/b", 0), ("x" * 10**6, 0),
+                                           ("baseline", -1), ("baseline", "0/../..")],
+                         ids=["up", "absolute", "subfolder", "megabyte", "negative-seed", "seed-path"])
+def test_load_never_builds_a_path_outside_the_study(project, variant, seed):
+    import nas
+
+    (project / "dvc.yaml").write_text("stages: {}\n")
+    with pytest.raises(nas_io.UserError) as info:
+        nas.load("scores", variant=variant, seed=seed)
+    assert len(str(info.value)) < 200 and "\n" not in str(info.value)
 
 def test_openmp_threads_wait_passively_unless_the_user_says_otherwise():
     """`import nas` (every `nas` command) sets OMP_WAIT_POLICY=PASSIVE before torch starts OpenMP, so a

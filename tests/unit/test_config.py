@@ -114,12 +114,12 @@ def test_section_not_a_mapping():
 # --- types and ranges ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("raw, expected", [
-    ({"supernet": {"epochs": 0}}, "supernet.epochs: 0 is not allowed; expected an integer >= 1"),
-    ({"supernet": {"epochs": -1}}, "supernet.epochs: -1 is not allowed; expected an integer >= 1"),
-    ({"supernet": {"epochs": 3.5}}, "supernet.epochs: 3.5 is not allowed; expected an integer >= 1"),
-    ({"supernet": {"epochs": True}}, "supernet.epochs: true is not allowed; expected an integer >= 1"),
+    ({"supernet": {"epochs": 0}}, "supernet.epochs: 0 is not allowed; expected an integer >= 1 and <= 10000"),
+    ({"supernet": {"epochs": -1}}, "supernet.epochs: -1 is not allowed; expected an integer >= 1 and <= 10000"),
+    ({"supernet": {"epochs": 3.5}}, "supernet.epochs: 3.5 is not allowed; expected an integer >= 1 and <= 10000"),
+    ({"supernet": {"epochs": True}}, "supernet.epochs: true is not allowed; expected an integer >= 1 and <= 10000"),
     ({"standalone": {"batch_size": 0}}, "standalone.batch_size: 0 is not allowed; expected an integer >= 2"),
-    ({"sample": {"archs": 0}}, "sample.archs: 0 is not allowed; expected an integer >= 2"),
+    ({"sample": {"archs": 0}}, "sample.archs: 0 is not allowed; expected an integer >= 2 and <= 100000"),
     ({"supernet": {"lr": "fast"}}, "supernet.lr: 'fast' is not allowed; expected a number > 0.0"),
     ({"supernet": {"lr": 0}}, "supernet.lr: 0 is not allowed; expected a number > 0.0"),
     ({"supernet": {"lr": float("nan")}}, "supernet.lr: nan is not allowed; expected a number > 0.0"),
@@ -185,7 +185,7 @@ def test_variant_override_unknown_key():
 
 def test_variant_override_bad_value():
     assert error({"supernet": {"variants": {"fast": {"epochs": 0}}}}) == \
-        "supernet.variants.fast.epochs: 0 is not allowed; expected an integer >= 1"
+        "supernet.variants.fast.epochs: 0 is not allowed; expected an integer >= 1 and <= 10000"
     assert error({"supernet": {"variants": {"fast": [1]}}}) == \
         "supernet.variants.fast: expected a mapping of overrides, got [1]"
     assert error({"supernet": {"variants": {"fast": "epochs=2"}}}) == \
@@ -204,7 +204,7 @@ def test_unknown_variant_name():
 @pytest.mark.parametrize("name", ["a b", "../x", "a/b", "-x", "", "lr_0.025"])
 def test_invalid_variant_name(name):
     msg = error({"supernet": {"variants": {name: {}}}})
-    assert msg == f"supernet.variants: name {name!r} must be a string of letters, digits, '_' or '-'"
+    assert msg == f"supernet.variants: name {name!r} must be a string of letters, digits, '_' or '-' (at most 64)"
 
 
 def test_no_variants():
@@ -385,7 +385,7 @@ def test_error_messages_stay_short_and_speak_yaml():
     msg = error({"supernet": {"seeds": {"a": huge}}})
     assert len(msg) < 300, len(msg)
     assert error({"supernet": {"lr": None}}) == "supernet.lr: null is not allowed; expected a number > 0.0"
-    assert error({"supernet": {"epochs": True}}) == "supernet.epochs: true is not allowed; expected an integer >= 1"
+    assert error({"supernet": {"epochs": True}}) == "supernet.epochs: true is not allowed; expected an integer >= 1 and <= 10000"
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -395,8 +395,8 @@ def test_error_messages_stay_short_and_speak_yaml():
     ({"supernet": {"seeds": [2**64]}}, "supernet.seeds[0]: 18446744073709551616 is not allowed; expected an integer >= 0 and <= 4294967295"),
     ({"correlate": {"bootstrap": 10**9}}, "correlate.bootstrap: 1000000000 is not allowed; expected an integer >= 10 and <= 100000"),
     ({"space": {"channels": 10**6}}, "space.channels: 1000000 is not allowed; expected an integer >= 1 and <= 1024"),
-    ({"supernet": {"variants": {1: {}}}}, "supernet.variants: name 1 must be a string of letters, digits, '_' or '-'"),
-    ({"supernet": {"variants": {None: {}}}}, "supernet.variants: name null must be a string of letters, digits, '_' or '-'"),
+    ({"supernet": {"variants": {1: {}}}}, "supernet.variants: name 1 must be a string of letters, digits, '_' or '-' (at most 64)"),
+    ({"supernet": {"variants": {None: {}}}}, "supernet.variants: name null must be a string of letters, digits, '_' or '-' (at most 64)"),
 ])
 def test_values_that_would_crash_later_are_refused(raw, expected):
     assert error(raw) == expected
@@ -413,3 +413,79 @@ def test_stages_use_the_configured_isomorphism():
     space = stages.space_of(from_dict({"space": {"isomorphism": "benchmark"}}))
     assert space.isomorphism == "benchmark" and space.num_unique() == 6466
     assert stages.space_of(from_dict({})).num_unique() == 5260
+
+
+# --- hostile input: nothing deep, long or huge gets past loading (issue 30) -----------------------------
+
+@pytest.mark.parametrize("depth", [400, 100_000])
+def test_values_nested_deep_are_one_line_not_a_recursion_error(tmp_path, depth):
+    import time
+
+    path = write(tmp_path, "seed: 0\nsupernet:\n  variants:\n    baseline: {x: " + "[" * depth + "]" * depth + "}\n")
+    start = time.perf_counter()
+    assert one_line_error(load, path) == (f"{path}: line 4: values nested more than 32 levels deep; a params file "
+                                          "is a few levels of sections and lists")
+    assert time.perf_counter() - start < 5
+
+
+MEGA = "x" * 10**6
+
+
+@pytest.mark.parametrize("raw, start", [
+    ({"space": {"name": MEGA}}, "space.name: unknown space 'xxxxx"),
+    ({"select": {"methods": [MEGA]}}, "select.methods: unknown method 'xxxxx"),
+    ({"supernet": {"method": MEGA}}, "supernet.method: unknown method 'xxxxx"),
+    ({"supernet": {"variants": {"v": {"method": MEGA}}}}, "supernet.variants.v.method: unknown method 'xxxxx"),
+    ({"device": MEGA}, "device: 'xxxxx"),
+    ({"supernet": {"variants": {MEGA: {}}}}, "supernet.variants: name 'xxxxx"),
+    ({"space": {"isomorphism": MEGA}}, "space.isomorphism: 'xxxxx"),
+    ({MEGA: 1}, "params: unknown key 'xxxxx"),
+])
+def test_long_values_are_cut_in_every_message(raw, start):
+    msg = error(raw)
+    assert msg.startswith(start) and len(msg) < 300, msg[:400]
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ({"data": {"num_samples": 10**12}},
+     "data.num_samples: 1000000000000 is not allowed; expected an integer >= 100 and <= 1000000"),
+    ({"supernet": {"epochs": 10**12}}, "supernet.epochs: 1000000000000 is not allowed; expected an integer >= 1 and <= 10000"),
+    ({"standalone": {"epochs": 10**12}},
+     "standalone.epochs: 1000000000000 is not allowed; expected an integer >= 1 and <= 10000"),
+    ({"supernet": {"variants": {"long": {"epochs": 10**12}}}},
+     "supernet.variants.long.epochs: 1000000000000 is not allowed; expected an integer >= 1 and <= 10000"),
+    ({"sample": {"archs": 10**12}}, "sample.archs: 1000000000000 is not allowed; expected an integer >= 2 and <= 100000"),
+    ({"supernet": {"variants": {"v" * 65: {}}}},
+     f"supernet.variants: name '{'v' * 65}' must be a string of letters, digits, '_' or '-' (at most 64)"),
+])
+def test_sizes_that_would_never_finish_are_refused(raw, expected):
+    assert error(raw) == expected
+
+
+@pytest.mark.parametrize("method", ["magnitude", "perturbation"])
+def test_a_selector_for_darts_without_a_darts_variant_is_refused_when_params_load(method):
+    assert error({"select": {"methods": ["supernet", method]}}) == (
+        f"select.methods: {method!r} applies to none of this study's super-nets (supernet.method spos); add a "
+        "variant it applies to (e.g. supernet.method darts) or remove it")
+
+
+@pytest.mark.parametrize("supernet, expected", [
+    ({"variants": {"baseline": {}, "d": {"method": "darts", "sampling": "fairnas"}}},
+     "supernet.variants.d.sampling: fairnas chooses the single path a step trains"),
+    ({"variants": {"baseline": {}, "d": {"method": "darts", "sampling": "uniform"}}},
+     "supernet.variants.d.sampling: uniform chooses the single path a step trains"),
+    ({"method": "darts", "sampling": "fairnas", "variants": {"baseline": {}}},
+     "supernet.sampling: fairnas chooses the single path a step trains"),
+    ({"method": "darts", "sampling": "round_robin", "variants": {"baseline": {}, "u": {"sampling": "uniform"}}},
+     "supernet.sampling: round_robin chooses the single path a step trains"),
+])
+def test_a_darts_variant_refuses_single_path_sampling(supernet, expected):
+    msg = error({"supernet": supernet})
+    assert msg.startswith(expected) and "supernet.method darts" in msg, msg
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "fairnas", "round_robin"])
+def test_the_sections_sampling_is_for_the_single_path_variants_beside_a_darts_one(sampling):
+    cfg = from_dict({"space": {"name": "zhang64"}, "sample": {"archs": 16},
+                     "supernet": {"sampling": sampling, "variants": {"baseline": {}, "d": {"method": "darts"}}}})
+    assert cfg.variant("d").method == "darts" and cfg.variant("baseline").sampling == sampling

@@ -19,7 +19,8 @@ SPACE = nb201.SPACE
 
 
 def hp_of(**darts):
-    raw = {**TINY, "supernet": {**TINY["supernet"], "method": "darts", "epochs": 2, "darts": darts}}
+    raw = {**TINY, "supernet": {**TINY["supernet"], "method": "darts", "sampling": "random_nas", "epochs": 2,
+                                "darts": darts}}
     return config.from_dict(raw).variant("baseline")
 
 
@@ -134,7 +135,8 @@ def test_weights_hold_alpha_and_load_rebuilds_it(tmp_path):
 
 
 def _context(net, method, magnitude_none=True):
-    sel = config.from_dict({**TINY, "supernet": {**TINY["supernet"], "method": "darts"}, "select": {"methods": ["magnitude"], "magnitude": {"allow_none": magnitude_none}}}).select
+    sel = config.from_dict({**TINY, "supernet": {**TINY["supernet"], "method": "darts", "sampling": "random_nas"},
+                            "select": {"methods": ["magnitude"], "magnitude": {"allow_none": magnitude_none}}}).select
     import pandas as pd
     from nas import layout as L
     return Context(space=SPACE, run=L.Run("baseline", 0), scores=pd.DataFrame(), pool=pd.DataFrame(), seed=0,
@@ -168,11 +170,13 @@ def test_magnitude_does_not_apply_to_a_supernet_without_alpha():
 @pytest.mark.parametrize("supernet_keys, message", [
     ({"landmarks": 2}, "supernet.landmarks: 2 is a single-path heuristic; supernet.method darts does not use it"),
     ({"op_on": "node"}, "supernet.op_on: DARTS mixes the operations of each edge"),
+    ({"sampling": "fairnas"}, "supernet.sampling: fairnas chooses the single path a step trains; supernet.method "
+                              "darts trains every operation of every edge at once and would ignore it"),
     ({"darts": {"alpha_lr": 0}}, "supernet.darts.alpha_lr: 0 is not allowed; expected a number > 0.0"),
     ({"darts": {"smoothing": 1.5}}, "supernet.darts.smoothing: 1.5 is not allowed"),
 ])
 def test_bad_darts_settings_are_one_line_errors(supernet_keys, message):
-    raw = {**TINY, "supernet": {**TINY["supernet"], "method": "darts", **supernet_keys}}
+    raw = {**TINY, "supernet": {**TINY["supernet"], "method": "darts", "sampling": "random_nas", **supernet_keys}}
     assert one_line_error(config.from_dict, raw).startswith(message)
 
 

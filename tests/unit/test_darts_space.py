@@ -140,3 +140,30 @@ def test_parameter_free_count_counts_the_genotypes_operations_not_its_unused_edg
     assert len(S.operations(DARTS_V2)) == len(ops) == 16  # 2 inputs x 4 nodes x 2 cells; `none` edges are not ops
     assert S.parameter_free_count(DARTS_V2) == sum(op in ("skip_connect", "max_pool_3x3", "avg_pool_3x3") for op in ops)
     assert S.parameter_free_count(DARTS_V2) > 0
+
+
+# --- hostile strings: refused before any work, in bounded time and memory (issue 30) --------------------
+
+@pytest.mark.parametrize("concat", ["range(1000000000000)", "range(2, 1000000000000)", "range(-10**3, 10**3)",
+                                    "range(0, 10, 0)"])
+def test_a_huge_range_is_refused_before_it_is_expanded(concat):
+    message = one_line_error(S.parse, DARTS_V2.replace("normal_concat=[2, 3, 4, 5]", f"normal_concat={concat}"))
+    assert message.startswith("architecture 'Genotype(") and "normal_concat" in message and len(message) < 400, message
+
+
+@pytest.mark.parametrize("text", [
+    "Genotype(normal=[" + "('sep_conv_3x3', 0), " * 500_000 + "], normal_concat=[2, 3, 4, 5], reduce=[], "
+    "reduce_concat=[2, 3, 4, 5])",                                   # 10 MB of pairs
+    "Genotype(normal=" + "[" * 10**6 + "]" * 10**6 + ")",            # nested deep
+    "Genotype(normal=[('" + "x" * 9_000 + "', 0)])",                 # under the limit: parsed, cut in the message
+    "Genotype(normal=" + "(" * 4_000 + ")" * 4_000 + ")",            # too deep for Python's parser
+], ids=["10MB", "nested-2MB", "9000-chars", "parens-8000-chars"])
+def test_long_or_deep_genotypes_are_one_short_line_at_once(text):
+    import time
+
+    start = time.perf_counter()
+    message = one_line_error(S.parse, text)
+    assert time.perf_counter() - start < 2
+    assert message.startswith("architecture 'Genotype(") and len(message) < 500, message[:600]
+    if len(text) > 10_000:
+        assert f"{len(text):,} characters; an architecture string is at most 10,000 long" in message

@@ -32,10 +32,12 @@ SUPERNET_DIR = Path(supernet.__file__).resolve().parent
 
 
 def params(name: str) -> dict:
-    """The tiny study with `name` as its super-net method: C=2, one cell, 2 epochs of 2 steps."""
+    """The tiny study with `name` as its super-net method: C=2, one cell, 2 epochs of 2 steps (a method
+    that mixes every path, with architecture weights, samples none: it keeps the default sampling)."""
+    sampling = "random_nas" if METHODS[name].architecture_weights else TINY["supernet"]["sampling"]
     return {**TINY, "space": {"name": "nb201", "channels": 2, "cells": 1},
             "supernet": {**TINY["supernet"], "method": name, "epochs": 2, "batch_size": 16, "save_epochs": [],
-                         "seeds": [0]}}
+                         "seeds": [0], "sampling": sampling}}
 
 
 def tensors(n: int, seed: int) -> Tensors:

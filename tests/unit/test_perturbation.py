@@ -25,7 +25,7 @@ def data(n, seed):
 
 def darts_run(space, train, valid):
     """A DARTS super-net over `space` after one epoch on `train` (alpha steps on `valid`)."""
-    raw = {**TINY, "supernet": {**TINY["supernet"], "method": "darts", "epochs": 1}}
+    raw = {**TINY, "supernet": {**TINY["supernet"], "method": "darts", "sampling": "random_nas", "epochs": 1}}
     hp = config.from_dict(raw).variant("baseline")
     torch.manual_seed(0)
     net = supernet.build(space, hp, 4, 1, train)

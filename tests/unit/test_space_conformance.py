@@ -229,3 +229,15 @@ def test_the_space_imports_neither_the_config_nor_the_supernet(space):
         path = Path(sys.modules[module].__file__)
         bad = sorted(m for m in _imports(path) if m.split(".")[:2] in (["nas", "config"], ["nas", "supernet"]))
         assert not bad, f"space {space.name}: {path.name} imports {', '.join(bad)}"
+
+
+@space_param
+def test_a_string_of_megabytes_is_refused_at_once_in_one_short_line(space):
+    import time
+
+    example = space.format(few(space, 1)[0])
+    for text in (example * (10**7 // len(example) + 1), "|" * 10**7, example + "x" * 20_000):
+        start = time.perf_counter()
+        message = one_line_error(space.parse, text)
+        assert time.perf_counter() - start < 1 and len(message) < 300, message[:400]
+        assert message.endswith("characters; an architecture string is at most 10,000 long"), message

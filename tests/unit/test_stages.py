@@ -169,6 +169,8 @@ BAD_ARTIFACTS = {
                            "train.parquet: label 99 is outside 0..9 (metadata num_classes 10)"),
     "bad split shape": (lambda: _set_split_meta(L.split("valid"), shape=[0, 40]), stages.eval_supernet,
                         "valid.parquet: metadata shape [0, 40] is not a list of 2 or 3 positive integers"),
+    "train shape not its rows": (lambda: _set_split_meta(L.split("train"), shape=[1, 41]), stages.sample,
+                                 "data/prepared/train.parquet: every x row must hold 41 values for shape [1, 41]"),
     "bad num_classes": (lambda: _set_split_meta(L.split("train"), num_classes="ten"), stages.train_supernet,
                         "train.parquet: metadata num_classes ten is not an integer >= 2"),
     "history without passes": (lambda: _drop(RUN0.history, "passes"), stages.heuristics,

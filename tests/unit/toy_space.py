@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from nas.io import UserError
-from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, single_path
+from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, arch_text, shown, single_path
 from nas.spaces.ops import bn, candidate_modules, conv, drop_path
 
 OPS = ("none", "skip_connect", "nor_conv_1x1")
@@ -78,28 +78,27 @@ class ToySpace(SearchSpace):
         return CHOICES
 
     def parse(self, text):
-        if not isinstance(text, str):
-            raise UserError(f"architecture {text!r}: expected a string like {EXAMPLE}")
+        arch_text(text, EXAMPLE)
         groups = text.strip().split("+")
         if len(groups) != 3:
-            raise UserError(f"architecture {text!r}: expected 3 '+'-separated nodes, got {len(groups)}")
+            raise UserError(f"architecture {shown(text)}: expected 3 '+'-separated nodes, got {len(groups)}")
         picks = {c.key: "none" for c in CHOICES}
         for node, group in enumerate(groups, start=1):
             items = group.split(",")
             if len(items) != USES[node]:
-                raise UserError(f"architecture {text!r}: node {node} uses {USES[node]} input(s), got {len(items)}")
+                raise UserError(f"architecture {shown(text)}: node {node} uses {USES[node]} input(s), got {len(items)}")
             sources = []
             for item in items:
                 op, sep, src = item.partition("~")
                 if not sep or src not in [str(i) for i in range(node)]:
-                    raise UserError(f"architecture {text!r}: input {item!r} should read 'op~i' with i < {node}")
+                    raise UserError(f"architecture {shown(text)}: input {item!r} should read 'op~i' with i < {node}")
                 if op not in OPS[1:]:
-                    raise UserError(f"architecture {text!r}: unknown operation {op!r}; "
+                    raise UserError(f"architecture {shown(text)}: unknown operation {op!r}; "
                                     f"expected one of {', '.join(OPS[1:])}")
                 sources.append(int(src))
                 picks[f"{node}<-{src}"] = op
             if sources != sorted(set(sources)):
-                raise UserError(f"architecture {text!r}: node {node} must list distinct inputs in increasing order")
+                raise UserError(f"architecture {shown(text)}: node {node} must list distinct inputs in increasing order")
         return self.from_picks(picks)
 
     def format(self, arch):

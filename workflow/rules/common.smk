@@ -2,11 +2,13 @@
 # files and params values, all taken from nas.dag (the module that writes dvc.yaml).
 
 import re
+import sys
 
 import yaml
 
 from nas import config as nas_config
 from nas import dag as nas_dag
+from nas import engines as nas_engines
 from nas import layout as L
 from nas.io import UserError
 
@@ -23,6 +25,15 @@ with open("params.yaml") as f:
             "the nas commands read params.yaml, not Snakemake's --config/--configfile: "
             "edit params.yaml instead"
         )
+
+# DVC and Snakemake never run at once in one project (nas/engines.py): a real run's main process
+# enters itself in DVC's lock table (DVC then refuses to run a stage) and refuses while dvc runs;
+# before the params stamps below are written.
+if workflow.is_main_process and not nas_engines.dry_run(sys.argv):
+    try:
+        nas_engines.claim_for_snakemake()
+    except nas_engines.EngineBusy as exc:
+        raise WorkflowError(str(exc)) from None
 
 VARIANTS = CFG.variants
 SEEDS = CFG.supernet.seeds
