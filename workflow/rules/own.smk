@@ -33,6 +33,9 @@ for _name, (_own, _piece) in nas_dag.own_stages(CFG).items():
                 if _per_run
                 else tracked(_name)
             ),
+            # The command, bound now: a `shell:` expression is evaluated when the job runs, when the
+            # loop's variables name the last stage.
+            command=lambda wildcards, c=own_pattern(_spec["cmd"]): c.format(**dict(wildcards.items())),
         log:
             str(L.LOGS / f"{_own.rule}/{_where}.log"),
         benchmark:
@@ -43,7 +46,4 @@ for _name, (_own, _piece) in nas_dag.own_stages(CFG).items():
             runtime=_own.runtime,
             gpu=GPU,
         shell:
-            own_pattern(_spec["cmd"]).replace("{variant}", "{wildcards.variant}").replace(
-                "{seed}", "{wildcards.seed}"
-            ).replace("{k}", "{wildcards.k}")
-            + " > {log} 2>&1"
+            "{params.command} > {log} 2>&1"
