@@ -402,36 +402,21 @@ def test_code_deps_are_derived_and_both_engines_rerun_exactly_the_stages_that_im
         marked = {name for name, entries in status.items()
                   if any(code in e.get("changed deps", {}) for e in entries if isinstance(e, dict))}
         assert marked == expected, f"dvc status after editing {code}"
-        by_code = {(j["rule"], tuple(j["wildcards"].values())) for j in jobs(snakemake(project, "-n"))
-                   if code in j["reason"]}
-        assert by_code == {(stages[n]["rule"], tuple(map(str, stages[n]["item"].values())) if isinstance(
+        planned_jobs = jobs(snakemake(project, "-n"))
+        by_code = {(j["rule"], tuple(j["wildcards"].values())) for j in planned_jobs if code in j["reason"]}
+        wanted = {(stages[n]["rule"], tuple(map(str, stages[n]["item"].values())) if isinstance(
             stages[n]["item"], dict) else ((str(stages[n]["item"]),) if stages[n]["item"] is not None else ()))
-            for n in expected}, f"snakemake -n after editing {code}"
+            for n in expected}
+        # Snakemake names the edited file as the reason of the jobs it reruns for it; a job whose inputs
+        # another job rebuilds too is given that reason instead: so the named ones are importers, and
+        # every importer is planned.
+        assert by_code and by_code <= wanted, f"snakemake -n after editing {code}"
+        assert wanted <= {(j["rule"], tuple(j["wildcards"].values())) for j in planned_jobs}, code
         undo_dvc()
         undo_snake()
     assert reached == set(stages), f"stages no edit reached: {sorted(set(stages) - reached)}"
     assert planned(project) == set()
     assert not json.loads(run(["dvc", "status", "--json"], dvc_project).stdout or "{}")
-
-
-@pytest.mark.parametrize("argv", [["prepare"], ["sample"], ["eval-supernet", "--seed", "1"], ["merge-standalone"],
-                                  ["correlate"], ["stability"], ["pick"], ["train-picks"], ["select"], ["heuristics"],
-                                  ["report"]])
-def test_a_stage_imports_nothing_of_the_project_beyond_its_code_deps(study, tmp_path, argv):
-    """The derived deps are complete: every project module a stage command really imports (python -X
-    importtime) is among its code deps, or is orchestration (nas.codedeps.PLUMBING)."""
-    from nas import codedeps
-
-    project, _ = study
-    copy_ = tmp_path / "p"
-    shutil.copytree(project, copy_, symlinks=True)
-    proc = run([sys.executable, "-X", "importtime", "-m", "nas", *argv], copy_)
-    imported = set(re.findall(r"\|\s+(nas(?:\.\w+)*)\s*$", proc.stderr, flags=re.M))
-    stage = argv[0]
-    deps = {d for st in dvc_stages(project).values() if st["stage"].split("@")[0] == stage for d in st["deps"]}
-    files = {m: f.relative_to(REPO).as_posix() for m, f in codedeps.modules().items()}
-    missing = sorted(m for m in imported if m in files and m not in codedeps.PLUMBING and files[m] not in deps)
-    assert not missing, f"{stage} imports {missing}, not among its code deps"
 
 
 def test_new_variant_runs_only_its_branch_and_the_aggregates(study):
