@@ -32,18 +32,25 @@ def _root() -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def modules(root: str | None = None) -> dict[str, Path]:
-    """{module name: file} of every module of the package."""
+def modules(root: str | None = None, packages: tuple[str, ...] = (PACKAGE,)) -> dict[str, Path]:
+    """{module name: file} of every module of `packages` (default: the nas package)."""
     base = Path(root) if root else _root()
     out = {}
-    for f in sorted((base / PACKAGE).rglob("*.py")):
-        if "__pycache__" in f.parts:
-            continue
-        parts = list(f.relative_to(base).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        out[".".join(parts)] = f
+    for package in packages:
+        for f in sorted((base / package).rglob("*.py")):
+            if "__pycache__" in f.parts:
+                continue
+            parts = list(f.relative_to(base).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            out[".".join(parts)] = f
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _tree(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once per process (the stages' functions are read once per stage)."""
+    return ast.parse(path.read_text(encoding="utf-8"), str(path))
 
 
 def _resolve(name: str, known: dict) -> str | None:
@@ -75,11 +82,11 @@ def _imported(node: ast.AST, module: str, known: dict) -> set[str]:
 
 
 @functools.lru_cache(maxsize=4)
-def import_graph(root: str | None = None) -> dict[str, frozenset]:
-    """{module: the project modules it imports anywhere in its text}."""
-    known = modules(root)
-    return {m: frozenset(_imported(ast.parse(f.read_text(encoding="utf-8")), m, known) - {m})
-            for m, f in known.items()}
+def import_graph(root: str | None = None, packages: tuple[str, ...] = (PACKAGE,)) -> dict[str, frozenset]:
+    """{module: the modules of `packages` it imports anywhere in its text}; a submodule's implicit import
+    of its parent packages is not an edge here (`closure` adds the packages)."""
+    known = modules(root, packages)
+    return {m: frozenset(_imported(_tree(f), m, known) - {m}) for m, f in known.items()}
 
 
 def _with_packages(module: str) -> list[str]:
@@ -92,7 +99,7 @@ def entry_modules(module: str, function: str, root: str | None = None) -> set[st
     """The project modules function `function` of `module` imports, itself or through the module-level
     functions of its module it names (transitively), plus its module's own top-level imports."""
     known = modules(root)
-    tree = ast.parse(known[module].read_text(encoding="utf-8"))
+    tree = _tree(known[module])
     functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     top = ast.Module(body=[n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))], type_ignores=[])
     out = _imported(top, module, known)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from nas import spaces
 from nas.io import UserError
 from nas.layout import VARIANT_NAME
 from nas.train import MAX_EPOCHS, TrainConfig  # noqa: F401 (re-exported: the optimisation keys)
@@ -198,6 +199,18 @@ class Config:
         return dataclasses.replace(resolved, variants={}, seeds=list(self.supernet.seeds), sections={},
                                    settings=settings)
 
+    def run(self, variant: str = "baseline", seed: int | None = None):
+        """(nas.layout.Run, the variant's settings) of the run that --variant/--seed name (seed: the
+        first of supernet.seeds by default), both checked."""
+        from nas import layout
+
+        hp = self.variant(variant)
+        seed = self.supernet.seeds[0] if seed is None else seed
+        if seed not in self.supernet.seeds:
+            raise UserError(f"--seed {seed}: not in supernet.seeds; expected one of "
+                            f"{', '.join(map(str, self.supernet.seeds))}")
+        return layout.Run(variant, seed), hp
+
     @property
     def runs(self) -> list[tuple[str, int]]:
         """Every (variant, super-net seed) pair, variants in params order."""
@@ -267,10 +280,9 @@ def from_dict(raw: dict) -> Config:
     if isinstance(raw.get("supernet"), dict):
         plain, sections = _split_sections(raw["supernet"], "supernet")
         raw = {**raw, "supernet": plain}
-    for name, registry, kind in (("standalone", _sources(), "ground-truth source"),
-                                 ("select", _selectors(), "selection method")):
+    for name, registry in (("standalone", _sources()), ("select", _selectors())):
         if isinstance(raw.get(name), dict):
-            plain, own[name] = split_sections(raw[name], registry, name, kind)
+            plain, own[name] = split_sections(raw[name], registry, name)
             raw = {**raw, name: plain}
     cfg = build(Config, raw, "")
     for method, section in sections.items():
@@ -359,7 +371,7 @@ def _method_names() -> dict:
 def _split_sections(mapping: dict, where: str) -> tuple[dict, dict]:
     """(the plain keys, {method: sub-section}) of a supernet mapping or a variant's overrides: a key
     that names a registered super-net method is that method's settings sub-section."""
-    return split_sections(mapping, _method_names(), where, "method")
+    return split_sections(mapping, _method_names(), where)
 
 
 def _method_settings(method: str, section: dict | None, overrides: dict | None, where: str):
@@ -389,8 +401,7 @@ def _check(cfg: Config):
     """Checks that span keys."""
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", cfg.device):
         raise UserError(f"device: {show(cfg.device)} is not allowed; expected auto, cpu, cuda or cuda:N")
-    from nas.spaces import get_space
-    get_space(cfg.space.name).with_isomorphism(cfg.space.isomorphism)
+    space = spaces.study_space(cfg.space)  # an unknown space or convention is the first thing named
     if cfg.data.root is not None and ("${" in cfg.data.root or "{" in cfg.data.root):
         # dvc.yaml would read ${...} as its own interpolation, Snakemake {...} as a wildcard
         raise UserError(f"data.root: {show(cfg.data.root)} is not allowed; a path without '${{' or braces")
@@ -403,7 +414,6 @@ def _check(cfg: Config):
     if not seeds or len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
         raise UserError(f"supernet.seeds: {seeds} is not allowed; expected a non-empty list of distinct "
                         "integers >= 0")
-    space = get_space(cfg.space.name).with_isomorphism(cfg.space.isomorphism)
     used = set()  # the methods the variants use
     for name in cfg.supernet.variants:
         # No '.': DVC and `nas dag` name a variant's params key supernet.variants.<name>.

@@ -109,6 +109,8 @@ def estimate(cfg) -> tuple[list[dict], list[str]]:
     """[{stage, jobs, hours}] per heavy stage, and the assumptions behind the numbers."""
     from nas import truth
     from nas.selection import SELECTORS
+    from nas.spaces import get_space
+    from nas.supernet import get_method
     from nas.train import resolve_device
 
     device = resolve_device(cfg.device if cfg.device != "auto" else "cpu")
@@ -134,14 +136,12 @@ def estimate(cfg) -> tuple[list[dict], list[str]]:
         step = standalone_step(cfg, device)
         rows.append({"stage": "train-standalone", "jobs": sc.shards,
                      "hours": archs * len(sc.seeds) * sc.epochs * max(1, n_train // sc.batch_size) * step / 3600})
+    choices = get_space(cfg.space.name).choices()
     for name in cfg.select.methods:
         selector = SELECTORS[name]
         if selector.stage is None:
             continue
-        from nas.supernet import get_method
-        from nas.spaces import get_space
-
-        choices = get_space(cfg.space.name).choices()
+        applied = [v for v in cfg.variants if selector.applies(get_method(cfg.variant(v).method))]
         settings = cfg.select.settings.get(name)
         tune = getattr(settings, "tune_epochs", 0)
         batches = math.ceil(n_valid / cfg.eval.batch_size)
@@ -150,14 +150,11 @@ def estimate(cfg) -> tuple[list[dict], list[str]]:
         # each choice as it decides it, and fine-tunes between two decisions.
         removals = 2 * sum(len(c.candidates) for c in choices)
         hours = 0.0
-        for v in cfg.variants:
-            if not selector.applies(get_method(cfg.variant(v).method)):
-                continue
+        for v in applied:
             step, forward, steps = per_variant[v]
             epoch_steps = steps / max(1, cfg.variant(v).epochs)
             hours += seeds * (removals * batches * forward + (len(choices) - 1) * tune * epoch_steps * step) / 3600
-        rows.append({"stage": selector.stage.name, "jobs": sum(
-            selector.applies(get_method(cfg.variant(v).method)) for v in cfg.variants) * seeds, "hours": hours})
+        rows.append({"stage": selector.stage.name, "jobs": len(applied) * seeds, "hours": hours})
     kind = "GPU" if device.type == "cuda" else "CPU"
     assumptions = [
         f"step times measured now on this machine's {device} ({torch.get_num_threads()} thread), at the study's "

@@ -33,15 +33,18 @@ def _p(path) -> str:
     return Path(path).as_posix()
 
 
-def from_root(path) -> str:
-    """A path of the project root's (the code, the plot templates) as seen from the working folder: the
-    root itself for the default study, `../..` for a study folder (nas.study)."""
+def _root_prefix() -> Path:
+    """Where the project root lies as seen from the working folder: `.` for the default study (and in a
+    bare folder, a test's), `../..` for a study folder (nas.study)."""
     import os
 
     root = L.project_root()
-    if root is None or root == Path.cwd().resolve():  # at the root, or in a bare folder (a test's)
-        return _p(path)
-    return _p(os.path.relpath(root / path))
+    return Path(".") if root is None or root == Path.cwd().resolve() else Path(os.path.relpath(root))
+
+
+def from_root(path, prefix: Path | None = None) -> str:
+    """A path of the project root's (the code, the plot templates) as seen from the working folder."""
+    return _p((_root_prefix() if prefix is None else prefix) / path)
 
 
 def data_root_deps(cfg: Config) -> list[str]:
@@ -249,7 +252,8 @@ def _stages(cfg: Config) -> dict:
 def _with_code(cfg: Config, stage: str, spec: dict) -> dict:
     """The stage with its code deps (derived from its entry point, `nas.codedeps`) first among its deps."""
     module, function = entry_point(cfg, stage)
-    code = [from_root(f) for f in codedeps.files(codedeps.closure(codedeps.entry_modules(module, function)))]
+    prefix = _root_prefix()
+    code = [from_root(f, prefix) for f in codedeps.files(codedeps.closure(codedeps.entry_modules(module, function)))]
     if "do" in spec:
         return {**spec, "do": {**spec["do"], "deps": code + spec["do"]["deps"]}}
     return {**spec, "deps": code + spec["deps"]}

@@ -162,20 +162,15 @@ def merged(base: dict, overrides: dict) -> dict:
     return out
 
 
-def split_sections(mapping: dict, names, where: str, kind: str) -> tuple[dict, dict]:
+def split_sections(mapping: dict, names, where: str) -> tuple[dict, dict]:
     """(the plain keys, {name: sub-section}) of a mapping in which a key that names a registered piece
-    (`names`: the registry's names; `kind`: what they are) is that piece's settings."""
+    (`names`: the registry's names) is that piece's settings."""
     plain = {k: v for k, v in mapping.items() if k not in names}
     sections = {k: v for k, v in mapping.items() if k in names}
     for name, section in sections.items():
         if section is not None and not isinstance(section, dict):
             raise UserError(f"{where}.{name}: expected a mapping of {name}'s settings, got {show(section)}")
     return plain, {k: v or {} for k, v in sections.items()}
-
-
-def defaults(cls) -> dict:
-    """The defaults of a settings dataclass as a params mapping (nested sections too)."""
-    return dataclasses.asdict(cls())
 
 
 def fingerprint(*parts) -> str:

@@ -37,24 +37,6 @@ def stamp_params(cfg: Config, command: str, variant: str | None = None) -> None:
         dag.stamp(cfg, stage, dag.stamp_item(cfg, stage, variant or cfg.variants[0]))
 
 
-def space_of(cfg: Config):
-    """The study's search space, with its isomorphism convention (space.isomorphism)."""
-    from nas.spaces import get_space
-
-    return get_space(cfg.space.name).with_isomorphism(cfg.space.isomorphism)
-
-
-def run_of(cfg: Config, variant: str = "baseline", seed: int | None = None) -> tuple[L.Run, config_mod.SupernetConfig]:
-    """The run that --variant/--seed name (seed: the first of supernet.seeds by default), both
-    checked, and the variant's settings."""
-    hp = cfg.variant(variant)
-    seed = cfg.supernet.seeds[0] if seed is None else seed
-    if seed not in cfg.supernet.seeds:
-        raise UserError(f"--seed {seed}: not in supernet.seeds; expected one of "
-                        f"{', '.join(map(str, cfg.supernet.seeds))}")
-    return L.Run(variant, seed), hp
-
-
 def runs(cfg: Config) -> list[L.Run]:
     return [L.Run(v, s) for v, s in cfg.runs]
 
@@ -84,9 +66,9 @@ def prepare(cfg: Config) -> list[Path]:
 
 
 def sample(cfg: Config) -> list[Path]:
-    from nas import data
+    from nas import data, spaces
 
-    space = space_of(cfg)
+    space = spaces.study_space(cfg.space)
     train = L.split("train")
     if not train.is_file():
         raise UserError(f"{train}: file not found (run `nas prepare` first)")
@@ -104,12 +86,12 @@ def sample(cfg: Config) -> list[Path]:
 # --- the super-net --------------------------------------------------------------------------------
 
 def train_supernet(cfg: Config, variant: str = "baseline", seed: int | None = None) -> list[Path]:
-    from nas import data, supernet
+    from nas import data, spaces, supernet
     from nas.train import resolve_device, seed_everything
 
-    run, hp = run_of(cfg, variant, seed)
+    run, hp = cfg.run(variant, seed)
     use_threads(cfg)
-    space = space_of(cfg)
+    space = spaces.study_space(cfg.space)
     device = resolve_device(cfg.device)
     train = data.load_split(L.split("train"))
     landmark_ids, landmarks = [], None
@@ -189,10 +171,10 @@ def _landmark_inputs(count: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def eval_supernet(cfg: Config, variant: str = "baseline", seed: int | None = None) -> list[Path]:
-    from nas import data, evaluate, supernet
+    from nas import data, evaluate, spaces, supernet
     from nas.train import resolve_device
 
-    run, hp = run_of(cfg, variant, seed)
+    run, hp = cfg.run(variant, seed)
     use_threads(cfg)
     net, meta = supernet.load(run.weights, cfg.space.name)
     archs = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
@@ -203,7 +185,7 @@ def eval_supernet(cfg: Config, variant: str = "baseline", seed: int | None = Non
     valid, train = data.load_split(L.split("valid")), data.load_split(L.split("train"))
 
     def score(weights):
-        return evaluate.score_archs(weights, archs, space_of(cfg), valid, train, hp.eval_bn or e.bn,
+        return evaluate.score_archs(weights, archs, spaces.study_space(cfg.space), valid, train, hp.eval_bn or e.bn,
                                     e.recalibrate_batches, e.batch_size, cfg.seed, resolve_device(cfg.device))
     scores = score(net)
     # Every epoch kept by supernet.save_epochs is scored the same way, so the ranking can be followed
@@ -300,7 +282,7 @@ def _interference(cfg: Config) -> pd.DataFrame:
     of the pool (the same pairs, training batch and probe batch for every run)."""
     import torch
 
-    from nas import data, interference, supernet
+    from nas import data, interference, spaces, supernet
     from nas.train import resolve_device
 
     columns = list(L.SCHEMAS["interference"])
@@ -310,7 +292,7 @@ def _interference(cfg: Config) -> pd.DataFrame:
                              for c, k in L.SCHEMAS["interference"].items()})
     use_threads(cfg)
     device = resolve_device(cfg.device)
-    space = space_of(cfg)
+    space = spaces.study_space(cfg.space)
     train, valid = data.load_split(L.split("train")), data.load_split(L.split("valid"))
     for name, split in (("train", train), ("valid", valid)):
         if sc.batch_size > len(split.y):
@@ -331,10 +313,10 @@ def _interference(cfg: Config) -> pd.DataFrame:
 
 def pick(cfg: Config) -> list[Path]:
     """Each selection method's architecture for each run; picks outside the pool get new arch_ids."""
-    from nas import data, selection, supernet
+    from nas import data, selection, spaces, supernet
 
     use_threads(cfg)
-    space = space_of(cfg)
+    space = spaces.study_space(cfg.space)
     pool = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
     picks, skipped = [], {}
     for run, scores in _scores(cfg).items():
@@ -355,13 +337,13 @@ def pick(cfg: Config) -> list[Path]:
 def train_picks(cfg: Config, workers: int = 0) -> list[Path]:
     """The ground truth of the picks outside the sampled pool, from the pool's source with the pool's
     settings (trained, or looked up)."""
-    from nas import selection, standalone, truth
+    from nas import selection, spaces, standalone, truth
 
     outside = selection.outside_pool(io.read_parquet(L.PICKS, L.SCHEMAS["picks"]))
     if outside.empty:
         results = standalone.empty_results()
     else:
-        space = space_of(cfg)
+        space = spaces.study_space(cfg.space)
         results = truth.source_for(cfg).lookup(outside.assign(canonical=[space.canonical(a) for a in outside["arch"]]),
                                                workers)
     io.write_parquet(results, L.PICKS_STANDALONE)
@@ -369,14 +351,14 @@ def train_picks(cfg: Config, workers: int = 0) -> list[Path]:
 
 
 def select(cfg: Config) -> list[Path]:
-    from nas import metrics_files, selection, standalone
+    from nas import metrics_files, selection, spaces, standalone
     from nas.report import text
 
     truth = _truth(cfg.select.truth, picks=True)
     # Each run is judged against the pool it scored (the sampled pool less its landmarks).
     pools = {(run.variant, run.seed): standalone.scored_truth(truth, scores, run.variant)["arch_id"].to_numpy()
              for run, scores in _scores(cfg).items()}
-    space = space_of(cfg)
+    space = spaces.study_space(cfg.space)
     table = selection.selection_table(io.read_parquet(L.PICKS, L.SCHEMAS["picks"]), truth, pools,
                                       space.parameter_free_count)
     summary = selection.selection_summary(table)
@@ -461,7 +443,7 @@ def _own_outputs(cfg: Config) -> dict[str, dict[str, pd.DataFrame]]:
 
 
 def report(cfg: Config) -> list[Path]:
-    from nas import metrics_files
+    from nas import metrics_files, spaces
     from nas.report import page, plots
     from nas.report.figures.bias import operation_bias
     from nas.report.figures.heuristics import heuristics_figure
@@ -479,7 +461,7 @@ def report(cfg: Config) -> list[Path]:
     table = _heuristics_table(cfg)
     table = table[table["metric"] != "seconds"].reset_index(drop=True)
     truth = _truth(cfg.correlate.truth)
-    space = space_of(cfg)
+    space = spaces.study_space(cfg.space)
     archs = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
     bias = operation_bias(archs, truth, scores, lambda a: space.operations(space.parse(a)))
     paths = page.write_report(

@@ -21,6 +21,7 @@ root's params.yaml like dvc.yaml is checked against params.yaml); Snakemake runs
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
@@ -164,25 +165,17 @@ def write(root: Path, name: str, check: bool = False) -> list[str]:
     elif current != text:
         io.write_text(text, path / "params.yaml")
         done.append(f"wrote {(path / 'params.yaml').relative_to(root).as_posix()}")
-    with _in(path):
+    with contextlib.chdir(path):
         cfg = config.load("params.yaml")
-        done.append(dag.write(cfg, "params.yaml", "dvc.yaml", check=check).replace(
-            "dvc.yaml", (path / "dvc.yaml").relative_to(root).as_posix()))
+        where = (path / "dvc.yaml").relative_to(root).as_posix()
+        try:
+            done.append(dag.write(cfg, "params.yaml", "dvc.yaml", check=check).replace("dvc.yaml", where))
+        except UserError:
+            if not check:
+                raise
+            raise UserError(f"{where} is out of date with its params.yaml or the imports of the stages' code; "
+                            f"run `nas study write {name}`") from None
     return done
-
-
-class _in:
-    """Run a block with `path` as the working folder."""
-
-    def __init__(self, path: Path):
-        self.path, self.before = path, None
-
-    def __enter__(self):
-        self.before = Path.cwd()
-        os.chdir(self.path)
-
-    def __exit__(self, *exc):
-        os.chdir(self.before)
 
 
 # --- the commands -----------------------------------------------------------------------------------
@@ -206,7 +199,7 @@ def plan(root: Path, name: str, cores: int = 2) -> str:
 
     path = folder(root, name)
     write(root, name)
-    with _in(path):
+    with contextlib.chdir(path):
         cfg = config.load("params.yaml")
         jobs = sum(_jobs(spec) for spec in dag.stages(cfg).values())
         rows, assumptions = cost.estimate(cfg)
@@ -268,7 +261,7 @@ def run(root: Path, name: str, snakemake: bool = False, profile: str = "workflow
     try:
         for line in write(root, name):
             echo(line)
-        with _in(path):
+        with contextlib.chdir(path):
             total = sum(_jobs(spec) for spec in dag.stages(config.load("params.yaml")).values())
         bin_dir = Path(sys.executable).parent
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -315,5 +308,5 @@ def show(root: Path, name: str) -> str:
     from nas.report import text
 
     path = folder(root, name)
-    with _in(path):
+    with contextlib.chdir(path):
         return text.workspace_summary(f"study {name!r} has no results yet (run `nas study run {name}`)")

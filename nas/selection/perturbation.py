@@ -267,19 +267,12 @@ def perturb(cfg, variant: str = "baseline", seed: int | None = None) -> list[Pat
     log (resumable after each decision)."""
     import hashlib
 
-    from nas import data, supernet
+    from nas import data, spaces, supernet
     from nas.settings import fingerprint
-    from nas.spaces import get_space
     from nas.train import resolve_device, seed_everything
 
-    hp = cfg.variant(variant)
-    seed = cfg.supernet.seeds[0] if seed is None else seed
-    if seed not in cfg.supernet.seeds:
-        raise io.UserError(f"--seed {seed}: not in supernet.seeds; expected one of "
-                           f"{', '.join(map(str, cfg.supernet.seeds))}")
-    run = L.Run(variant, seed)
-    space = get_space(cfg.space.name).with_isomorphism(cfg.space.isomorphism)
-    method = supernet.method_for(space, hp)
+    run, hp = cfg.run(variant, seed)
+    method = supernet.method_for(spaces.study_space(cfg.space), hp)
     if not method.architecture_weights:
         raise io.UserError(f"select.methods: perturbation needs a super-net with architecture weights, but variant "
                            f"{variant!r} uses supernet.method {hp.method!r}; methods with them: "

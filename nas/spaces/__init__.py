@@ -2,6 +2,7 @@
 
     SPACES            name -> space, for every space the pipeline can run (space.name in params.yaml)
     get_space(name)   the space, or a UserError naming the known ones
+    study_space(s)    the space a study's `space` section names, with its isomorphism convention
     register_space()  add a space at run time (e.g. in tests); a taken name is refused
 
 A space implements `nas.spaces.base.SearchSpace` (choices, parse/format, sampling and isomorphism,
@@ -27,6 +28,12 @@ def get_space(name: str) -> SearchSpace:
         return SPACES[name]
     except KeyError:
         raise UserError(f"space.name: unknown space {show(name)}; expected one of {', '.join(SPACES)}") from None
+
+
+def study_space(settings) -> SearchSpace:
+    """The space that a study's `space` section (nas.config.SpaceConfig) names, with its isomorphism
+    convention. Stages reach their space through this module, so its code is a dep of theirs."""
+    return get_space(settings.name).with_isomorphism(settings.isomorphism)
 
 
 def register_space(space: SearchSpace) -> SearchSpace:

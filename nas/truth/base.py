@@ -20,8 +20,6 @@ seed, so a source with seeds keeps each seed's value (the seed-to-seed reference
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from nas import layout as L
@@ -86,14 +84,3 @@ get_source = SOURCES.lookup
 def source_for(cfg) -> Source:
     """The study's ground-truth source (standalone.source), with its settings."""
     return get_source(cfg.standalone.source)(cfg)
-
-
-def space_of(cfg):
-    """The study's search space, with its isomorphism convention."""
-    from nas.spaces import get_space
-
-    return get_space(cfg.space.name).with_isomorphism(cfg.space.isomorphism)
-
-
-def as_posix(paths) -> list[str]:
-    return [Path(p).as_posix() for p in paths]

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nas import io, standalone
+from nas import io, spaces, standalone
 from nas.io import UserError
 from nas.settings import cut, opt, show
 from nas.spaces.base import shown
-from nas.truth.base import Source, register_source, space_of
+from nas.truth.base import Source, register_source
 
 
 @dataclass(frozen=True)
@@ -124,4 +124,4 @@ class Table(Source):
 
     def lookup(self, archs: pd.DataFrame, workers: int = 0) -> pd.DataFrame:
         s = self.settings
-        return from_table(archs, s.path, s.arch_column, s.accuracy_column, space_of(self.cfg))
+        return from_table(archs, s.path, s.arch_column, s.accuracy_column, spaces.study_space(self.cfg.space))

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from helpers import one_line_error
-from nas import config
+from nas import config, spaces
 from nas.config import Config, from_dict, load
 from nas.io import UserError
 
@@ -410,9 +410,9 @@ def test_space_isomorphism_is_checked_against_the_space():
 
 def test_stages_use_the_configured_isomorphism():
     from nas import stages
-    space = stages.space_of(from_dict({"space": {"isomorphism": "benchmark"}}))
+    space = spaces.study_space(from_dict({"space": {"isomorphism": "benchmark"}}).space)
     assert space.isomorphism == "benchmark" and space.num_unique() == 6466
-    assert stages.space_of(from_dict({})).num_unique() == 5260
+    assert spaces.study_space(from_dict({}).space).num_unique() == 5260
 
 
 # --- hostile input: nothing deep, long or huge gets past loading (issue 30) -----------------------------

@@ -3,53 +3,18 @@ and benchmarks/, and no module of nas/ longer than MAX_LINES lines."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 from helpers import REPO
 
 PACKAGES = ("nas", "benchmarks")
 MAX_LINES = 700
 
 
-def project_modules() -> dict[str, Path]:
-    """Dotted name -> file, for every module and package of PACKAGES."""
-    out = {}
-    for package in PACKAGES:
-        for path in sorted((REPO / package).rglob("*.py")):
-            if "__pycache__" in path.parts:
-                continue
-            parts = path.relative_to(REPO).with_suffix("").parts
-            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    return out
-
-
-def imported(name: str, path: Path, known) -> set[str]:
-    """The project modules `name` imports anywhere in its file (module level, functions, classes):
-    `import X` gives X; `from X import Y` gives X.Y where that is a module, else X. The implicit
-    import of a submodule's parent packages is not counted."""
-    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-    targets = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            targets |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:  # relative: from the package, one level up per extra dot
-                base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
-            targets |= {f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names}
-    out = set()
-    for target in targets:
-        while target and target not in known:  # `import torch.nn`: not ours, dropped
-            target = target.rpartition(".")[0]
-        if target and target != name:
-            out.add(target)
-    return out
-
-
 def import_graph() -> dict[str, set[str]]:
-    modules = project_modules()
-    return {name: imported(name, path, modules) for name, path in modules.items()}
+    """The modules of PACKAGES and what each imports anywhere in its file (nas.codedeps reads them, the
+    same reading that derives the stages' code deps)."""
+    from nas import codedeps
+
+    return {m: set(deps) for m, deps in codedeps.import_graph(str(REPO), PACKAGES).items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -112,12 +77,10 @@ def test_no_import_cycle():
     # not the implicit import of a submodule's parent package
     toy = {"a": {"b"}, "b": {"c", "d"}, "c": {"a"}, "d": {"a"}, "e": {"a"}}
     assert cycles(toy) == [["a", "b", "c", "d"]] and shortest_cycle(toy, ["a", "b", "c", "d"]) == ["a", "b", "c", "a"]
-    modules = project_modules()
-    assert {"nas.stages", "nas.report.page", "nas.metrics_files", "benchmarks.run"} <= set(modules)
-    assert {"nas.report.text", "nas.io", "nas.metrics_files"} <= imported("nas.stages", modules["nas.stages"], modules)
-    assert "nas.report" not in imported("nas.report.page", modules["nas.report.page"], modules)
-
     graph = import_graph()
+    assert {"nas.stages", "nas.report.page", "nas.metrics_files", "benchmarks.run"} <= set(graph)
+    assert {"nas.report.text", "nas.io", "nas.metrics_files"} <= graph["nas.stages"]
+    assert "nas.report" not in graph["nas.report.page"]
     found = cycles(graph)
     assert found == [], "import cycles (each a group of modules that import each other, directly or not):\n" + \
         "\n".join(f"  {', '.join(group)}; e.g. {' -> '.join(shortest_cycle(graph, group))}" for group in found)

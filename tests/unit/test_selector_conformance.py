@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from helpers import TINY
-from nas import config, dag, data, io, layout as L, selection, stages, supernet
+from nas import config, dag, data, io, layout as L, selection, spaces, stages, supernet
 from nas.registry import OwnStage
 
 STUDY = {**copy.deepcopy(TINY), "space": {"name": "nb201", "channels": 2, "cells": 1}, "sample": {"archs": 4},
@@ -52,7 +52,7 @@ def test_every_selector_picks_a_valid_architecture_where_it_applies(name, traine
     cfg = config.from_dict(params_for(name))
     (tmp_path / "s" / "params.yaml").write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
     selector = selection.SELECTORS[name]
-    space = stages.space_of(cfg)
+    space = spaces.study_space(cfg.space)
     pool = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
     for variant in cfg.variants:
         run = L.Run(variant, 0)

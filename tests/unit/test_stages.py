@@ -204,7 +204,7 @@ def test_resume_state_that_does_not_fit_says_deleting_it_is_safe(trained, tmp_pa
     cfg = config.from_dict({**TINY, "supernet": {**TINY["supernet"], "epochs": 2}})
     # a killed run's state, then hand-edited (or from other code): its model keys do not fit
     from nas import supernet
-    _, hp = stages.run_of(cfg, "baseline", 0)
+    _, hp = cfg.run("baseline", 0)
     key = config.fingerprint(hp, cfg.space, 0, cfg.data.augment, data.splits_fingerprint(["train"]), "cpu", None,
                              {"threads": cfg.threads})
     state = RUN0.progress(key)

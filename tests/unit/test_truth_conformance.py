@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from helpers import TINY
-from nas import config, dag, io, layout as L, stages, standalone, truth
+from nas import config, dag, io, layout as L, spaces, stages, standalone, truth
 from nas.registry import OwnStage
 
 
@@ -61,7 +61,7 @@ def project(request, pool, tmp_path, monkeypatch):
 
     shutil.copytree(pool, tmp_path / "p")
     monkeypatch.chdir(tmp_path / "p")
-    space = stages.space_of(config.from_dict(SMALL))
+    space = spaces.study_space(config.from_dict(SMALL).space)
     section = FIXTURES[request.param](tmp_path / "p", space, io.read_parquet(L.ARCHS))
     cfg = config.from_dict({**SMALL, "standalone": {**SMALL["standalone"], **section}})
     (tmp_path / "p" / "params.yaml").write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
@@ -121,7 +121,7 @@ def test_the_pool_is_answered_per_architecture_and_seed_with_the_same_bytes_twic
 
 def test_architectures_outside_the_pool_are_answered(project):
     cfg, source = project
-    space = stages.space_of(cfg)
+    space = spaces.study_space(cfg.space)
     pool = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
     others = [a for a in space.sample(16, 0) if space.format(a) not in set(pool["arch"])][:2]
     archs = pd.DataFrame({"arch_id": [100, 101], "arch": [space.format(a) for a in others],
