@@ -17,10 +17,11 @@ __version__ = "0.1.0"
 
 
 def load(artifact: str, rev: str | None = None, variant: str | None = None, repo: str | None = None,
-         seed: int = 0):
+         seed: int = 0, study: str | None = None):
     """A study artifact ('scores', 'standalone', 'correlation', ...) as a pandas DataFrame, at any git
     revision or DVC experiment `rev`, without checking it out; per-run artifacts ('scores', 'history')
-    take the super-net `variant` and `seed`. See nas.artifacts."""
+    take the super-net `variant` and `seed`; `study` names a study of studies/ (None: the default
+    study). See nas.artifacts."""
     from nas.artifacts import load as _load
 
-    return _load(artifact, rev=rev, variant=variant, repo=repo, seed=seed)
+    return _load(artifact, rev=rev, variant=variant, repo=repo, seed=seed, study=study)

@@ -4,11 +4,14 @@ checking it out, compare the metrics of two revisions, and make pulled files loo
     import nas
     scores = nas.load("scores", rev="v1.0", variant="baseline", seed=0)   # a pandas DataFrame
     nas.load("correlation")                                        # the workspace's copy
+    nas.load("selection", study="darts_pt")                        # a study's (studies/darts_pt/)
 
 `rev` is anything git or DVC understands: a commit, branch, tag, or an experiment name from
-`dvc exp show`; None or "workspace" is the files as they are now. The files come through `dvc.api`,
-from the DVC cache or the remote. Paths are the project's (nas/layout.py), found from any folder
-inside it (a notebook folder, say): the project is the nearest folder up that holds dvc.yaml.
+`dvc exp show`; None or "workspace" is the files as they are now. The result tables are committed to
+git (nas.layout.in_git), so they read from any clone at any revision; weights and data come through
+`dvc.api`, from the DVC cache or the remote. Paths are the project's (nas/layout.py), found from any
+folder inside it (a notebook folder, say): the project is the nearest folder up that holds dvc.yaml;
+with `study`, the project root (the folder that holds studies/) and the study's folder in it.
 """
 
 from __future__ import annotations
@@ -60,6 +63,23 @@ def project_root(repo: str | None = None) -> str | None:
     return repo
 
 
+def in_study(path: str, study: str | None, repo: str | None) -> tuple[str, str | None]:
+    """(path, repo) of a study's file: the path inside studies/<study>/ of the project root (the nearest
+    folder up from `repo`, or the working folder, that holds studies/ or is a git repository's top), as
+    git and DVC see it (a study's folder is a DVC sub-repository); (path, repo) unchanged without one."""
+    if study is None:
+        return path, repo
+    if not isinstance(study, str) or not re.fullmatch(L.STUDY_NAME, study):
+        raise UserError(f"study {show(study)}: not a study name (letters, digits, '_' or '-', at most 64)")
+    if repo is not None and ("://" in repo or repo.startswith("git@")):
+        return f"{L.STUDIES.as_posix()}/{study}/{path}", repo
+    start = Path(repo or ".").resolve()
+    root = next((f for f in (start, *start.parents) if (f / L.STUDIES).is_dir() or (f / ".git").exists()), None)
+    if root is None:
+        raise UserError(f"study {study!r}: no folder above {start} holds {L.STUDIES.as_posix()}/ or a git repository")
+    return f"{L.STUDIES.as_posix()}/{study}/{path}", str(root)
+
+
 def read_bytes(path: str, rev: str | None = None, repo: str | None = None) -> bytes:
     """The bytes of a DVC- or git-tracked file at `rev` (None or "workspace": the files as they are now)."""
     rev = None if rev == WORKSPACE else rev
@@ -78,12 +98,14 @@ def read_bytes(path: str, rev: str | None = None, repo: str | None = None) -> by
 
 
 def load(artifact: str, rev: str | None = None, variant: str | None = None, repo: str | None = None,
-         seed: int = 0) -> pd.DataFrame:
+         seed: int = 0, study: str | None = None) -> pd.DataFrame:
     """A Parquet artifact of the study as a DataFrame, at git revision / DVC experiment `rev`
-    (`variant` and super-net `seed` for the per-run artifacts)."""
+    (`variant` and super-net `seed` for the per-run artifacts; `study`: a study of studies/, None for
+    the default study)."""
     path = artifact_path(artifact, variant, seed)
     if not path.endswith(".parquet"):
         raise UserError(f"artifact {artifact!r} is {path}, not a table; use nas.artifacts.read_bytes")
+    path, repo = in_study(path, study, repo)
     data = read_bytes(path, rev, repo)
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -95,14 +117,15 @@ def load(artifact: str, rev: str | None = None, variant: str | None = None, repo
         raise UserError(f"{path} at {show(rev) if rev else 'the workspace'}: not a readable Parquet file ({cut(str(exc))})") from None
 
 
-def metrics(rev: str | None = None, repo: str | None = None) -> pd.DataFrame:
-    """The correlation and selection metrics of `rev` as one long table: file, variant, metric, value."""
+def metrics(rev: str | None = None, repo: str | None = None, study: str | None = None) -> pd.DataFrame:
+    """The correlation and selection metrics of `rev` (of `study`, None for the default study) as one long
+    table: file, variant, metric, value."""
     rows = []
     for name, path in L.METRICS_FILES.items():
-        path = Path(path).as_posix()
+        path, where_repo = in_study(Path(path).as_posix(), study, repo)
         where = f"{path} at {f'revision {show(rev)}' if rev not in (None, WORKSPACE) else 'the workspace'}"
         try:
-            doc = json.loads(read_bytes(path, rev, repo))
+            doc = json.loads(read_bytes(path, rev, where_repo))
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise UserError(f"{where}: not valid JSON ({cut(str(exc), 100) or 'nested too deep'})") from None
         if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
@@ -116,14 +139,20 @@ def metrics(rev: str | None = None, repo: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["file", "variant", "metric", "value"])
 
 
-def compare(rev_a: str, rev_b: str, repo: str | None = None) -> pd.DataFrame:
+def compare(rev_a: str, rev_b: str, repo: str | None = None, study_a: str | None = None,
+            study_b: str | None = None) -> pd.DataFrame:
     """Metrics of two revisions side by side: file, variant, metric, <rev_a>, <rev_b>, diff (b - a);
-    "workspace" for either is the files as they are now."""
-    a, b = metrics(rev_a, repo), metrics(rev_b, repo)
+    "workspace" for either is the files as they are now. `study_a` / `study_b`: the study each side
+    reads (None: the default study), so two studies compare at one revision or at two; a side is named
+    `study:rev` where they differ."""
+    a, b = metrics(rev_a, repo, study_a), metrics(rev_b, repo, study_b)
     keys = ["file", "variant", "metric"]
     both = a.merge(b, on=keys, how="outer", suffixes=("_a", "_b")).sort_values(keys, kind="stable")
     both["diff"] = both["value_b"] - both["value_a"]
-    names = (rev_a, rev_b) if rev_a != rev_b else (f"{rev_a} (a)", f"{rev_b} (b)")
+    names = [rev_a, rev_b]
+    if study_a != study_b:
+        names = [f"{s or 'default'}:{r}" for s, r in ((study_a, rev_a), (study_b, rev_b))]
+    names = tuple(names) if names[0] != names[1] else (f"{names[0]} (a)", f"{names[1]} (b)")
     return both.rename(columns={"value_a": names[0], "value_b": names[1]}).reset_index(drop=True)
 
 
@@ -184,8 +213,7 @@ def stage_outputs(cfg) -> list[list[str]]:
             items = [{"": item} for item in stage.get("foreach", [None])]
         for item in items:
             outs = []
-            for entry in body.get("outs", []) + body.get("metrics", []) + body.get("plots", []):
-                path = entry if isinstance(entry, str) else next(iter(entry))
+            for path in dag.paths(body.get("outs", []) + body.get("metrics", []) + body.get("plots", [])):
                 for name, value in item.items():
                     path = path.replace("${item." + name + "}" if name else "${item}", str(value))
                 outs.append(path)

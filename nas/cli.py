@@ -53,7 +53,8 @@ def cmd_compare(cfg, args):
 
     from nas import artifacts, io
 
-    table = artifacts.compare(args.rev_a, args.rev_b)
+    table = artifacts.compare(args.rev_a, args.rev_b, study_a=args.study,
+                              study_b=args.study if args.study_b is None else args.study_b or None)
     if args.csv:
         io.write_text(table.to_csv(index=False, float_format="%.6g"), args.csv)
         print(f"wrote {args.csv}")
@@ -219,6 +220,9 @@ def build_parser(argv=()) -> argparse.ArgumentParser:
             s.add_argument("rev_a", help="git revision, DVC experiment name, or 'workspace' (the files now)")
             s.add_argument("rev_b", help="git revision, DVC experiment name, or 'workspace' (the files now)")
             s.add_argument("--csv", help="also write the table to this CSV file")
+            s.add_argument("--study", default=None, help="the study both sides read (default: the root's)")
+            s.add_argument("--study-b", default=None, help="the study side b reads, when it differs ('' for the "
+                           "root's): two studies compared at one revision or two")
         if name == "study":
             s.add_argument("action", choices=("list", "plan", "run", "show", "write"))
             s.add_argument("name", nargs="?", help="a study: a folder of studies/ (nas study list)")

@@ -246,7 +246,18 @@ def _stages(cfg: Config) -> dict:
         # template; the top-level `plots` below draw them once each.
         "outs": [_p(L.REPORT)] + [{_p(csv): {"cache": False}} for csv in (L.SCATTER_CSV, L.CURVES_CSV, L.HEURISTICS_CSV)],
     }
-    return {name: _with_code(cfg, name, spec) for name, spec in out.items()}
+    return {name: _with_code(cfg, name, _tables_in_git(spec)) for name, spec in out.items()}
+
+
+def _tables_in_git(spec: dict) -> dict:
+    """The stage with its result tables as `cache: false` outputs: committed to git beside dvc.lock
+    (`nas.layout.in_git`), the rest in DVC's cache."""
+    def out(entry):
+        return {entry: {"cache": False}} if isinstance(entry, str) and L.in_git(entry) else entry
+
+    if "do" in spec:
+        return {**spec, "do": _tables_in_git(spec["do"])}
+    return {**spec, "outs": [out(e) for e in spec.get("outs", [])]} if "outs" in spec else spec
 
 
 def _with_code(cfg: Config, stage: str, spec: dict) -> dict:
@@ -356,6 +367,11 @@ def stage_spec(cfg: Config, stage: str) -> dict:
     """One stage of stages(cfg), its `do` body for foreach stages."""
     spec = stages(cfg)[stage]
     return spec.get("do", spec)
+
+
+def paths(entries: list) -> list[str]:
+    """The paths of a stage's outs / metrics / plots entries (an entry is a path, or {path: options})."""
+    return [e if isinstance(e, str) else next(iter(e)) for e in entries]
 
 
 def code_deps(cfg: Config, stage: str) -> list[str]:

@@ -52,6 +52,18 @@ STABILITY = RESULTS / "stability.parquet"
 STABILITY_RANKS = RESULTS / "stability_ranks.parquet"
 INTERFERENCE = RESULTS / "interference.parquet"
 REPORT = RESULTS / "report"
+# The studies beside the default one: studies/<name>/, each a pipeline of its own (nas.study).
+STUDIES = Path("studies")
+STUDY_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+
+
+def in_git(path) -> bool:
+    """Whether a stage output is committed to git (a DVC output with `cache: false`) rather than kept in
+    DVC's cache and remote: every Parquet table under results/ (kilobytes to a few megabytes), so a fresh
+    clone re-opens a study's tables without a remote. The data splits, weights, checkpoints and the report
+    page stay in the cache; .gitignore and studies/.gitignore ignore exactly those (a unit test checks)."""
+    p = Path(path)
+    return p.suffix == ".parquet" and RESULTS in p.parents and PROGRESS not in p.parents
 
 # The columns of each Parquet artifact that readers rely on, with their kind (int, float, str, bool):
 # checked on read (`io.read_parquet(path, SCHEMAS[...])`), so a file that parses but holds the wrong
@@ -93,9 +105,10 @@ SCATTER_CSV = PLOTS / "scatter.csv"
 CURVES_CSV = PLOTS / "curves.csv"
 PLOT_TEMPLATES = Path("workflow/plots")
 PLOTS_HTML = Path(".nas") / "plots.html"
-# What a finished study commits beside its code (so `dvc metrics/plots diff` work in a fresh clone):
+# What a finished study commits beside its code (so `dvc metrics/plots diff` and `nas.load` work in a fresh
+# clone):
 # results, not code, so test projects and the study benchmark start without them.
-COMMITTED_RESULTS = ("dvc.lock", f"{METRICS.as_posix()}/", f"{PLOTS.as_posix()}/")
+COMMITTED_RESULTS = ("dvc.lock", f"{METRICS.as_posix()}/", f"{PLOTS.as_posix()}/", f"{RESULTS.as_posix()}/")
 
 
 def split(name: str) -> Path:

@@ -541,6 +541,51 @@ def test_artifacts_load_from_a_subfolder_and_compare_the_workspace(project, monk
         ["baseline/seed-0", "kendall_tau", 0.5, 0.5, 0.0]]
 
 
+
+def _metrics(folder, tau):
+    (folder / "metrics").mkdir(parents=True, exist_ok=True)
+    (folder / "metrics/correlation.json").write_text('{"baseline/seed-0": {"kendall_tau": %s}}' % tau)
+    for name in ("selection", "heuristics", "stability"):
+        (folder / f"metrics/{name}.json").write_text("{}")
+
+
+def test_a_study_loads_and_compares_with_another_at_a_revision_from_git(project, monkeypatch):
+    """A study's tables and metrics are git files of its folder: read in the workspace, at a committed
+    revision once the workspace has moved on (no DVC cache involved), and compared between studies."""
+    import subprocess
+
+    import nas
+    from nas import artifacts
+
+    (project / "dvc.yaml").write_text("stages: {}\n")
+    study = project / "studies/other"
+    (study / "results").mkdir(parents=True)
+    (study / "study.yaml").write_text("seed: 1\n")
+    archs = pd.read_parquet(project / "results/archs.parquet")
+    archs.head(2).to_parquet(study / "results/archs.parquet")
+    _metrics(project, 0.5)
+    _metrics(study, 0.25)
+    (project / "notebooks").mkdir()
+    monkeypatch.chdir(project / "notebooks")
+    assert len(nas.load("archs", study="other")) == 2 and len(nas.load("archs")) == 4
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], git + ["commit", "-qm", "v1"], ["git", "tag", "v1"]):
+        subprocess.run(cmd, cwd=project, check=True, capture_output=True)
+    archs.head(3).to_parquet(study / "results/archs.parquet")
+    _metrics(study, 0.75)
+    assert len(nas.load("archs", study="other")) == 3
+    assert len(nas.load("archs", rev="v1", study="other")) == 2
+    table = artifacts.compare("workspace", "v1", study_a=None, study_b="other")
+    assert table[["variant", "metric", "default:workspace", "other:v1", "diff"]].values.tolist() == [
+        ["baseline/seed-0", "kendall_tau", 0.5, 0.25, -0.25]]
+    rc, out, _ = run("compare", "v1", "workspace", "--study", "other")
+    assert rc == 0 and "0.2500" in out and "0.7500" in out
+    assert "other" not in out.splitlines()[0]  # one study: the columns are the revisions
+    assert fails("compare", "v1", "workspace", "--study", "../x") == (
+        "study '../x': not a study name (letters, digits, '_' or '-', at most 64)")
+    assert fails("compare", "v1", "workspace", "--study", "nope").startswith(
+        "studies/nope/metrics/correlation.json at revision 'v1': cannot be read")
+
 # --- the last bad inputs and faults (issue 30): one line each, nothing hangs, nothing orphaned -------------
 
 def test_a_params_file_nested_deep_is_one_line(bare):

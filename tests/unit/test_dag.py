@@ -23,10 +23,26 @@ def test_stage_order_and_outputs_come_from_the_layout():
     assert list(s) == ["prepare", "sample", "train-supernet", "eval-supernet", "train-standalone",
                        "merge-standalone", "correlate", "stability", "pick", "train-picks", "select", "heuristics",
                        "report"]
-    assert s["pick"]["outs"] == [L.PICKS.as_posix()]
-    assert s["train-picks"]["outs"] == [L.PICKS_STANDALONE.as_posix()]
+    assert dag.paths(s["pick"]["outs"]) == [L.PICKS.as_posix()]
+    assert dag.paths(s["train-picks"]["outs"]) == [L.PICKS_STANDALONE.as_posix()]
     assert L.PICKS_STANDALONE.as_posix() in s["select"]["deps"]
-    assert s["eval-supernet"]["outs"] == [L.DVC_RUN.scores.as_posix(), L.DVC_RUN.epoch_scores.as_posix()]
+    assert dag.paths(s["eval-supernet"]["outs"]) == [L.DVC_RUN.scores.as_posix(), L.DVC_RUN.epoch_scores.as_posix()]
+
+
+def test_result_tables_are_committed_to_git_and_data_weights_and_report_stay_in_the_cache():
+    s = stages()
+    uncached, cached = set(), set()
+    for spec in s.values():
+        for entry in spec.get("do", spec).get("outs", []):
+            (uncached if isinstance(entry, dict) and entry[next(iter(entry))] == {"cache": False} else cached).add(
+                entry if isinstance(entry, str) else next(iter(entry)))
+    tables = {p.as_posix() for p in (L.ARCHS, L.STANDALONE, L.CORRELATION, L.SELECTION, L.SELECTION_SUMMARY,
+                                     L.HEURISTICS, L.STABILITY, L.PICKS, L.PICKS_STANDALONE, L.DVC_RUN.scores,
+                                     L.DVC_RUN.history, L.DVC_RUN.epoch_scores, L.DVC_RUN.step_scores)}
+    assert tables <= uncached, sorted(tables - uncached)
+    assert {L.DVC_RUN.weights.as_posix(), L.DVC_RUN.checkpoints.as_posix(), L.REPORT.as_posix(),
+            L.split("train").as_posix()} <= cached
+    assert all(p.endswith((".json", ".csv")) or L.in_git(p) for p in uncached), sorted(uncached)
 
 
 def test_thread_count_is_tracked_where_torch_runs():

@@ -57,3 +57,43 @@ def test_every_artifact_resolves():
             assert artifacts.artifact_path(name) == path.as_posix()
     with pytest.raises(UserError, match="unknown; expected one of train, valid, test, archs"):
         artifacts.artifact_path("nope")
+
+
+def _outputs(params) -> dict[str, bool]:
+    """{output path of a real run: whether DVC caches it} over every stage of a study's params."""
+    import itertools
+
+    from nas import config, dag
+
+    cfg = config.load(params)
+    out = {}
+    for spec in dag.stages(cfg).values():
+        body = spec.get("do", spec)
+        items = ([dict(zip(spec["matrix"], combo)) for combo in itertools.product(*spec["matrix"].values())]
+                 if "matrix" in spec else [{"": i} for i in spec.get("foreach", [None])])
+        for item, entry in itertools.product(items, body.get("outs", []) + body.get("metrics", [])):
+            path = entry if isinstance(entry, str) else next(iter(entry))
+            for key, value in item.items():
+                path = path.replace("${item." + key + "}" if key else "${item}", str(value))
+            out[path] = isinstance(entry, str) or entry[next(iter(entry))] != {"cache": False}
+    return out
+
+
+@pytest.mark.parametrize("study", [None, "darts_pt", "weight_sharing"])
+def test_git_ignores_exactly_what_dvc_caches_in_the_root_and_every_study_folder(study, monkeypatch):
+    import subprocess
+
+    folder = REPO if study is None else REPO / L.STUDIES / study
+    monkeypatch.chdir(folder)
+    outputs = _outputs("params.yaml")
+    assert any(not cached for cached in outputs.values()) and any(outputs.values())
+    prefix = "" if study is None else f"{L.STUDIES.as_posix()}/{study}/"
+    names = [prefix + p for p in outputs]
+    done = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=REPO, input="\n".join(names),
+                          capture_output=True, text=True)
+    ignored = set(done.stdout.split())
+    wrong = [f"{n}: {'ignored' if n in ignored else 'not ignored'} by git, {'cached' if c else 'cache: false'} in DVC"
+             for n, c in zip(names, outputs.values()) if (n in ignored) != c]
+    assert not wrong, wrong
+    assert [p for p, cached in outputs.items() if not cached and p.endswith(".parquet")] == \
+        [p for p in outputs if L.in_git(p)]

@@ -26,7 +26,7 @@ for _name, (_own, _piece) in nas_dag.own_stages(CFG).items():
             ),
             [own_pattern(d) for d in stage_deps(_name)],
         output:
-            [own_pattern(o) for o in _spec["outs"]],
+            [own_pattern(o) for o in nas_dag.paths(_spec["outs"])],
         params:
             tracked=(
                 (lambda wildcards, s=_name: tracked(s, wildcards.variant))
