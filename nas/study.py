@@ -303,9 +303,15 @@ def _follow(cmd: list[str], cwd: Path, env: dict, total: int, echo) -> int:
 
 
 def show(root: Path, name: str) -> str:
-    """The study's summary (as `nas summary` prints it), from its folder's files."""
+    """The study's summary (as `nas summary` prints it) and each selection method's picks over the
+    seeds, from its folder's committed files."""
+    from nas import io
     from nas.report import text
 
     path = folder(root, name)
     with contextlib.chdir(path):
-        return text.workspace_summary(f"study {name!r} has no results yet (run `nas study run {name}`)")
+        summary = text.workspace_summary(f"study {name!r} has no results yet (run `nas study run {name}`)")
+        selection = text.selection_detail_text(io.read_parquet(L.SELECTION_SUMMARY, L.SCHEMAS["selection_summary"]),
+                                               io.read_parquet(L.SELECTION, L.SCHEMAS["selection"]))
+    return (f"{summary}\nselection: the stand-alone accuracy of each method's pick (%), its regret (points) and "
+            f"parameter-free operations, mean over the seeds [95% t-interval]; seeds: each run's pick\n{selection}")

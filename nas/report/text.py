@@ -19,6 +19,19 @@ def selection_summary_text(summary: pd.DataFrame) -> str:
     return selection_summary_cells(summary).to_string(index=False)
 
 
+def selection_detail_text(summary: pd.DataFrame, selection: pd.DataFrame) -> str:
+    """`selection_summary_text` with each run's pick accuracy beside its mean ('seeds': in seed order),
+    the table `nas study show` prints (RESULTS.md's selection tables come from it)."""
+    if summary.empty:
+        return "no selection results"
+    cells = selection_summary_cells(summary)
+    per_seed = (selection.sort_values("seed", kind="stable").groupby(["variant", "method"], sort=False)["accuracy"]
+                .agg(lambda a: ", ".join(fmt(x, 2) for x in a)))
+    cells["seeds"] = [per_seed.get((v, m), "") for v, m in zip(cells["variant"], cells["method"])]
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250):
+        return cells.to_string(index=False)
+
+
 def heuristics_wide(table: pd.DataFrame, digits: int = 3, baseline: str | None = None) -> pd.DataFrame:
     """One row per variant for a terminal: 'mean [lo, hi]' per metric and, when there is a baseline to
     compare with, 'Δ name' = '+0.012 (p=0.34)' ('—' on the baseline's row). `digits` is for the

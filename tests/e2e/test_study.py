@@ -56,6 +56,7 @@ def test_a_study_runs_in_its_folder_under_dvc_and_snakemake_with_the_same_bytes(
         assert (snake_project / rel).read_bytes() == (dvc_project / rel).read_bytes(), rel
     summary = run(["nas", "study", "show", "tiny"], dvc_project).stdout
     assert "Kendall τ" in summary and any(line.split()[:1] == ["bn"] for line in summary.splitlines()), summary
+    assert "selection: the stand-alone accuracy of each method's pick" in summary and " seeds" in summary, summary
     # Nothing changed: a second run trains nothing.
     again = run(["nas", "study", "run", "tiny"], dvc_project).stdout
     assert "Running stage" not in again

@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 
 from helpers import REPO
-from nas.report.text import selection_summary_text, stability_text
+from nas.report.text import selection_detail_text, selection_summary_text, stability_text
 
 
 def test_empty_tables_say_so():
@@ -26,6 +26,20 @@ def test_the_selection_summary_labels_its_columns():
                             "interval": ["t", "t"]})
     text = selection_summary_text(summary)
     assert "stand-alone accuracy (%)" in text and "91.00 [90.00, 92.00]" in text and "1.50 [0.50, 2.50]" in text
+
+
+def test_the_selection_detail_puts_each_seeds_pick_beside_the_mean():
+    summary = pd.DataFrame({"variant": ["v", "v", "w"], "method": ["supernet", "perturbation", "supernet"],
+                            "metric": ["accuracy"] * 3, "runs": [2, 2, 1], "mean": [91.0, 88.0, 80.0],
+                            "ci_low": [90.0, 86.0, None], "ci_high": [92.0, 90.0, None], "interval": ["range", "range", "none"]})
+    selection = pd.DataFrame({"variant": ["v", "v", "v", "v", "w"], "seed": [1, 0, 1, 0, 0],
+                              "method": ["supernet", "supernet", "perturbation", "perturbation", "supernet"],
+                              "accuracy": [92.0, 90.0, 86.0, 90.0, 80.0]})
+    lines = selection_detail_text(summary, selection).splitlines()
+    assert lines[0].split()[-1] == "seeds"
+    assert lines[1].endswith("90.00, 92.00") and "supernet" in lines[1]  # seed 0 first
+    assert lines[2].endswith("90.00, 86.00") and "perturbation" in lines[2]
+    assert lines[3].endswith("80.00") and lines[3].split()[0] == "w"
 
 
 def test_the_terminal_tables_load_no_matplotlib():
