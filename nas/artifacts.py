@@ -204,7 +204,7 @@ def stage_outputs(cfg) -> list[list[str]]:
     from nas import dag
 
     result = []
-    for stage in dag.stages(cfg).values():
+    for stage in dag.stages(cfg, code=False).values():
         body = stage.get("do", stage)
         if "matrix" in stage:
             names = list(stage["matrix"])

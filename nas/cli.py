@@ -188,11 +188,27 @@ def _params_path(argv) -> str:
     return "params.yaml"
 
 
+def _command(argv) -> str | None:
+    """The subcommand argv names: its first word that is neither an option nor --params's value."""
+    value = False
+    for arg in argv:
+        if value:
+            value = False
+        elif arg == "--params":
+            value = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def build_parser(argv=()) -> argparse.ArgumentParser:
     p = _Parser(prog="nas", description=__doc__.splitlines()[0])
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    own = {s.name: s for s in own_stages()}
+    # The registered pieces' stages only where they may be asked for: importing every selector and
+    # source (scipy among them) would add most of a second to each stage command's start.
+    built_in = {name for name, _ in STAGES} | {name for name, *_ in TOOLS}
+    own = {} if _command(argv) in built_in else {s.name: s for s in own_stages()}
     commands = ([(name, _stage(name), help_text) for name, help_text in STAGES]
                 + [(s.name, _stage(s.name, s.run), s.help) for s in own.values()] + TOOLS)
     cfg = None

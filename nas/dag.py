@@ -90,18 +90,28 @@ def supernet_stage(cfg: Config, variant: str) -> str:
     return "train-supernet-landmarks" if cfg.variant(variant).landmarks else "train-supernet"
 
 
-_LAST: list = [None, None]  # (config, its stages): the Snakefile asks for one stage at a time, many times
+# (config, its stages), with and without code deps: the Snakefile asks for one stage at a time, many
+# times; a stage command asks only for its params (its stamp), and deriving every stage's code deps
+# (parsing the package) would add about half a second to each command's start.
+_LAST: list = [None, None]
+_PLAIN: list = [None, None]
 
 
-def stages(cfg: Config) -> dict:
+def stages(cfg: Config, code: bool = True) -> dict:
     """Every DVC stage of the study (dvc.yaml's `stages`), computed once per config object (a frozen
-    config: the same object always gives the same stages). Callers must not modify the result."""
-    if _LAST[0] is not cfg:
-        _LAST[:] = [cfg, _stages(cfg)]
+    config: the same object always gives the same stages); `code=False`: without the code deps, for
+    callers that read params or outputs only. Callers must not modify the result."""
+    if _LAST[0] is cfg:
+        return _LAST[1]
+    if not code:
+        if _PLAIN[0] is not cfg:
+            _PLAIN[:] = [cfg, _stages(cfg, code=False)]
+        return _PLAIN[1]
+    _LAST[:] = [cfg, _stages(cfg)]
     return _LAST[1]
 
 
-def _stages(cfg: Config) -> dict:
+def _stages(cfg: Config, code: bool = True) -> dict:
     """The stages with their data deps, params and outputs; `_with_code` adds each one's code deps."""
     from nas import truth
     from nas.selection import SELECTORS
@@ -246,7 +256,8 @@ def _stages(cfg: Config) -> dict:
         # template; the top-level `plots` below draw them once each.
         "outs": [_p(L.REPORT)] + [{_p(csv): {"cache": False}} for csv in (L.SCATTER_CSV, L.CURVES_CSV, L.HEURISTICS_CSV)],
     }
-    return {name: _with_code(cfg, name, _tables_in_git(spec)) for name, spec in out.items()}
+    return {name: _with_code(cfg, name, _tables_in_git(spec)) if code else _tables_in_git(spec)
+            for name, spec in out.items()}
 
 
 def _tables_in_git(spec: dict) -> dict:
@@ -292,7 +303,7 @@ def plots(cfg: Config) -> list:
 def missing_params(cfg: Config, raw: dict) -> list[str]:
     """Keys some stage lists that params.yaml does not spell out (DVC needs each one present)."""
     missing = []
-    for stage in stages(cfg).values():
+    for stage in stages(cfg, code=False).values():
         for key in stage.get("do", stage).get("params", []):
             keys = [key.replace(ITEM, v) for v in cfg.variants] if ITEM in key else [key]
             for k in keys:
@@ -363,9 +374,9 @@ class _NoAliases(yaml.SafeDumper):
 # keys each stage tracks (a change to them reruns the rule, as in DVC). tests/e2e/test_snakemake.py checks
 # that both engines describe the same stages.
 
-def stage_spec(cfg: Config, stage: str) -> dict:
-    """One stage of stages(cfg), its `do` body for foreach stages."""
-    spec = stages(cfg)[stage]
+def stage_spec(cfg: Config, stage: str, code: bool = True) -> dict:
+    """One stage of stages(cfg, code), its `do` body for foreach stages."""
+    spec = stages(cfg, code)[stage]
     return spec.get("do", spec)
 
 
@@ -382,7 +393,8 @@ def code_deps(cfg: Config, stage: str) -> list[str]:
 
 def param_keys(cfg: Config, stage: str, item=None) -> list[str]:
     """The params keys the stage lists in dvc.yaml, `${item.variant}` replaced by a variant name."""
-    return [k.replace(ITEM, str(item)) if item is not None else k for k in stage_spec(cfg, stage)["params"]]
+    return [k.replace(ITEM, str(item)) if item is not None else k
+            for k in stage_spec(cfg, stage, code=False)["params"]]
 
 
 def param_values(cfg: Config, stage: str, item=None) -> dict:
@@ -410,7 +422,7 @@ def param_values(cfg: Config, stage: str, item=None) -> dict:
 
 def stamp_item(cfg: Config, stage: str, variant: str | None = None) -> str | None:
     """The stamp's item of a stage: the variant for stages whose params are per variant, else None."""
-    return variant if any(ITEM in k for k in stage_spec(cfg, stage)["params"]) else None
+    return variant if any(ITEM in k for k in stage_spec(cfg, stage, code=False)["params"]) else None
 
 
 def stamp_text(cfg: Config, stage: str, item: str | None = None) -> str:
@@ -442,7 +454,7 @@ def stamp(cfg: Config, stage: str, item: str | None = None, missing_mtime: float
 def stamp_keys(cfg: Config) -> list[tuple[str, str | None]]:
     """Every (stage, item) that has a stamp."""
     out = []
-    for stage, spec in stages(cfg).items():
+    for stage, spec in stages(cfg, code=False).items():
         per_variant = stamp_item(cfg, stage, "x") is not None
         out += [(stage, item) for item in (spec["matrix"]["variant"] if per_variant else [None])]
     return out

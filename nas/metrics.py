@@ -18,7 +18,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from nas.io import UserError
 
@@ -83,6 +82,8 @@ def _pearson_rows(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 
 def _spearman_rows(T: np.ndarray, S: np.ndarray) -> np.ndarray:
+    from scipy import stats  # here, not at the top: most commands that import this module never rank
+
     return _pearson_rows(stats.rankdata(T, axis=1), stats.rankdata(S, axis=1))
 
 
@@ -102,6 +103,8 @@ def _precision_rows(T: np.ndarray, S: np.ndarray, k: int) -> np.ndarray:
 
 
 def _percentile_rows(X: np.ndarray) -> np.ndarray:
+    from scipy import stats
+
     n = X.shape[1]
     return np.full(X.shape, 100.0) if n == 1 else 100 * (stats.rankdata(X, axis=1) - 1) / (n - 1)
 

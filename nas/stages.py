@@ -33,7 +33,7 @@ def stamp_params(cfg: Config, command: str, variant: str | None = None) -> None:
     if variant is not None and variant not in cfg.supernet.variants:
         return  # the stage itself refuses it, with its message
     stage = dag.supernet_stage(cfg, variant or cfg.variants[0]) if command == "train-supernet" else command
-    if stage in dag.stages(cfg):
+    if stage in dag.stages(cfg, code=False):
         dag.stamp(cfg, stage, dag.stamp_item(cfg, stage, variant or cfg.variants[0]))
 
 

@@ -200,7 +200,7 @@ def plan(root: Path, name: str, cores: int = 2) -> str:
     write(root, name)
     with contextlib.chdir(path):
         cfg = config.load("params.yaml")
-        jobs = sum(_jobs(spec) for spec in dag.stages(cfg).values())
+        jobs = sum(_jobs(spec) for spec in dag.stages(cfg, code=False).values())
         rows, assumptions = cost.estimate(cfg)
     total = sum(r["hours"] for r in rows)
     heavy = sum(r["jobs"] for r in rows)
@@ -261,7 +261,7 @@ def run(root: Path, name: str, snakemake: bool = False, profile: str = "workflow
         for line in write(root, name):
             echo(line)
         with contextlib.chdir(path):
-            total = sum(_jobs(spec) for spec in dag.stages(config.load("params.yaml")).values())
+            total = sum(_jobs(spec) for spec in dag.stages(config.load("params.yaml"), code=False).values())
         bin_dir = Path(sys.executable).parent
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         if snakemake:

@@ -44,7 +44,10 @@ def resolve_device(name: str) -> torch.device:
 
 def seed_everything(seed: int):
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    # torch.use_deterministic_algorithms(True, warn_only=True) without its other half, which imports
+    # torch._inductor to set the compiler's flag (nothing here is compiled): 1.5 s of every training
+    # command's start. tests/unit/test_train.py checks the flag this sets.
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
 
 
 def make_optimizer(model: nn.Module, hp, steps_per_epoch: int, params=None):
