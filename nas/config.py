@@ -161,7 +161,7 @@ class StabilityConfig:
 class Config:
     seed: int = opt(0, min=0, max=SEED_MAX)
     device: str = opt("auto", doc="auto | cpu | cuda | cuda:N")
-    threads: int = opt(2, min=1, max=256, doc="intra-op CPU threads of every torch stage (results depend on it)")
+    threads: int = opt(1, min=1, max=256, doc="intra-op CPU threads of every torch stage (results depend on it)")
     data: DataConfig = field(default_factory=DataConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
