@@ -90,29 +90,25 @@ def supernet_stage(cfg: Config, variant: str) -> str:
     return "train-supernet-landmarks" if cfg.variant(variant).landmarks else "train-supernet"
 
 
-# (config, its stages), with and without code deps: the Snakefile asks for one stage at a time, many
+# (config, its stages without code deps, with them): the Snakefile asks for one stage at a time, many
 # times; a stage command asks only for its params (its stamp), and deriving every stage's code deps
 # (parsing the package) would add about half a second to each command's start.
-_LAST: list = [None, None]
-_PLAIN: list = [None, None]
+_LAST: list = [None, None, None]
 
 
 def stages(cfg: Config, code: bool = True) -> dict:
     """Every DVC stage of the study (dvc.yaml's `stages`), computed once per config object (a frozen
     config: the same object always gives the same stages); `code=False`: without the code deps, for
     callers that read params or outputs only. Callers must not modify the result."""
-    if _LAST[0] is cfg:
-        return _LAST[1]
-    if not code:
-        if _PLAIN[0] is not cfg:
-            _PLAIN[:] = [cfg, _stages(cfg, code=False)]
-        return _PLAIN[1]
-    _LAST[:] = [cfg, _stages(cfg)]
-    return _LAST[1]
+    if _LAST[0] is not cfg:
+        _LAST[:] = [cfg, _stages(cfg), None]
+    if code and _LAST[2] is None:
+        _LAST[2] = {name: _with_code(cfg, name, spec) for name, spec in _LAST[1].items()}
+    return _LAST[2] if code else _LAST[1]
 
 
-def _stages(cfg: Config, code: bool = True) -> dict:
-    """The stages with their data deps, params and outputs; `_with_code` adds each one's code deps."""
+def _stages(cfg: Config) -> dict:
+    """The stages with their data deps, params and outputs (`stages` adds each one's code deps)."""
     from nas import truth
     from nas.selection import SELECTORS
     from nas.supernet import get_method
@@ -256,8 +252,7 @@ def _stages(cfg: Config, code: bool = True) -> dict:
         # template; the top-level `plots` below draw them once each.
         "outs": [_p(L.REPORT)] + [{_p(csv): {"cache": False}} for csv in (L.SCATTER_CSV, L.CURVES_CSV, L.HEURISTICS_CSV)],
     }
-    return {name: _with_code(cfg, name, _tables_in_git(spec)) if code else _tables_in_git(spec)
-            for name, spec in out.items()}
+    return {name: _tables_in_git(spec) for name, spec in out.items()}
 
 
 def _tables_in_git(spec: dict) -> dict:
