@@ -50,11 +50,49 @@ def seed_everything(seed: int):
     torch._C._set_deterministic_algorithms(True, warn_only=True)
 
 
+def _without_compile_guards(optimizer: type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
+    """`optimizer` as it computes, without torch's guards against compiling it: its step is wrapped by a
+    function that imports the TorchDynamo compiler to break its graph, and add_param_group, zero_grad,
+    state_dict and load_state_dict by one that imports it to exempt them. That import is 1.4 s of every
+    training command (most of a small stage's start); nothing here is compiled. The subclass calls the
+    wrapped functions themselves: the step under no_grad, as the guard runs it (differentiable=False).
+    tests/unit/test_train.py checks it trains to the same bytes and that a training command never
+    imports the compiler."""
+
+    step = optimizer.step.__wrapped__
+    exempted = {name: getattr(torch.optim.Optimizer, name).__wrapped__
+                for name in ("add_param_group", "zero_grad", "state_dict", "load_state_dict")}
+
+    class Eager(optimizer):
+        @torch.no_grad()
+        def step(self, closure=None):
+            return step(self, closure)
+
+        def add_param_group(self, param_group):
+            return exempted["add_param_group"](self, param_group)
+
+        def zero_grad(self, set_to_none: bool = True):
+            return exempted["zero_grad"](self, set_to_none)
+
+        def state_dict(self):
+            return exempted["state_dict"](self)
+
+        def load_state_dict(self, state_dict):
+            return exempted["load_state_dict"](self, state_dict)
+
+    Eager.__name__ = Eager.__qualname__ = optimizer.__name__
+    return Eager
+
+
+SGD = _without_compile_guards(torch.optim.SGD)
+Adam = _without_compile_guards(torch.optim.Adam)
+
+
 def make_optimizer(model: nn.Module, hp, steps_per_epoch: int, params=None):
     """SGD with a cosine schedule stepped every batch, from hp.lr down to hp.lr_min (0 where hp has
     none) over hp.epochs (or a
     constant hp.lr where hp.lr_schedule says so). `params`: the parameters to train (default: all)."""
-    opt = torch.optim.SGD(model.parameters() if params is None else params, lr=hp.lr, momentum=hp.momentum,
+    opt = SGD(model.parameters() if params is None else params, lr=hp.lr, momentum=hp.momentum,
                           nesterov=hp.nesterov and hp.momentum > 0, weight_decay=hp.weight_decay)
     total = max(1, hp.epochs * steps_per_epoch)
     if getattr(hp, "lr_schedule", "cosine") == "constant":

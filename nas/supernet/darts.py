@@ -39,7 +39,7 @@ from nas import io
 from nas.settings import opt
 from nas.spaces.base import Choice, PathChoice, SearchSpace
 from nas.supernet.base import Method, register_method
-from nas.train import batch_indices, make_optimizer
+from nas.train import Adam, batch_indices, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -148,9 +148,9 @@ class DARTS(Method):
         self.fixed: dict[str, str] = getattr(self, "fixed", {})
         self.weights = [p for n, p in net.named_parameters() if not n.startswith("arch_weights.")]
         self.optimizer, self.scheduler = make_optimizer(net, hp, steps_per_epoch, params=self.weights)
-        self.alpha_optimizer = torch.optim.Adam(net.arch_weights.parameters(), lr=s.alpha_lr,
-                                                betas=(s.alpha_beta1, s.alpha_beta2),
-                                                weight_decay=s.alpha_weight_decay)
+        self.alpha_optimizer = Adam(net.arch_weights.parameters(), lr=s.alpha_lr,
+                                     betas=(s.alpha_beta1, s.alpha_beta2),
+                                     weight_decay=s.alpha_weight_decay)
         self.noise = _Noise(seed + 1)
 
     def checkpointables(self) -> dict:

@@ -244,13 +244,16 @@ def study(tmp_path_factory):
 
 
 def test_dvc_and_snakemake_write_the_same_bytes(study, dvc_tiny):
-    """The same params give byte-identical Parquet artifacts, metrics JSON and plot CSVs under both
-    engines (the measured wall-clock times in metrics/supernet/ aside). TINY is at C=4, where one and
-    two threads give different super-nets, so this holds only because both train on `threads`."""
+    """The same params give byte-identical Parquet artifacts, metrics JSON, plot CSVs and report page
+    under both engines: two runs from scratch, so this is also the test that a run's tracked outputs
+    hold no wall-clock time (which would change dvc.lock between identical runs). TINY is at C=4, where
+    one and two threads give different super-nets, so this holds only because both train on `threads`."""
     project, _ = study
     _, _, other = dvc_tiny
-    files = sorted(p.relative_to(project) for pattern in ("**/*.parquet", "metrics/*.json", "plots/**/*.csv")
+    files = sorted(p.relative_to(project) for pattern in ("**/*.parquet", "metrics/*.json", "plots/**/*.csv",
+                                                          "results/report/index.html")
                    for p in project.glob(pattern) if ".progress" not in p.parts)
+    assert Path("results/report/index.html") in files
     assert len(files) >= 20
     different = [str(rel) for rel in files if (other / rel).read_bytes() != (project / rel).read_bytes()]
     assert different == []
@@ -392,16 +395,22 @@ def test_code_deps_are_derived_and_both_engines_rerun_exactly_the_stages_that_im
     dvc_project = tmp_path / "dvc"
     shutil.copytree(pristine, dvc_project, symlinks=True)
     stages = dvc_stages(project)
+    # DVC names each changed dep of each stage, so one status after all the edits says for each module
+    # which stages it marked; Snakemake gives the reason of a job, not each changed input: one edit a run.
+    undo = [_edited(dvc_project / code) for code in EDITED]
+    status = json.loads(run(["dvc", "status", "--json"], dvc_project).stdout or "{}")
+    for code in EDITED:
+        marked = {name for name, entries in status.items()
+                  if any(code in e.get("changed deps", {}) for e in entries if isinstance(e, dict))}
+        assert marked == _stages_listing(project, code), f"dvc status after editing {code}"
+    for undo_dvc in undo:
+        undo_dvc()
     reached = set()
     for code in EDITED:
         expected = _stages_listing(project, code)
         assert expected, f"no stage imports {code}"
         reached |= expected
-        undo_dvc, undo_snake = _edited(dvc_project / code), _edited(project / code)
-        status = json.loads(run(["dvc", "status", "--json"], dvc_project).stdout or "{}")
-        marked = {name for name, entries in status.items()
-                  if any(code in e.get("changed deps", {}) for e in entries if isinstance(e, dict))}
-        assert marked == expected, f"dvc status after editing {code}"
+        undo_snake = _edited(project / code)
         planned_jobs = jobs(snakemake(project, "-n"))
         by_code = {(j["rule"], tuple(j["wildcards"].values())) for j in planned_jobs if code in j["reason"]}
         wanted = {(stages[n]["rule"], tuple(map(str, stages[n]["item"].values())) if isinstance(
@@ -412,7 +421,6 @@ def test_code_deps_are_derived_and_both_engines_rerun_exactly_the_stages_that_im
         # every importer is planned.
         assert by_code and by_code <= wanted, f"snakemake -n after editing {code}"
         assert wanted <= {(j["rule"], tuple(j["wildcards"].values())) for j in planned_jobs}, code
-        undo_dvc()
         undo_snake()
     assert reached == set(stages), f"stages no edit reached: {sorted(set(stages) - reached)}"
     assert planned(project) == set()

@@ -32,3 +32,56 @@ def test_a_stage_command_starts_without_the_compiler_or_scipy():
             "print(sorted(m for m in ('scipy', 'torch._inductor', 'torch._dynamo', 'sympy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def _trained(optimizer_class, **hp) -> tuple[list[torch.Tensor], dict]:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 3))
+    opt = optimizer_class(net.parameters(), **hp)
+    x, y = torch.randn(16, 5), torch.randint(0, 3, (16,))
+    for _ in range(4):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    resumed = optimizer_class(net.parameters(), **hp)
+    resumed.load_state_dict(opt.state_dict())
+    resumed.step(lambda: torch.nn.functional.cross_entropy(net(x), y))  # a closure, as torch's takes it
+    return [p.detach().clone() for p in net.parameters()], resumed.state_dict()
+
+
+def test_the_optimizers_without_compile_guards_compute_as_torchs():
+    """nas.train.SGD and Adam (torch's, less the guards that import the compiler): the same parameters
+    and optimizer state, bit for bit, through steps, a state_dict round trip and a closure."""
+    cases = [(train.SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)),
+             (train.SGD, torch.optim.SGD, dict(lr=0.1)),
+             (train.Adam, torch.optim.Adam, dict(lr=3e-3, betas=(0.5, 0.999), weight_decay=1e-3))]
+    for ours, theirs, hp in cases:
+        (p_ours, s_ours), (p_theirs, s_theirs) = _trained(ours, **hp), _trained(theirs, **hp)
+        assert all(torch.equal(a, b) for a, b in zip(p_ours, p_theirs)), (theirs.__name__, hp)
+        assert s_ours["param_groups"] == s_theirs["param_groups"]
+        for k, state in s_theirs["state"].items():
+            assert all(torch.equal(state[n], s_ours["state"][k][n]) for n in state), (theirs.__name__, hp)
+        assert issubclass(ours, theirs) and ours.__name__ == theirs.__name__
+
+
+def test_training_never_imports_the_compiler():
+    """make_optimizer's SGD and its schedule through steps and a checkpoint round trip, and DARTS's
+    Adam: torch._dynamo (1.4 s of a command's start, the first step's import) stays unloaded, and the
+    schedule sees its optimizer step (no warning)."""
+    code = """
+import sys, warnings, types, torch
+from nas import train
+warnings.simplefilter("error")
+net = torch.nn.Linear(3, 2)
+opt, sched = train.make_optimizer(net, types.SimpleNamespace(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0,
+                                                             epochs=2), steps_per_epoch=3)
+alpha = train.Adam([torch.nn.Parameter(torch.zeros(2))], lr=0.01)
+for _ in range(3):
+    opt.zero_grad(); alpha.zero_grad()
+    net(torch.randn(4, 3)).sum().backward()
+    opt.step(); sched.step(); alpha.step()
+opt.load_state_dict(opt.state_dict()); alpha.load_state_dict(alpha.state_dict())
+print(sorted(m for m in ('torch._dynamo', 'torch._inductor') if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
