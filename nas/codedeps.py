@@ -5,7 +5,8 @@ declares for a stage of its own). Its code deps are the project's modules that f
 the imports inside it and inside the module-level functions of its module it calls (transitively),
 then every module those import, anywhere in their text (module level or inside a function), and the
 `__init__` of every package on the way (importing `nas.supernet.base` runs `nas/supernet/__init__.py`,
-which imports every method). The analysis is static (`ast`): nothing is imported or run.
+which imports every method). The analysis is static (`ast`): nothing is imported or run. Its answers
+are kept in the project's .nas/codedeps.json for the package's text as it is (`stage_files`).
 
 Not followed and not listed: the orchestration modules (`PLUMBING`), which parse arguments, read and
 validate params, and write dvc.yaml; what they contribute to a result is a params value, and DVC and
@@ -17,6 +18,9 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
+import json
+import os
 from pathlib import Path
 
 PACKAGE = "nas"
@@ -139,5 +143,56 @@ def files(mods, root: str | None = None) -> list[str]:
 
 def code_deps(fn, root: str | None = None) -> list[str]:
     """The code deps of the stage whose entry point is function `fn` (a function of the package)."""
-    start = entry_modules(fn.__module__, fn.__name__, root)
-    return files(closure(start, root), root)
+    return stage_files(fn.__module__, fn.__name__, root)
+
+
+# Parsing the package (about 0.7 s) was a fifth of every `snakemake` start, twice in each Slurm job: the
+# answers are kept in the project's .nas/ (local, like the params stamps), keyed by a digest of every
+# module's text, so an edit anywhere computes them anew. Nothing in the file is trusted beyond a list of
+# the package's own module files; anything else there is ignored.
+CACHE = Path(".nas") / "codedeps.json"
+
+
+def stage_files(module: str, function: str, root: str | None = None) -> list[str]:
+    """The code deps of the stage whose entry point is `function` of `module`: the files (relative to
+    the project root, sorted) of every module it can run."""
+    digest, answers = _cached(root)
+    key = f"{module}:{function}"
+    if key not in answers:
+        answers[key] = files(closure(entry_modules(module, function, root), root), root)
+        _save(digest, answers)
+    return list(answers[key])
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(root: str | None) -> tuple[str, dict]:
+    """(the package's digest, the answers kept for it), read once per process."""
+    known = modules(root)
+    h = hashlib.sha256()
+    for name, f in sorted(known.items()):
+        h.update(f"{name}\0".encode() + f.read_bytes() + b"\0")
+    digest = h.hexdigest()
+    valid = set(files(known, root))
+    try:
+        kept = json.loads(CACHE.read_text(encoding="utf-8"))
+        answers = kept["stages"] if kept["digest"] == digest else {}
+        if not all(isinstance(v, list) and set(v) <= valid for v in answers.values()):
+            answers = {}
+    except (OSError, ValueError, KeyError, TypeError):
+        answers = {}
+    return digest, dict(answers)
+
+
+def _save(digest: str, answers: dict) -> None:
+    """Write the answers, atomically (Slurm jobs of one project start at once); where .nas/ cannot be
+    written, they are simply computed again next time."""
+    tmp = CACHE.with_name(f"{CACHE.name}.{os.getpid()}.tmp")
+    try:
+        CACHE.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"digest": digest, "stages": answers}, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, CACHE)
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass

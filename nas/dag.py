@@ -270,7 +270,7 @@ def _with_code(cfg: Config, stage: str, spec: dict) -> dict:
     """The stage with its code deps (derived from its entry point, `nas.codedeps`) first among its deps."""
     module, function = entry_point(cfg, stage)
     prefix = _root_prefix()
-    code = [from_root(f, prefix) for f in codedeps.files(codedeps.closure(codedeps.entry_modules(module, function)))]
+    code = [from_root(f, prefix) for f in codedeps.stage_files(module, function)]
     if "do" in spec:
         return {**spec, "do": {**spec["do"], "deps": code + spec["do"]["deps"]}}
     return {**spec, "deps": code + spec["deps"]}

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import TINY, make_project, run, write_params
+from helpers import run, write_params
 
 pytestmark = pytest.mark.e2e
 
@@ -19,14 +19,12 @@ GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
 
 
 @pytest.fixture(scope="module")
-def pushed(tmp_path_factory):
-    """A tiny study run, committed with dvc.lock and metrics, and pushed to the default remote (a
-    directory beside the repository)."""
+def pushed(tmp_path_factory, dvc_tiny):
+    """The tiny study as `dvc repro` left it (a copy of the session's run), committed with dvc.lock and
+    metrics, and pushed to the default remote (a directory beside the repository)."""
     root = tmp_path_factory.mktemp("versioned")
     project = root / "origin"
-    project.mkdir()
-    make_project(project, TINY)
-    run(["dvc", "repro"], project)
+    shutil.copytree(dvc_tiny[2], project, symlinks=True)
     run(GIT + ["add", "-A"], project)
     run(GIT + ["commit", "-qm", "study v1"], project)
     run(GIT + ["tag", "v1"], project)

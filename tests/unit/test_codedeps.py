@@ -29,3 +29,53 @@ def test_entry_modules_follows_the_module_functions_a_stage_calls():
     assert "nas.evaluate" in codedeps.entry_modules("nas.stages", "eval_supernet")
     assert "nas.metrics" in codedeps.entry_modules("nas.stages", "correlate")
     assert "nas.evaluate" not in codedeps.entry_modules("nas.stages", "prepare")
+
+
+def _fresh_process():
+    """What a new process sees: no answers read yet."""
+    codedeps._cached.cache_clear()
+    codedeps._tree.cache_clear()
+
+
+def test_answers_are_kept_in_the_project_for_the_package_as_it_is(tmp_path, monkeypatch):
+    """The answers are kept in .nas/codedeps.json under a digest of the package's text and read back by
+    the next process; a file for other text, a forged path or a broken file is ignored."""
+    import json
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    _fresh_process()
+    real = codedeps.code_deps(stages.correlate)
+    kept = json.loads(codedeps.CACHE.read_text())
+    assert kept["stages"]["nas.stages:correlate"] == real
+    forged = dict(kept, stages={"nas.stages:correlate": ["nas/metrics.py"]})
+    codedeps.CACHE.write_text(json.dumps(forged))
+    _fresh_process()
+    assert codedeps.code_deps(stages.correlate) == ["nas/metrics.py"]  # read back, not recomputed
+    for bad in (dict(forged, digest="0" * 64), dict(forged, stages={"nas.stages:correlate": ["../../etc/passwd"]}),
+                dict(forged, stages={"nas.stages:correlate": [["nested"]]}), "not json {"):
+        codedeps.CACHE.write_text(bad if isinstance(bad, str) else json.dumps(bad))
+        _fresh_process()
+        assert codedeps.code_deps(stages.correlate) == real, bad
+
+    # an edit anywhere in the package: another digest, so the answers are computed anew
+    root = tmp_path / "copy"
+    shutil.copytree(codedeps._root() / "nas", root / "nas", ignore=shutil.ignore_patterns("__pycache__"))
+    _fresh_process()
+    before = codedeps.stage_files("nas.stages", "correlate", str(root))
+    assert before == real
+    digest = json.loads(codedeps.CACHE.read_text())["digest"]
+    stages_py = root / "nas/stages.py"
+    stages_py.write_text(stages_py.read_text().replace("def correlate(", "import nas.data\n\n\ndef correlate(", 1))
+    _fresh_process()
+    assert "nas/data.py" in codedeps.stage_files("nas.stages", "correlate", str(root))
+    assert json.loads(codedeps.CACHE.read_text())["digest"] != digest
+    _fresh_process()
+
+
+def test_an_unwritable_project_only_loses_the_cache(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".nas").write_text("a file where the folder would be")
+    _fresh_process()
+    assert "nas/metrics.py" in codedeps.code_deps(stages.correlate)
+    _fresh_process()
