@@ -264,26 +264,34 @@ def test_darts_pt_study_under_snakemake_writes_the_bytes_dvc_writes(tmp_path, dv
     the valid split, its scores, the perturbation selection and its decision log): what they write,
     and everything downstream, is byte for byte what `dvc repro` wrote."""
     reference, _ = dvc_darts
-    assert_snakemake_writes_the_bytes_dvc_wrote(reference, tmp_path / "darts", ["results/supernet/darts/seed-0"],
+    assert_snakemake_writes_the_bytes_dvc_wrote(reference, tmp_path / "darts", [L.Run("darts", 0)], [],
                                                 {"train_supernet", "eval_supernet", "perturb", "select", "report"})
 
 
-def assert_snakemake_writes_the_bytes_dvc_wrote(reference: Path, project: Path, removed: list[str], rules: set[str]):
+def assert_snakemake_writes_the_bytes_dvc_wrote(reference: Path, project: Path, runs: list, tables: list[Path],
+                                                rules: set[str]):
     """In a copy of the study `dvc repro` finished in `reference`, made current for Snakemake (`nas sync`,
-    as after a pull), delete the `removed` outputs: Snakemake runs (at least) `rules` to write them again
-    and what follows, and every Parquet artifact and metrics JSON is byte for byte what DVC wrote. (From
-    scratch under both engines: test_dvc_and_snakemake_write_the_same_bytes, the tiny study.)"""
+    as after a pull), delete the `runs`' folders and the `tables` and ask for them: Snakemake runs (at
+    least) `rules` to write them again and what follows, and every Parquet artifact and metrics JSON is
+    byte for byte what DVC wrote. (From scratch under both engines:
+    test_dvc_and_snakemake_write_the_same_bytes, the tiny study.)"""
     shutil.copytree(reference, project, symlinks=True)
     shutil.copy2(REPO / "Snakefile", project / "Snakefile")
     shutil.copytree(REPO / "workflow", project / "workflow", dirs_exist_ok=True)
     run(["nas", "sync"], project)
     assert planned(project) == set()
-    for rel in removed:
-        shutil.rmtree(project / rel) if (project / rel).is_dir() else (project / rel).unlink()
+    for r in runs:
+        shutil.rmtree(project / r.dir)
+    for table in tables:
+        (project / table).unlink()
     shutil.rmtree(project / "results/.progress", ignore_errors=True)
-    ran = {j["rule"] for j in jobs(snakemake(project))}
+    # Snakemake leaves a missing file alone while what it feeds is current: name the files (a run's by
+    # its weights) beside the default target, and what reads them reruns too.
+    wanted = [str(r.weights) for r in runs] + [str(t) for t in tables]
+    ran = {j["rule"] for j in jobs(snakemake(project, "all", *wanted))}
     assert rules <= ran, ran
-    assert all((project / rel).exists() for rel in removed)
+    assert all((project / r.dir / "scores.parquet").is_file() for r in runs)
+    assert all((project / t).is_file() for t in tables)
     files = sorted(p.relative_to(project) for pattern in ("**/*.parquet", "metrics/*.json")
                    for p in project.glob(pattern) if ".progress" not in p.parts)
     assert len(files) >= 20
@@ -297,9 +305,7 @@ def test_weight_sharing_study_under_snakemake_writes_the_bytes_dvc_writes(tmp_pa
     tables): what they write, and everything downstream, is byte for byte what `dvc repro` wrote."""
     reference, _ = dvc_sharing
     assert_snakemake_writes_the_bytes_dvc_wrote(
-        reference, tmp_path / "sharing",
-        ["results/supernet/g4/seed-0", "results/supernet/k1/seed-1", "results/stability.parquet",
-         "results/interference.parquet"],
+        reference, tmp_path / "sharing", [L.Run("g4", 0), L.Run("k1", 1)], [L.STABILITY, L.INTERFERENCE],
         {"train_supernet", "eval_supernet", "stability", "report"})
 
 
