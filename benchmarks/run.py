@@ -9,6 +9,7 @@ Measured side by side in one run, on this machine, with the committed params.yam
   * architectures scored per second by eval-supernet (with the configured batch-norm handling);
   * a super-net step at 1 and at 2 intra-op threads, interleaved (the `threads` setting);
   * the degree-of-sharing entries of benchmarks/sharing.py (private cells, 64 groups, scoring 64 children);
+  * start-up (benchmarks/startup.py): a fresh process's first optimizer step, the stages' code deps;
   * wall seconds of the default study (`dvc repro` in a fresh copy) and of a no-op `dvc repro`.
 Timings are medians of repeats; the machine is shared, so compare ratios within one run.
 Usage: python -m benchmarks.run [--skip-study] [--repeats N]
@@ -209,6 +210,9 @@ def main(argv=None):
     from benchmarks import threads as busy  # threads: 2 beside another busy process (benchmarks/threads.py)
 
     rows += busy.rows(busy.run_all(3))
+    from benchmarks import startup  # a training command's first step, the code deps (benchmarks/startup.py)
+
+    rows += startup.rows(startup.run_all(args.repeats))
     if not args.skip_study:
         study = bench_study()
         rows += [("default study, `dvc repro` from scratch (wall)", f"{study['study_s']:.0f} s"),
