@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import REPO
+from nas import codedeps
 
 FIRST_STEP = """
 import torch
@@ -56,7 +57,7 @@ def run_all(repeats: int = 5) -> dict:
                               else (("parsed", bare_dir), ("kept", kept_dir))):
                 out = subprocess.run([sys.executable, "-c", deps], cwd=cwd, check=True, capture_output=True, text=True)
                 times[name].append(float(out.stdout.strip().splitlines()[-1]))
-                (Path(bare_dir) / ".nas" / "codedeps.json").unlink(missing_ok=True)
+                (Path(bare_dir) / codedeps.CACHE).unlink(missing_ok=True)
     return {name: statistics.median(t) for name, t in times.items()}
 
 

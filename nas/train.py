@@ -54,34 +54,16 @@ def _without_compile_guards(optimizer: type[torch.optim.Optimizer]) -> type[torc
     """`optimizer` as it computes, without torch's guards against compiling it: its step is wrapped by a
     function that imports the TorchDynamo compiler to break its graph, and add_param_group, zero_grad,
     state_dict and load_state_dict by one that imports it to exempt them. That import is 1.4 s of every
-    training command (most of a small stage's start); nothing here is compiled. The subclass calls the
-    wrapped functions themselves: the step under no_grad, as the guard runs it (differentiable=False).
-    tests/unit/test_train.py checks it trains to the same bytes and that a training command never
-    imports the compiler."""
+    training command (most of a small stage's start); nothing here is compiled. The subclass has the
+    functions inside the wrappers (`inspect.unwrap`), the step under no_grad as the guard runs it
+    (differentiable=False). tests/unit/test_train.py checks it trains to the same bytes and that a
+    training command never imports the compiler."""
+    import inspect
 
-    step = optimizer.step.__wrapped__
-    exempted = {name: getattr(torch.optim.Optimizer, name).__wrapped__
-                for name in ("add_param_group", "zero_grad", "state_dict", "load_state_dict")}
-
-    class Eager(optimizer):
-        @torch.no_grad()
-        def step(self, closure=None):
-            return step(self, closure)
-
-        def add_param_group(self, param_group):
-            return exempted["add_param_group"](self, param_group)
-
-        def zero_grad(self, set_to_none: bool = True):
-            return exempted["zero_grad"](self, set_to_none)
-
-        def state_dict(self):
-            return exempted["state_dict"](self)
-
-        def load_state_dict(self, state_dict):
-            return exempted["load_state_dict"](self, state_dict)
-
-    Eager.__name__ = Eager.__qualname__ = optimizer.__name__
-    return Eager
+    eager = type(optimizer.__name__, (optimizer,), {"step": torch.no_grad()(inspect.unwrap(optimizer.step))})
+    for name in ("add_param_group", "zero_grad", "state_dict", "load_state_dict"):
+        setattr(eager, name, inspect.unwrap(getattr(torch.optim.Optimizer, name)))
+    return eager
 
 
 SGD = _without_compile_guards(torch.optim.SGD)

@@ -109,3 +109,11 @@ def make_project(dest: Path, params: dict) -> Path:
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A"], dest)
     run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "tiny"], dest)
     return dest
+
+
+def with_snakemake_files(project: Path) -> Path:
+    """The checkout's Snakefile and workflow/ copied into `project`: a make_project (which copies what git
+    tracks, so not files being written), or a copy of another project's run."""
+    shutil.copy2(REPO / "Snakefile", project / "Snakefile")
+    shutil.copytree(REPO / "workflow", project / "workflow", dirs_exist_ok=True)
+    return project

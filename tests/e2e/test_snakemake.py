@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, TINY, make_project, run, write_params
+from helpers import REPO, TINY, make_project, run, with_snakemake_files, write_params
 from nas import layout as L
 
 pytestmark = pytest.mark.e2e
@@ -33,11 +33,8 @@ PROFILE = ["--profile", "workflow/profiles/default", "--cores", "2"]
 # --- helpers ----------------------------------------------------------------------------------------
 
 def snake_project(dest: Path, params: dict) -> Path:
-    """make_project, plus the Snakemake files (new, so not all of them are tracked by git yet)."""
-    make_project(dest, params)
-    shutil.copy2(REPO / "Snakefile", dest / "Snakefile")
-    shutil.copytree(REPO / "workflow", dest / "workflow", dirs_exist_ok=True)
-    return dest
+    """make_project, plus the Snakemake files."""
+    return with_snakemake_files(make_project(dest, params))
 
 
 def snakemake(project: Path, *args: str) -> str:
@@ -276,8 +273,7 @@ def assert_snakemake_writes_the_bytes_dvc_wrote(reference: Path, project: Path, 
     byte for byte what DVC wrote. (From scratch under both engines:
     test_dvc_and_snakemake_write_the_same_bytes, the tiny study.)"""
     shutil.copytree(reference, project, symlinks=True)
-    shutil.copy2(REPO / "Snakefile", project / "Snakefile")
-    shutil.copytree(REPO / "workflow", project / "workflow", dirs_exist_ok=True)
+    with_snakemake_files(project)
     run(["nas", "sync"], project)
     assert planned(project) == set()
     for r in runs:
@@ -315,8 +311,7 @@ def test_params_change_after_dvc_repro_reruns_under_snakemake(dvc_tiny, tmp_path
     _, _, pristine = dvc_tiny
     project = tmp_path / "project"
     shutil.copytree(pristine, project, symlinks=True)
-    shutil.copy2(REPO / "Snakefile", project / "Snakefile")
-    shutil.copytree(REPO / "workflow", project / "workflow", dirs_exist_ok=True)
+    with_snakemake_files(project)
     assert (project / L.params_stamp("correlate")).is_file()  # written by the stage, under DVC
     assert planned(project) == set()
     params = yaml.safe_load((project / "params.yaml").read_text())

@@ -10,7 +10,7 @@ import shutil
 import pytest
 import yaml
 
-from helpers import REPO, TINY, make_project, run
+from helpers import TINY, make_project, run, with_snakemake_files
 
 pytestmark = pytest.mark.e2e
 
@@ -24,9 +24,7 @@ STUDY = "# A tiny study: one more variant, one seed.\n" + yaml.safe_dump(
 
 
 def study_project(dest):
-    project = make_project(dest, ROOT)
-    shutil.copy2(REPO / "Snakefile", project / "Snakefile")
-    shutil.copytree(REPO / "workflow", project / "workflow", dirs_exist_ok=True)
+    project = with_snakemake_files(make_project(dest, ROOT))
     shutil.rmtree(project / "studies", ignore_errors=True)
     (project / "studies" / "tiny").mkdir(parents=True)
     (project / "studies" / "tiny" / "study.yaml").write_text(STUDY)
