@@ -48,7 +48,12 @@ class SpaceConfig:
 
 @dataclass(frozen=True)
 class SampleConfig:
-    archs: int = opt(64, min=2, max=100_000, doc="architectures in the pool (each trained stand-alone)")
+    archs: int = opt(64, min=2, max=100_000, doc="architectures in the pool (each trained stand-alone), or "
+                     "all: every isomorphism class of an enumerable space (or of the benchmark a study reads)")
+    everything: bool = False  # archs written as `all`; archs is then the space's number of classes
+
+    _internal = ("everything",)
+    ALL = "all"
 
 
 @dataclass(frozen=True)
@@ -284,7 +289,11 @@ def from_dict(raw: dict) -> Config:
         if isinstance(raw.get(name), dict):
             plain, own[name] = split_sections(raw[name], registry, name)
             raw = {**raw, name: plain}
+    raw, everything = _sample_all(raw)
     cfg = build(Config, raw, "")
+    if everything:
+        cfg = dataclasses.replace(cfg, sample=dataclasses.replace(
+            cfg.sample, archs=spaces.study_space(cfg.space).num_unique(), everything=True))
     for method, section in sections.items():
         _method_settings(method, section, None, "supernet")  # each sub-section checked once, where written
     cfg = dataclasses.replace(
@@ -293,6 +302,19 @@ def from_dict(raw: dict) -> Config:
         select=dataclasses.replace(cfg.select, settings=_selector_settings(cfg, own.get("select", {}))))
     _check(cfg)
     return cfg
+
+
+def _sample_all(raw: dict) -> tuple[dict, bool]:
+    """(raw with `sample.archs: all` taken out, whether it was there): the count is the space's,
+    resolved once the space is known; an enumerable space is needed."""
+    sample = raw.get("sample")
+    if not (isinstance(sample, dict) and sample.get("archs") == SampleConfig.ALL):
+        return raw, False
+    space = build(Config, {k: v for k, v in raw.items() if k == "space"}, "").space
+    if not spaces.study_space(space).enumerable:
+        raise UserError(f"sample.archs: all needs a space whose classes can be listed; {space.name} has "
+                        f"{spaces.get_space(space.name).size():.3g} architectures; give a number")
+    return {**raw, "sample": {k: v for k, v in sample.items() if k != "archs"}}, True
 
 
 def to_dict(obj) -> dict:
@@ -305,6 +327,9 @@ def to_dict(obj) -> dict:
         supernet.pop("settings")
         supernet.update(sections)
     if isinstance(obj, Config):
+        sample = out["sample"]
+        if sample.pop("everything"):
+            sample["archs"] = SampleConfig.ALL
         standalone, select = out["standalone"], out["select"]
         settings = standalone.pop("settings")
         if settings is not None:

@@ -113,7 +113,11 @@ def estimate(cfg) -> tuple[list[dict], list[str]]:
     from nas.supernet import get_method
     from nas.train import resolve_device
 
-    device = resolve_device(cfg.device if cfg.device != "auto" else "cpu")
+    # A study written for a GPU node is estimated here too: on this machine's CPU when it has no CUDA,
+    # and said so (the GPU time is not guessed).
+    asked = cfg.device if cfg.device != "auto" else "cpu"
+    elsewhere = asked.startswith("cuda") and not torch.cuda.is_available()
+    device = resolve_device("cpu" if elsewhere else asked)
     torch.set_num_threads(1)
     shape, _, n_train, n_valid = split_sizes(cfg)
     archs = cfg.sample.archs
@@ -156,7 +160,13 @@ def estimate(cfg) -> tuple[list[dict], list[str]]:
             hours += seeds * (removals * batches * forward + (len(choices) - 1) * tune * epoch_steps * step) / 3600
         rows.append({"stage": selector.stage.name, "jobs": len(applied) * seeds, "hours": hours})
     kind = "GPU" if device.type == "cuda" else "CPU"
-    assumptions = [
+    assumptions = [f"device {cfg.device} asked for, but this machine has no CUDA: every step was timed on its CPU, "
+                   "so these are CPU-hours; a GPU node takes a fraction of them (measure there with this command)"
+                   ] if elsewhere else []
+    if not truth.get_source(cfg.standalone.source).trains:
+        assumptions.append(f"ground truth read from {cfg.standalone.source} ({cfg.standalone.source} source): "
+                           "no stand-alone training; importing a benchmark takes minutes of one core")
+    assumptions += [
         f"step times measured now on this machine's {device} ({torch.get_num_threads()} thread), at the study's "
         f"network sizes on random data of shape {list(shape)}; {kind}-hours = steps x measured seconds",
         f"train split {n_train} samples, valid {n_valid}; every epoch a full pass at the study's batch size",

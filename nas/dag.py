@@ -133,7 +133,7 @@ def _stages(cfg: Config) -> dict:
         },
         "sample": {
             "cmd": "nas sample",
-            "deps": [_p(L.split("train"))],
+            "deps": [_p(L.split("train"))] + source.sample_deps(),
             "params": ["seed", "space", "sample"],
             "outs": [archs],
         },

@@ -40,6 +40,8 @@ PROGRESS = RESULTS / ".progress"
 ARCHS = RESULTS / "archs.parquet"
 STANDALONE = RESULTS / "standalone.parquet"
 STANDALONE_SHARDS = RESULTS / "standalone"
+# A benchmark's records imported as the study's ground truth (standalone.source: benchmark), in parts.
+BENCHMARK = RESULTS / "benchmark"
 # Architectures a selection method picked outside the sampled pool, and their stand-alone results.
 PICKS = RESULTS / "picks.parquet"
 PICKS_STANDALONE = RESULTS / "picks_standalone.parquet"
@@ -73,6 +75,9 @@ _RESULTS = {"arch_id": "int", "arch": "str", "seed": "int", "train_accuracy": "f
 SCHEMAS = {
     "archs": {"arch_id": "int", "arch": "str", "canonical": "str"},
     "standalone": _RESULTS,  # STANDALONE, its shards, PICKS_STANDALONE
+    "benchmark": {"index": "int", "arch": "str", "canonical": "str", "seed": "int", "train_accuracy": "float",
+                  "valid_accuracy": "float", "test_accuracy": "float", "params": "float", "flops": "float",
+                  "latency": "float", "epochs": "int"},
     "scores": {"arch_id": "int", "accuracy": "float", "loss": "float"},
     "epoch_scores": {"epoch": "int", "arch_id": "int", "accuracy": "float", "loss": "float"},
     "step_scores": {"step": "int", "arch_id": "int", "accuracy": "float", "loss": "float"},
@@ -124,6 +129,11 @@ def shard(k: int | str) -> Path:
 # What each stage last ran with: the values of the params keys it tracks (`nas.dag.stamp`), an input
 # of its Snakemake rule, so a params change reruns it even for outputs Snakemake did not write.
 STAMPS = Path(".nas") / "params"
+
+
+def benchmark_part(k: int | str) -> Path:
+    """Part k of the imported benchmark records."""
+    return BENCHMARK / f"part-{k}.parquet"
 
 
 def params_stamp(stage: str, item: str | None = None) -> Path:

@@ -122,6 +122,30 @@ def kendall_tau(truth: ArrayLike, score: ArrayLike) -> float:
     return _one(_kendall_rows, *_pair(truth, score))
 
 
+# Tau among the best architectures by ground truth: selection only looks there, and a ranking can be
+# good over the whole space (telling bad cells from good ones) and poor among the good ones. A share is
+# reported only when it holds at least TOP_MIN architectures (top 10 % from 100, top 1 % from 1,000):
+# a tau over fewer is mostly noise.
+TOP_SHARES = (10, 1)  # percent of the pool, best by ground truth
+TOP_MIN = 10
+
+
+def top_share_size(n: int, percent: int) -> int:
+    """How many architectures the best `percent` % of `n` are (rounded down)."""
+    return n * percent // 100
+
+
+def top_share_tau(truth: ArrayLike, score: ArrayLike, percent: int) -> float:
+    """Kendall tau-b among the best `percent` % of the architectures by ground truth (ties broken by
+    position, lower index first)."""
+    t, s = _pair(truth, score)
+    m = top_share_size(len(t), percent)
+    if m < 2:
+        raise UserError(f"the top {percent}% of {len(t)} architectures is fewer than 2")
+    best = np.argsort(-t, kind="stable")[:m]
+    return kendall_tau(t[best], s[best])
+
+
 def truth_bins(truth: ArrayLike, threshold: float) -> np.ndarray:
     """floor(truth / threshold): architectures in the same threshold-wide accuracy bin share a value."""
     if not (np.isfinite(threshold) and threshold > 0):
@@ -243,7 +267,8 @@ def correlation_table(truth: ArrayLike, score: ArrayLike, topk: list[int], thres
 
     Columns: metric, k (<NA> for the correlations), value, ci_low, ci_high. Rows: kendall_tau,
     sparse_kendall_tau, spearman, pearson, then precision_at_k and topk_percentile for each k
-    ascending.
+    ascending, then top_share_tau (k: the percent) for each of TOP_SHARES whose share holds at least
+    TOP_MIN architectures.
     """
     t, s = _pair(truth, score)
     n = len(t)
@@ -261,6 +286,9 @@ def correlation_table(truth: ArrayLike, score: ArrayLike, topk: list[int], thres
     for k in sorted(set(int(k) for k in topk)):
         rows.append(("precision_at_k", k, partial(precision_at_k, k=k)))
         rows.append(("topk_percentile", k, partial(topk_percentile, k=k)))
+    for percent in TOP_SHARES:
+        if top_share_size(n, percent) >= TOP_MIN:
+            rows.append(("top_share_tau", percent, partial(top_share_tau, percent=percent)))
 
     values = [stat(t, s) for _, _, stat in rows]
     cis = [bootstrap_ci(stat, t, s, n_boot, seed) for _, _, stat in rows]
@@ -345,9 +373,10 @@ def seed_to_seed_row(results: pd.DataFrame, split: str, n_boot: int, seed: int) 
     """Rows of the correlation table (variant 'standalone', no super-net seed) for the ground truth on
     `split`: the seed-to-seed Kendall tau of single stand-alone seeds and the perfect-ranker reference
     for the mean over those seeds (`perfect_ranker_tau`), each with its bootstrap interval over
-    architectures; no rows with fewer than 2 seeds."""
-    by_seed = results.pivot(index="arch_id", columns="seed", values=f"{split}_accuracy")
-    if by_seed.shape[1] < 2:
+    architectures; no rows with fewer than 2 seeds. Architectures without a value for every seed (a
+    benchmark's records can lack a seed) are left out of it."""
+    by_seed = results.pivot(index="arch_id", columns="seed", values=f"{split}_accuracy").dropna()
+    if by_seed.shape[1] < 2 or len(by_seed) < 2:
         return pd.DataFrame(columns=TABLE_COLUMNS)
     tau, (lo, hi) = seed_to_seed_tau(by_seed), seed_to_seed_ci(by_seed, n_boot, seed)
     m = by_seed.shape[1]

@@ -16,6 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nas import config as config_mod
@@ -66,15 +67,25 @@ def prepare(cfg: Config) -> list[Path]:
 
 
 def sample(cfg: Config) -> list[Path]:
-    from nas import data, spaces
+    from nas import data, spaces, truth
 
     space = spaces.study_space(cfg.space)
     train = L.split("train")
     if not train.is_file():
         raise UserError(f"{train}: file not found (run `nas prepare` first)")
     shape, classes = data.split_info(train)  # the metadata, checked against the rows
+    candidates = truth.source_for(cfg).candidates()
+    if candidates is None:
+        pool = space.sample(cfg.sample.archs, cfg.seed)
+    else:  # the source covers part of the space (a benchmark): draw among what it holds
+        n = len(candidates) if cfg.sample.everything else cfg.sample.archs
+        if n > len(candidates):
+            raise UserError(f"sample.archs: {n} is more than the {len(candidates)} distinct cells the ground-truth "
+                            f"source holds ({cfg.standalone.source}); lower it or write all")
+        order = np.random.default_rng(cfg.seed).permutation(len(candidates))[:n]
+        pool = [space.parse(candidates[i]) for i in order]
     rows = []
-    for arch_id, arch in enumerate(space.sample(cfg.sample.archs, cfg.seed)):
+    for arch_id, arch in enumerate(pool):
         params, flops = space.count_params_flops(arch, cfg.space.channels, cfg.space.cells, shape, classes)
         rows.append({"arch_id": arch_id, "arch": space.format(arch), "canonical": space.canonical(arch),
                      "params": params, "flops": flops})
@@ -359,8 +370,10 @@ def select(cfg: Config) -> list[Path]:
     pools = {(run.variant, run.seed): standalone.scored_truth(truth, scores, run.variant)["arch_id"].to_numpy()
              for run, scores in _scores(cfg).items()}
     space = spaces.study_space(cfg.space)
+    from nas import truth as truth_sources
+
     table = selection.selection_table(io.read_parquet(L.PICKS, L.SCHEMAS["picks"]), truth, pools,
-                                      space.parameter_free_count)
+                                      space.parameter_free_count, truth_sources.source_for(cfg).skips_missing)
     summary = selection.selection_summary(table)
     io.write_parquet(table, L.SELECTION)
     io.write_parquet(summary, L.SELECTION_SUMMARY)

@@ -11,6 +11,7 @@ from nas.metrics_files import is_missing
 # differ by less than 0.01.
 LABELS = {"kendall_tau": "Kendall τ", "sparse_kendall_tau": "s-KdT", "spearman": "Spearman ρ",
           "pearson": "Pearson r", "precision_at_k": "P@{k}", "topk_percentile": "top-{k} percentile",
+          "top_share_tau": "τ in top {k}%",
           "selected_accuracy": "selected accuracy (%)", "regret": "regret (points)", "passes": "passes",
           "seconds": "seconds"}
 DECIMALS = {"precision_at_k": 2, "topk_percentile": 1, "selected_accuracy": 2, "regret": 2, "passes": 0,

@@ -11,7 +11,7 @@ from nas.report.formats import STABILITY_DECIMALS, STABILITY_LABELS, SUMMARY_DEC
 
 
 CORRELATION_ORDER = ["kendall_tau", "sparse_kendall_tau", "spearman", "pearson", "precision_at_k",
-                     "topk_percentile"]
+                     "topk_percentile", "top_share_tau"]
 SEED_METRIC = SEED_TO_SEED
 SEED_VARIANT = "standalone"  # the correlation rows of the ground truth itself (seed-to-seed, reference)
 

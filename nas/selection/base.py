@@ -203,7 +203,8 @@ def _finite(accuracy: np.ndarray, ids: np.ndarray, name: str) -> np.ndarray:
 
 
 def run_table(variant: str, picks: list[tuple[str, int]], pool: pd.DataFrame,
-              outside: pd.DataFrame | None = None, param_free: Callable[[str], int] | None = None) -> pd.DataFrame:
+              outside: pd.DataFrame | None = None, param_free: Callable[[str], int] | None = None,
+              skip_missing: bool = False, picked: dict[int, str] | None = None) -> pd.DataFrame:
     """One row per (method, arch_id) pick in the order given, then 'oracle', then 'random'.
 
     pool: arch_id, arch, accuracy (stand-alone, percent, mean over seeds) of the architectures the run
@@ -211,9 +212,12 @@ def run_table(variant: str, picks: list[tuple[str, int]], pool: pd.DataFrame,
     accuracy (of the pick, stand-alone), percentile (share of the rest of the pool it beats, ties
     counting half: 100 = best, 0 = worst), regret (pool oracle accuracy - the pick's accuracy) and
     param_free (`param_free(arch string)`: its parameter-free operations; NaN without the function;
-    for 'random', the pool's mean).
+    for 'random', the pool's mean). With `skip_missing` (a ground truth that lacks some architectures,
+    `benchmark.missing: skip`), a pick without a result gets NaN accuracy, percentile and regret, which
+    the summary leaves out of its means and its count of runs.
     """
     require_columns(pool, TRUTH_COLUMNS, "truth")
+    picked = picked or {}  # arch_id -> string of the picks, for a row without a result
     pool_ids = _arch_ids(pool, "truth")
     if len(pool_ids) == 0:
         raise UserError("selection needs at least one architecture; scores and truth are empty")
@@ -233,6 +237,10 @@ def run_table(variant: str, picks: list[tuple[str, int]], pool: pd.DataFrame,
 
     rows = []
     for method, arch_id in list(picks) + [("oracle", oracle)]:
+        if arch_id not in table.index and skip_missing:
+            rows.append({"method": method, "arch_id": int(arch_id), "arch": picked.get(arch_id, pd.NA),
+                         "accuracy": np.nan, "percentile": np.nan, "regret": np.nan, "param_free": np.nan})
+            continue
         if arch_id not in table.index:
             raise UserError(f"selector {method!r} picked arch_id {arch_id}, which has no stand-alone result "
                             "(rerun train-picks)")
@@ -254,7 +262,7 @@ def run_table(variant: str, picks: list[tuple[str, int]], pool: pd.DataFrame,
 
 
 def selection_table(picks: pd.DataFrame, truth: pd.DataFrame, pools: dict[tuple[str, int], np.ndarray],
-                    param_free: Callable[[str], int] | None = None) -> pd.DataFrame:
+                    param_free: Callable[[str], int] | None = None, skip_missing: bool = False) -> pd.DataFrame:
     """Every run's `run_table`, runs in the order of `picks` (picks.parquet).
 
     truth: arch_id, arch, accuracy of the pool and of the picks outside it; pools: (variant, seed) ->
@@ -267,7 +275,8 @@ def selection_table(picks: pd.DataFrame, truth: pd.DataFrame, pools: dict[tuple[
     for (variant, seed), group in picks.groupby(["variant", "seed"], sort=False):
         ids = pools[(variant, int(seed))]
         t = run_table(variant, list(zip(group["method"], group["arch_id"].astype(int))),
-                      truth[truth["arch_id"].isin(ids)], outside, param_free)
+                      truth[truth["arch_id"].isin(ids)], outside, param_free, skip_missing,
+                      dict(zip(group["arch_id"].astype(int), group["arch"])))
         t.insert(1, "seed", int(seed))
         tables.append(t)
     return pd.concat(tables, ignore_index=True).astype({"seed": "int64"})[TABLE_COLUMNS]

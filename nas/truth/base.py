@@ -11,6 +11,8 @@ A source declares, for the DAG (`nas dag` and the Snakefile learn everything fro
     inputs()      files outside the pipeline it reads (a table, a benchmark file): tracked deps
     own_stages    stages it needs before the merge (`nas.registry.OwnStage`), with `stages()` their
                   DVC specs, and `pool_deps()` the files the merge then reads
+    candidates()  the architectures the pool is drawn from where the source covers only part of the
+                  space (a benchmark), with `sample_deps()` the files `sample` then reads
 and answers:
     pool(archs)               the results of the sampled pool (merge-standalone)
     lookup(archs, workers)    the results of any architectures of the space (train-picks)
@@ -33,6 +35,7 @@ class Source:
     Settings: type | None = None  # its own keys (standalone.<name>), or None
     own_stages: tuple = ()        # nas.registry.OwnStage: stages it runs before merge-standalone
     trains: bool = False          # whether it trains networks (train-picks then reads the splits)
+    skips_missing: bool = False   # whether `lookup` leaves out what it lacks (picks then count as missing)
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -61,6 +64,15 @@ class Source:
     def pool_deps(self) -> list[str]:
         """The files merge-standalone reads besides the pool: its own stages' outputs, its inputs."""
         return self.inputs()
+
+    def sample_deps(self) -> list[str]:
+        """The files `sample` reads to draw the pool from `candidates` (none by default)."""
+        return []
+
+    def candidates(self) -> list[str] | None:
+        """The architectures the pool is drawn from, if the source covers only some of the space (a
+        benchmark's records): one string per isomorphism class, in a fixed order; None: the whole space."""
+        return None
 
     def pick_deps(self) -> list[str]:
         """The files train-picks reads besides the picks."""

@@ -193,6 +193,15 @@ def _table_source():
     return p
 
 
+def _benchmark_source():
+    p = copy.deepcopy(TINY)
+    p["data"] = {"dataset": "cifar10", "root": "cifar"}
+    p["sample"] = {"archs": "all"}
+    p["space"] = {**p["space"], "isomorphism": "benchmark"}
+    p["standalone"] = {"source": "benchmark", "benchmark": {"format": "nats_tss", "path": "NATS", "shards": 2}}
+    return p
+
+
 def _sharing():
     from helpers import TINY_SHARING
 
@@ -204,12 +213,17 @@ def _sharing():
     pytest.param(_sharing, id="weight-sharing"),
     pytest.param(_two_variants_three_shards, id="two-variants-three-shards"),
     pytest.param(_table_source, id="table-source"),
+    pytest.param(_benchmark_source, id="benchmark-source"),
     pytest.param(_darts_beside_spos, id="darts-beside-spos"),
     pytest.param(lambda: yaml.safe_load((REPO / "params.yaml").read_text()), id="committed-params"),
 ])
 def test_snakefile_matches_dvc_yaml(tmp_path, params):
     project = snake_project(tmp_path, params())
     (project / "truth.csv").write_text("arch,accuracy\n")  # the table-source dep must exist for a dry run
+    (project / "NATS").mkdir()  # and the benchmark folder, and CIFAR-10's batches
+    (project / "cifar").mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (project / "cifar" / name).write_bytes(b"")
     assert parity_problems(project) == []
 
 

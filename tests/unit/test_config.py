@@ -250,8 +250,8 @@ def test_table_source_needs_table():
         "standalone.table: expected a mapping of table's settings, got 'nb201.csv'"
     assert error({"standalone": {"table": {"path": "t.csv"}}}) == \
         "standalone.table: settings of source 'table', but standalone.source is 'train'"
-    assert error({"standalone": {"source": "benchmark"}}) == \
-        "standalone.source: unknown source 'benchmark'; expected one of train, table"
+    assert error({"standalone": {"source": "bench"}}) == \
+        "standalone.source: unknown source 'bench'; expected one of train, table, benchmark"
 
 
 def test_seeds():
@@ -489,3 +489,19 @@ def test_the_sections_sampling_is_for_the_single_path_variants_beside_a_darts_on
     cfg = from_dict({"space": {"name": "zhang64"}, "sample": {"archs": 16},
                      "supernet": {"sampling": sampling, "variants": {"baseline": {}, "d": {"method": "darts"}}}})
     assert cfg.variant("d").method == "darts" and cfg.variant("baseline").sampling == sampling
+
+
+def test_sample_all_is_every_class_of_the_space_and_round_trips():
+    cfg = from_dict({"sample": {"archs": "all"}, "space": {"isomorphism": "benchmark"}})
+    assert cfg.sample.archs == 6466 and cfg.sample.everything  # NAS-Bench-201's own unique cells
+    assert from_dict({"sample": {"archs": "all"}}).sample.archs == 5260  # one per function
+    assert config.to_dict(cfg)["sample"] == {"archs": "all"}
+    assert from_dict(config.to_dict(cfg)) == cfg
+    assert not from_dict({"sample": {"archs": 64}}).sample.everything
+
+
+def test_sample_all_needs_an_enumerable_space_and_everything_is_not_a_key():
+    msg = one_line_error(from_dict, {"sample": {"archs": "all"}, "space": {"name": "darts"}})
+    assert msg.startswith("sample.archs: all needs a space whose classes can be listed; darts has 1.08e+18")
+    assert "'everything'" in one_line_error(from_dict, {"sample": {"everything": True}})
+    assert one_line_error(from_dict, {"sample": {"archs": "most"}}).startswith("sample.archs: 'most' is not allowed")

@@ -361,3 +361,38 @@ def test_perfect_ranker_reference_edges():
     assert lo < hi
     with pytest.raises(UserError, match="seeds must be at least 1"):
         perfect_ranker_tau(0.4, 0)
+
+
+# --- tau among the best ---------------------------------------------------------------------------------
+
+def test_top_share_tau_ranks_only_the_best_by_truth():
+    # Over all 200 the score agrees perfectly with the truth but for the best 20, where it is reversed:
+    # the whole-pool tau is high, the top-10% tau is -1.
+    truth = np.arange(200, dtype=float)
+    score = truth.copy()
+    score[180:] = score[180:][::-1]
+    assert kendall_tau(truth, score) > 0.9
+    assert metrics.top_share_tau(truth, score, 10) == pytest.approx(-1.0)
+    assert metrics.top_share_tau(truth, score, 50) > 0.8
+
+
+def test_correlation_table_adds_top_shares_only_where_they_hold_enough_architectures():
+    small = correlation_table(*correlated(64), topk=[1], threshold=0.1, n_boot=20, seed=0)
+    assert "top_share_tau" not in set(small["metric"])  # top 10% of 64 is 6 architectures: not reported
+    truth, score = correlated(1000)
+    table = correlation_table(truth, score, topk=[1], threshold=0.1, n_boot=20, seed=0)
+    top = table[table["metric"] == "top_share_tau"]
+    assert top["k"].tolist() == [10, 1]  # 100 and 10 architectures
+    assert top["value"].iloc[0] == metrics.top_share_tau(truth, score, 10)
+    assert (top["ci_low"] <= top["value"]).all() and (top["value"] <= top["ci_high"]).all()
+    assert "top_share_tau" not in set(correlation_table(*correlated(999), topk=[1], threshold=0.1, n_boot=20,
+                                                        seed=0).query("k == 1")["metric"])
+
+
+def test_seed_to_seed_row_leaves_out_architectures_missing_a_seed():
+    rng = np.random.default_rng(0)
+    rows = [{"arch_id": a, "seed": s, "test_accuracy": a + rng.normal()} for a in range(30) for s in (777, 888)]
+    rows += [{"arch_id": a, "seed": 999, "test_accuracy": a + rng.normal()} for a in range(20)]  # 10 lack seed 999
+    table = metrics.seed_to_seed_row(pd.DataFrame(rows), "test", 50, 0)
+    full = pd.DataFrame(rows).pivot(index="arch_id", columns="seed", values="test_accuracy").dropna()
+    assert table["value"].iloc[0] == metrics.seed_to_seed_tau(full)

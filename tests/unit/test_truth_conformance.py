@@ -7,6 +7,7 @@ import ast
 import copy
 import dataclasses
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,8 +31,19 @@ def _table(root, space, archs):
     return {"source": "table", "table": {"path": "truth.csv", "arch_column": "cell", "accuracy_column": "acc"}}
 
 
+def _benchmark(root, space, archs):
+    """A NATS-Bench folder (the packages' own format) holding the pool and a further sample."""
+    from benchfile_writers import write_nats_tss
+
+    cells = list(dict.fromkeys(list(archs["arch"]) + [space.format(a) for a in space.sample(24, 0)]))
+    write_nats_tss(root / "NATS", cells)
+    return {"source": "benchmark", "benchmark": {"format": "nats_tss", "path": "NATS", "shards": 2}}
+
+
 # source name -> fn(project root, space, pool) -> the `standalone` section that uses it there
-FIXTURES = {"train": _train, "table": _table}
+FIXTURES = {"train": _train, "table": _table, "benchmark": _benchmark}
+# Other params a source needs (a benchmark's records are of CIFAR-10: the super-net must train on it).
+PARAMS = {"benchmark": {"data": {"dataset": "cifar10", "root": "cifar"}}}
 
 SMALL = {**copy.deepcopy(TINY), "space": {"name": "nb201", "channels": 2, "cells": 1}, "sample": {"archs": 4},
          "correlate": {"topk": [1, 2], "bootstrap": 20}}
@@ -63,7 +75,7 @@ def project(request, pool, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "p")
     space = spaces.study_space(config.from_dict(SMALL).space)
     section = FIXTURES[request.param](tmp_path / "p", space, io.read_parquet(L.ARCHS))
-    cfg = config.from_dict({**SMALL, "standalone": {**SMALL["standalone"], **section}})
+    cfg = config.from_dict({**SMALL, "standalone": {**SMALL["standalone"], **section}, **PARAMS.get(request.param, {})})
     (tmp_path / "p" / "params.yaml").write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
     return cfg, truth.source_for(cfg)
 
@@ -71,8 +83,9 @@ def project(request, pool, tmp_path, monkeypatch):
 def _run_own_stages(cfg, source):
     for own in source.own_stages:
         if own.per == "shard":
-            for k in range(1, cfg.standalone.shards + 1):
-                own.run(cfg, shard=f"{k}/{cfg.standalone.shards}", workers=1)
+            shards = source.stages()[own.name]["foreach"]  # 1..N, as dvc.yaml runs them
+            for k in shards:
+                own.run(cfg, shard=f"{k}/{len(shards)}", workers=1)
         else:
             raise AssertionError(f"source {source.name!r}: own stage {own.name!r} per {own.per!r}; sources run per shard")
 
@@ -126,6 +139,8 @@ def test_architectures_outside_the_pool_are_answered(project):
     others = [a for a in space.sample(16, 0) if space.format(a) not in set(pool["arch"])][:2]
     archs = pd.DataFrame({"arch_id": [100, 101], "arch": [space.format(a) for a in others],
                           "canonical": [space.canonical(a) for a in others]})
+    if not all(Path(p).exists() for p in source.pick_deps()):  # train-picks runs after what it reads
+        _run_own_stages(cfg, source)
     _check_results(source.lookup(archs, workers=1), archs, source.name)
 
 
@@ -139,9 +154,12 @@ def test_its_declarations_are_what_the_dag_tracks(project):
         for part in key.split("."):
             assert isinstance(node, dict) and part in node, f"source {source.name!r}: params key {key!r} is not in params"
             node = node[part]
-    for path in source.inputs():
-        assert path in s["merge-standalone"]["deps"] and path in s["train-picks"]["deps"]
+    own_deps = {d for name in source.stages() for d in (s[name].get("do", s[name])["deps"])}
+    for path in source.inputs():  # read by the merge, or by the source's own stages before it
+        assert path in s["merge-standalone"]["deps"] or path in own_deps
     assert set(source.pool_deps()) <= set(s["merge-standalone"]["deps"])
+    assert set(source.pick_deps()) <= set(s["train-picks"]["deps"])
+    assert set(source.sample_deps()) <= set(s["sample"]["deps"])
     assert s["merge-standalone"]["params"] == source.merge_params() and s["train-picks"]["params"] == source.params()
     # A missing or mis-set input is one line naming the key.
     assert not dag.missing_params(cfg, yaml.safe_load(open("params.yaml")))

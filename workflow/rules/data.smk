@@ -26,7 +26,7 @@ rule sample:
     input:
         code("sample"),
         stamp("sample"),
-        str(L.split("train")),
+        stage_deps("sample"),
     output:
         str(L.ARCHS),
     params:
