@@ -118,7 +118,8 @@ STAGES = [
     ("prepare", "generate or read the dataset; write train/valid/test splits"),
     ("sample", "sample distinct architectures of the search space"),
     ("train-supernet", "train the weight-sharing super-net of one variant and seed"),
-    ("eval-supernet", "score every sampled architecture with shared weights"),
+    ("eval-supernet", "score every sampled architecture with shared weights (one shard of them: eval.shards)"),
+    ("merge-scores", "a run's scores joined from its eval-supernet shards (eval.shards > 1)"),
     ("merge-standalone", "the ground truth of the sampled pool: the shards joined, or read from its source"),
     ("correlate", "rank correlations between super-net and stand-alone"),
     ("stability", "ranking stability over epochs, steps and seeds; interference between children"),
@@ -225,10 +226,10 @@ def build_parser(argv=()) -> argparse.ArgumentParser:
         s.set_defaults(func=fn)
         # --params after the subcommand too (`nas correlate --params p.yaml`); absent, the top level's holds.
         s.add_argument("--params", default=argparse.SUPPRESS, help="params file (default: params.yaml)")
-        if name in ("train-supernet", "eval-supernet") or (name in own and own[name].per == "run"):
+        if name in ("train-supernet", "eval-supernet", "merge-scores") or (name in own and own[name].per == "run"):
             s.add_argument("--variant", default="baseline", help="a name in supernet.variants")
             s.add_argument("--seed", type=int, default=None, help="one of supernet.seeds (default: the first)")
-        if name in own and own[name].per == "shard":
+        if name == "eval-supernet" or (name in own and own[name].per == "shard"):
             s.add_argument("--shard", default="1/1", help="K/N: the K-th of N shards")
         if name == "train-picks" or (name in own and own[name].per == "shard"):
             s.add_argument("--workers", type=int, default=0, help="processes (default: CPU count, up to 8)")

@@ -114,6 +114,8 @@ class EvalConfig:
     bn: str = opt("recalibrate", choices=("recalibrate", "batch", "stored"))
     recalibrate_batches: int = opt(5, min=1)
     batch_size: int = opt(500, min=2)
+    shards: int = opt(1, min=1, max=256, doc="eval-supernet jobs per run, each scoring every N-th architecture "
+                      "(merge-scores joins them): two one-thread jobs use two cores better than one job")
 
 
 @dataclass(frozen=True)
@@ -463,6 +465,8 @@ def _check(cfg: Config):
     if len(set(sc.seeds)) != len(sc.seeds):
         raise UserError(f"standalone.seeds: {sc.seeds} has duplicates")
     _sources()[sc.source].check(cfg)
+    if cfg.eval.shards > cfg.sample.archs:
+        raise UserError(f"eval.shards: {cfg.eval.shards} is more than sample.archs ({cfg.sample.archs})")
     bad = [k for k in cfg.correlate.topk if k < 1 or k > cfg.sample.archs]
     if bad:
         raise UserError(f"correlate.topk: {bad[0]} is not allowed; expected integers in 1..{cfg.sample.archs}")

@@ -132,7 +132,7 @@ def estimate(cfg) -> tuple[list[dict], list[str]]:
     rows.append({"stage": "train-supernet", "jobs": len(cfg.variants) * seeds,
                  "hours": seeds * sum(s * n for s, _, n in per_variant.values()) / 3600})
     forwards = cfg.eval.recalibrate_batches + math.ceil(n_valid / cfg.eval.batch_size)
-    rows.append({"stage": "eval-supernet", "jobs": len(cfg.variants) * seeds,
+    rows.append({"stage": "eval-supernet", "jobs": len(cfg.variants) * seeds * cfg.eval.shards,
                  "hours": seeds * sum(f * forwards * archs * (1 + len(cfg.variant(v).save_epochs))
                                       for v, (_, f, _) in per_variant.items()) / 3600})
     if truth.get_source(cfg.standalone.source).trains:

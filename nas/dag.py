@@ -158,7 +158,7 @@ def _stages(cfg: Config) -> dict:
             continue
         extra = ([] if dense else [archs]) + [standalone] if stage.endswith("landmarks") else []
         out[stage] = {"matrix": {"variant": group, "seed": seeds}, **train, "deps": train["deps"] + extra}
-    out["eval-supernet"] = {
+    evaluate = {
         "matrix": {"variant": list(variants), "seed": seeds},
         "cmd": "nas eval-supernet --variant ${item.variant} --seed ${item.seed}",
         "deps": [_p(RUN.weights), _p(RUN.checkpoints), archs, _p(L.split("train")), _p(L.split("valid"))],
@@ -166,6 +166,22 @@ def _stages(cfg: Config) -> dict:
         "params": ["seed", "device", "threads", "eval", "supernet.eval_bn", "supernet.variants.${item.variant}"],
         "outs": [_p(RUN.scores), _p(RUN.epoch_scores)],
     }
+    shards = cfg.eval.shards
+    if shards == 1:
+        out["eval-supernet"] = evaluate
+    else:  # one job per (run, shard), each every N-th architecture; merge-scores joins a run's shards
+        shard = "${item.shard}"
+        out["eval-supernet"] = {
+            **evaluate, "matrix": {**evaluate["matrix"], "shard": list(range(1, shards + 1))},
+            "cmd": f"{evaluate['cmd']} --shard {shard}/{shards}",
+            "outs": [_p(RUN.scores_shard(shard)), _p(RUN.epoch_scores_shard(shard))]}
+        out["merge-scores"] = {
+            "matrix": {"variant": list(variants), "seed": seeds},
+            "cmd": "nas merge-scores --variant ${item.variant} --seed ${item.seed}",
+            "deps": [_p(p) for k in range(1, shards + 1) for p in (RUN.scores_shard(k), RUN.epoch_scores_shard(k))],
+            "params": ["eval.shards", "supernet.variants.${item.variant}"],
+            "outs": [_p(RUN.scores), _p(RUN.epoch_scores)],
+        }
     # Selection methods with a stage of their own (DARTS-PT's perturbation): one per run they apply to.
     own_outputs = []  # what those stages write, read by pick and report
     for name, group in selector_runs(cfg).items():

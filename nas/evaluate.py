@@ -13,6 +13,8 @@ The recalibration batches are the same for every architecture, so scores differ 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import torch
 from torch import nn
@@ -74,18 +76,57 @@ def calibration_batches(train: Tensors, count: int, batch_size: int, seed: int, 
     return [train.x[perm[i * batch_size:(i + 1) * batch_size]].to(device) for i in range(count)]
 
 
+# Architectures per progress file: a killed eval-supernet job loses at most this many scores. Each
+# architecture's score depends only on the weights and the fixed batches (recalibration resets every BN
+# statistic first), so a resumed job, or a shard, writes the bytes one uninterrupted job would.
+CHUNK = 256
+
+
 def score_archs(net: nn.Module, archs: pd.DataFrame, space, valid: Tensors, train: Tensors, bn: str,
-                recalibrate_batches: int, batch_size: int, seed: int, device) -> pd.DataFrame:
-    """Score every architecture of `archs` (columns arch_id, arch) with the shared weights."""
+                recalibrate_batches: int, batch_size: int, seed: int, device,
+                progress: Path | None = None) -> pd.DataFrame:
+    """Score every architecture of `archs` (columns arch_id, arch) with the shared weights; with
+    `progress` (a folder named by everything that sets the scores), each chunk of CHUNK architectures
+    is kept there when done and read back instead of scored again."""
     net.to(device)
     valid = Tensors(valid.x.to(device), valid.y.to(device), valid.shape, valid.num_classes, valid.dataset)
     calibration = (calibration_batches(train, recalibrate_batches, batch_size, seed, device)
                    if bn == "recalibrate" else None)
-    rows = []
+    frames = []
     bar = io.Progress(len(archs), "eval-supernet")
-    for arch_id, arch in zip(archs["arch_id"], archs["arch"]):
-        acc, loss = score(net, space.parse(arch), valid, bn, batch_size, calibration)
-        rows.append({"arch_id": int(arch_id), "accuracy": acc, "loss": loss})
-        bar.update(arch=int(arch_id), acc=acc)
+    for start in range(0, len(archs), CHUNK):
+        chunk = archs.iloc[start:start + CHUNK]
+        part = progress / f"chunk-{start // CHUNK:05d}.parquet" if progress is not None else None
+        if part is not None and part.is_file():
+            done = _read_chunk(part, chunk)
+            if done is not None:
+                frames.append(done)
+                for arch_id, acc in zip(done["arch_id"], done["accuracy"]):
+                    bar.update(arch=int(arch_id), acc=float(acc), kept="yes")
+                continue
+        rows = []
+        for arch_id, arch in zip(chunk["arch_id"], chunk["arch"]):
+            acc, loss = score(net, space.parse(arch), valid, bn, batch_size, calibration)
+            rows.append({"arch_id": int(arch_id), "accuracy": acc, "loss": loss})
+            bar.update(arch=int(arch_id), acc=acc)
+        frame = pd.DataFrame(rows, columns=SCORE_COLUMNS).astype({"arch_id": "int64"})
+        if part is not None:
+            io.write_parquet(frame, part)
+        frames.append(frame)
     bar.close()
-    return pd.DataFrame(rows, columns=SCORE_COLUMNS).astype({"arch_id": "int64"})
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "arch_id" else "float64") for c in SCORE_COLUMNS})
+    return pd.concat(frames, ignore_index=True)
+
+
+def _read_chunk(path: Path, chunk: pd.DataFrame) -> pd.DataFrame | None:
+    """A kept chunk's scores, or None (scored again) when it is not the chunk's architectures."""
+    from nas import layout as L
+
+    try:
+        done = io.read_parquet(path, L.SCHEMAS["scores"])
+    except io.UserError as exc:
+        raise io.progress_error(exc) from None
+    if done["arch_id"].tolist() != chunk["arch_id"].astype(int).tolist():
+        return None
+    return done[SCORE_COLUMNS].astype({"arch_id": "int64", "accuracy": "float64", "loss": "float64"})

@@ -179,6 +179,17 @@ class Run:
     def scores(self) -> Path:
         return self.dir / "scores.parquet"
 
+    def scores_shard(self, k: int | str) -> Path:
+        """Shard k of the scores, with eval.shards > 1 (merge-scores joins them into `scores`)."""
+        return self.dir / "scores" / f"shard-{k}.parquet"
+
+    def epoch_scores_shard(self, k: int | str) -> Path:
+        return self.dir / "epoch_scores" / f"shard-{k}.parquet"
+
+    def eval_progress(self, key: str) -> Path:
+        """The architectures an unfinished eval-supernet job has scored with settings `key` (chunks)."""
+        return PROGRESS / "eval" / f"{self.variant}-{self.seed}-{key}"
+
     @property
     def step_scores(self) -> Path:
         """The pool scored after each of the run's last supernet.dense_steps steps (empty when 0)."""

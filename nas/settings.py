@@ -18,6 +18,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 import reprlib
 import types
 import typing
@@ -180,3 +181,22 @@ def fingerprint(*parts) -> str:
         return dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p
     text = json.dumps([plain(p) for p in parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --- shards: the K-th of N jobs of a stage -------------------------------------------------------
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'K/N' -> (K, N) with 1 <= K <= N."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if not m:
+        raise UserError(f"--shard {show(text)}: expected K/N, e.g. 1/4")
+    k, n = int(m[1]), int(m[2])
+    if n < 1 or not 1 <= k <= n:
+        raise UserError(f"--shard {show(text)}: K must be between 1 and N (N >= 1)")
+    return k, n
+
+
+def shard_of(archs, k: int, n: int):
+    """Shard K of N: every N-th architecture starting at the K-th (interleaved, so shards get a similar
+    mix of cheap and expensive cells)."""
+    return archs.iloc[k - 1::n]

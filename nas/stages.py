@@ -181,30 +181,56 @@ def _landmark_inputs(count: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return io.read_parquet(L.ARCHS, L.SCHEMAS["archs"]), io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"])
 
 
-def eval_supernet(cfg: Config, variant: str = "baseline", seed: int | None = None) -> list[Path]:
+def eval_supernet(cfg: Config, variant: str = "baseline", seed: int | None = None, shard: str = "1/1") -> list[Path]:
+    """Score the pool with a run's shared weights (and with each epoch it kept); with eval.shards N > 1,
+    shard K scores every N-th architecture from the K-th and writes its own files (merge-scores joins
+    them). Resumable: finished chunks of architectures are kept (nas.evaluate.CHUNK)."""
     from nas import data, evaluate, spaces, supernet
     from nas.train import resolve_device
+    from nas.settings import parse_shard, shard_of
 
     run, hp = cfg.run(variant, seed)
+    k, n = parse_shard(shard)
+    if n != cfg.eval.shards:
+        raise UserError(f"--shard {shard}: N must equal eval.shards ({cfg.eval.shards})")
     use_threads(cfg)
     net, meta = supernet.load(run.weights, cfg.space.name)
     archs = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
     # Landmarks were trained on their stand-alone ranking: scoring them would grade the super-net on
     # its own answers.
     archs = archs[~archs["arch_id"].isin(meta.get("landmarks") or [])].reset_index(drop=True)
+    archs = shard_of(archs, k, n).reset_index(drop=True)
     e = cfg.eval
+    bn = hp.eval_bn or e.bn
     valid, train = data.load_split(L.split("valid")), data.load_split(L.split("train"))
 
-    def score(weights):
-        return evaluate.score_archs(weights, archs, spaces.study_space(cfg.space), valid, train, hp.eval_bn or e.bn,
-                                    e.recalibrate_batches, e.batch_size, cfg.seed, resolve_device(cfg.device))
-    scores = score(net)
+    def score(path, weights):
+        key = config_mod.fingerprint(hashlib.sha256(path.read_bytes()).hexdigest(), bn, e.recalibrate_batches, e.batch_size,
+                          cfg.seed, cfg.device, cfg.threads, cfg.space, archs["arch"].tolist())
+        return evaluate.score_archs(weights, archs, spaces.study_space(cfg.space), valid, train, bn,
+                                    e.recalibrate_batches, e.batch_size, cfg.seed, resolve_device(cfg.device),
+                                    progress=run.eval_progress(key))
+    scores = score(run.weights, net)
     # Every epoch kept by supernet.save_epochs is scored the same way, so the ranking can be followed
     # over training time (nas.stability); the last epoch's scores are the final ones above.
     kept = io.read_json(run.checkpoints_index).get("epochs", []) if run.checkpoints_index.is_file() else []
-    by_epoch = [score(supernet.load(run.checkpoint(epoch), cfg.space.name)[0]).assign(epoch=epoch)
+    by_epoch = [score(run.checkpoint(epoch), supernet.load(run.checkpoint(epoch), cfg.space.name)[0]).assign(epoch=epoch)
                 for epoch in kept if epoch != meta["epoch"]] + [scores.assign(epoch=meta["epoch"])]
     epochs = pd.concat(by_epoch, ignore_index=True)[list(L.SCHEMAS["epoch_scores"])].astype({"epoch": "int64"})
+    out = (run.scores, run.epoch_scores) if n == 1 else (run.scores_shard(k), run.epoch_scores_shard(k))
+    io.write_parquet(scores, out[0])
+    io.write_parquet(epochs, out[1])
+    return list(out)
+
+
+def merge_scores(cfg: Config, variant: str = "baseline", seed: int | None = None) -> list[Path]:
+    """A run's scores from its eval-supernet shards (eval.shards > 1), in the order one job writes them."""
+    run, _ = cfg.run(variant, seed)
+    n = cfg.eval.shards
+    scores = pd.concat([io.read_parquet(run.scores_shard(k), L.SCHEMAS["scores"]) for k in range(1, n + 1)],
+                       ignore_index=True).sort_values("arch_id", kind="stable").reset_index(drop=True)
+    epochs = pd.concat([io.read_parquet(run.epoch_scores_shard(k), L.SCHEMAS["epoch_scores"]) for k in range(1, n + 1)],
+                       ignore_index=True).sort_values(["epoch", "arch_id"], kind="stable").reset_index(drop=True)
     io.write_parquet(scores, run.scores)
     io.write_parquet(epochs, run.epoch_scores)
     return [run.scores, run.epoch_scores]

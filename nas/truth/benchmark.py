@@ -35,7 +35,7 @@ from nas import io, spaces, standalone
 from nas import layout as L
 from nas.io import UserError
 from nas.registry import OwnStage
-from nas.settings import cut, opt, show
+from nas.settings import cut, opt, parse_shard, show
 from nas.truth import benchfiles
 from nas.truth.base import Source, register_source
 
@@ -63,8 +63,6 @@ def shard_range(count: int, k: int, n: int) -> range:
 
 def import_benchmark(cfg, shard: str = "1/1", workers: int = 0) -> list[Path]:
     """The `import-benchmark` stage: part K of N of the benchmark's records, with canonical forms."""
-    from nas.truth.train import parse_shard
-
     k, n = parse_shard(shard)
     s = cfg.standalone.settings
     if cfg.standalone.source != Benchmark.name:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
@@ -33,29 +32,12 @@ from nas import layout as L
 from nas.data import Tensors, load_split, random_crop_flip, splits_fingerprint
 from nas.io import UserError
 from nas.registry import OwnStage
-from nas.settings import fingerprint, show
+from nas.settings import fingerprint, parse_shard, shard_of  # noqa: F401 (shard_of: re-exported)
 from nas.train import TrainConfig, evaluate, make_optimizer, resolve_device, seed_everything, train_epoch
 from nas.truth.base import Source, register_source
 
 # The standalone keys the trained accuracies depend on, beside the optimisation keys.
 TRAIN_KEYS = [f.name for f in dataclasses.fields(TrainConfig)]
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """'K/N' -> (K, N) with 1 <= K <= N."""
-    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
-    if not m:
-        raise UserError(f"--shard {show(text)}: expected K/N, e.g. 1/4")
-    k, n = int(m[1]), int(m[2])
-    if n < 1 or not 1 <= k <= n:
-        raise UserError(f"--shard {show(text)}: K must be between 1 and N (N >= 1)")
-    return k, n
-
-
-def shard_of(archs: pd.DataFrame, k: int, n: int) -> pd.DataFrame:
-    """Shard K of N: every N-th architecture starting at the K-th (interleaved, so shards get a similar
-    mix of cheap and expensive cells)."""
-    return archs.iloc[k - 1::n]
 
 
 def paired_init(net: torch.nn.Module, seed: int) -> None:

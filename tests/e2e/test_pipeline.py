@@ -294,3 +294,32 @@ def test_weight_sharing_study_scores_epochs_and_steps_and_measures_stability(dvc
     for figure in ("stability.png", "ranks.png", "sharing.png", "interference.png"):
         assert (project / "results/report" / figure).is_file(), figure
     assert "Ranking stability and the degree of sharing" in (project / "results/report/index.html").read_text()
+
+
+def test_scoring_in_shards_writes_the_bytes_of_one_job(dvc_tiny, tmp_path):
+    """eval.shards: two eval-supernet jobs, each every other architecture, joined by merge-scores, give
+    the scores (and the kept epochs' scores) one job wrote; under DVC the sharded stages are what run."""
+    import shutil
+
+    from nas import layout as L
+
+    _, _, pristine = dvc_tiny
+    project = tmp_path / "p"
+    shutil.copytree(pristine, project, symlinks=True)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["eval"]["shards"] = 2
+    write_params(project / "params.yaml", params)
+    run_ = L.Run("baseline", 0)
+    one = {p: (project / p).read_bytes() for p in (run_.scores, run_.epoch_scores)}
+    for k in (1, 2):
+        run(["nas", "eval-supernet", "--variant", "baseline", "--seed", "0", "--shard", f"{k}/2"], project)
+    shard = pd.read_parquet(project / run_.scores_shard(2))
+    assert shard["arch_id"].tolist() == list(range(1, 6, 2))  # every other architecture
+    (project / run_.scores).unlink()
+    run(["nas", "merge-scores", "--variant", "baseline", "--seed", "0"], project)
+    assert {p: (project / p).read_bytes() for p in one} == one
+    run(["nas", "dag"], project)
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    assert stages["eval-supernet"]["matrix"]["shard"] == [1, 2] and "merge-scores" in stages
+    bad = run(["nas", "eval-supernet", "--shard", "1/3"], project, check=False)
+    assert bad.returncode == 2 and bad.stderr.strip().endswith("--shard 1/3: N must equal eval.shards (2)")

@@ -176,6 +176,7 @@ def _two_variants_three_shards():
                                  "lm": {"landmarks": 2}}
     p["supernet"]["seeds"] = [0, 3, 7]
     p["standalone"]["shards"] = 3
+    p["eval"] = {**p["eval"], "shards": 2}  # eval-supernet in two jobs a run, and merge-scores
     return p
 
 

@@ -102,7 +102,7 @@ def test_unknown_key_in_section():
     assert error({"data": {"valid_fractoin": 0.3}}) == \
         "data: unknown key 'valid_fractoin'; did you mean 'valid_fraction'?"
     msg = error({"eval": {"qqq": 1}})
-    assert msg == "eval: unknown key 'qqq'; valid keys: bn, recalibrate_batches, batch_size"
+    assert msg == "eval: unknown key 'qqq'; valid keys: bn, recalibrate_batches, batch_size, shards"
 
 
 def test_section_not_a_mapping():

@@ -46,12 +46,16 @@ THREADS = CFG.threads
 # A GPU per training/scoring job only where params ask for CUDA explicitly; on Slurm with
 # `device: auto`, request one with `set-resources` in the profile instead.
 GPU = 1 if CFG.device.startswith("cuda") else 0
+# eval-supernet jobs per run (eval.shards): above 1, each scores every N-th architecture and
+# merge_scores joins a run's shards.
+EVAL_SHARDS = CFG.eval.shards
 
 
 wildcard_constraints:
     variant="|".join(re.escape(v) for v in VARIANTS),
     seed=r"\d+",
     k=r"\d+",
+    shard=r"\d+",
 
 
 def each_run(path):

@@ -30,28 +30,82 @@ rule train_supernet:
         "nas train-supernet --variant {wildcards.variant} --seed {wildcards.seed} > {log} 2>&1"
 
 
-rule eval_supernet:
-    input:
-        code("eval-supernet"),
-        lambda wildcards: stamp("eval-supernet", wildcards.variant),
-        str(RUN.weights),
-        str(RUN.checkpoints),
-        str(L.ARCHS),
-        str(L.split("train")),
-        str(L.split("valid")),
-    output:
-        str(RUN.scores),
-        str(RUN.epoch_scores),
-    params:
-        tracked=lambda wildcards: tracked("eval-supernet", wildcards.variant),
-    log:
-        str(L.LOGS / "eval_supernet/{variant}/seed-{seed}.log"),
-    benchmark:
-        str(L.LOGS / "benchmarks/eval_supernet/{variant}/seed-{seed}.tsv")
-    threads: THREADS
-    resources:
-        mem_mb=8000,
-        runtime=60,
-        gpu=GPU,
-    shell:
-        "nas eval-supernet --variant {wildcards.variant} --seed {wildcards.seed} > {log} 2>&1"
+# eval.shards: one job per run, or one per (run, shard) and a merge (nas/dag.py writes the same).
+if EVAL_SHARDS == 1:
+
+    rule eval_supernet:
+        input:
+            code("eval-supernet"),
+            lambda wildcards: stamp("eval-supernet", wildcards.variant),
+            str(RUN.weights),
+            str(RUN.checkpoints),
+            str(L.ARCHS),
+            str(L.split("train")),
+            str(L.split("valid")),
+        output:
+            str(RUN.scores),
+            str(RUN.epoch_scores),
+        params:
+            tracked=lambda wildcards: tracked("eval-supernet", wildcards.variant),
+        log:
+            str(L.LOGS / "eval_supernet/{variant}/seed-{seed}.log"),
+        benchmark:
+            str(L.LOGS / "benchmarks/eval_supernet/{variant}/seed-{seed}.tsv")
+        threads: THREADS
+        resources:
+            mem_mb=8000,
+            runtime=60,
+            gpu=GPU,
+        shell:
+            "nas eval-supernet --variant {wildcards.variant} --seed {wildcards.seed} > {log} 2>&1"
+
+else:
+
+    rule eval_supernet:
+        input:
+            code("eval-supernet"),
+            lambda wildcards: stamp("eval-supernet", wildcards.variant),
+            str(RUN.weights),
+            str(RUN.checkpoints),
+            str(L.ARCHS),
+            str(L.split("train")),
+            str(L.split("valid")),
+        output:
+            str(RUN.scores_shard("{shard}")),
+            str(RUN.epoch_scores_shard("{shard}")),
+        params:
+            tracked=lambda wildcards: tracked("eval-supernet", wildcards.variant),
+        log:
+            str(L.LOGS / "eval_supernet/{variant}/seed-{seed}/shard-{shard}.log"),
+        benchmark:
+            str(L.LOGS / "benchmarks/eval_supernet/{variant}/seed-{seed}/shard-{shard}.tsv")
+        threads: THREADS
+        resources:
+            mem_mb=8000,
+            runtime=60,
+            gpu=GPU,
+        shell:
+            "nas eval-supernet --variant {wildcards.variant} --seed {wildcards.seed} "
+            f"--shard {{wildcards.shard}}/{EVAL_SHARDS} > {{log}} 2>&1"
+
+    rule merge_scores:
+        input:
+            code("merge-scores"),
+            lambda wildcards: stamp("merge-scores", wildcards.variant),
+            [str(path(k)) for k in range(1, EVAL_SHARDS + 1)
+             for path in (RUN.scores_shard, RUN.epoch_scores_shard)],
+        output:
+            str(RUN.scores),
+            str(RUN.epoch_scores),
+        params:
+            tracked=lambda wildcards: tracked("merge-scores", wildcards.variant),
+        log:
+            str(L.LOGS / "merge_scores/{variant}/seed-{seed}.log"),
+        benchmark:
+            str(L.LOGS / "benchmarks/merge_scores/{variant}/seed-{seed}.tsv")
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        shell:
+            "nas merge-scores --variant {wildcards.variant} --seed {wildcards.seed} > {log} 2>&1"
