@@ -112,3 +112,28 @@ def test_sample_draws_among_what_the_benchmark_holds_and_refuses_more(imported, 
     more = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, archs=500, everything=False))
     assert one_line_error(stages.sample, more).startswith(
         f"sample.archs: 500 is more than the {len(pool)} distinct cells the ground-truth source holds")
+
+
+@pytest.mark.parametrize("name", ["yu_nb201", "darts_pt_nb201"])
+def test_the_paper_scale_studies_validate_and_say_what_they_cost(name, monkeypatch):
+    """As written (CUDA, C=16, N=5, the benchmark as truth) each validates here; its cost is estimated on
+    this machine's CPU when it has no CUDA, and says so (at a tiny size here: the measurement is the same
+    code at any size)."""
+    import torch
+
+    from helpers import REPO
+    from nas import cost, study
+
+    full = study.params(REPO, name)  # validated
+    cfg = config.from_dict(full)
+    assert cfg.device == "cuda" and cfg.space.channels == 16 and cfg.space.cells == 5
+    assert cfg.standalone.source == "benchmark" and cfg.standalone.settings.budget == 200
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    tiny = copy.deepcopy(full)
+    tiny["space"].update(channels=2, cells=1)
+    rows, assumptions = cost.estimate(config.from_dict(tiny))
+    stages = {r["stage"]: r for r in rows}
+    assert {"train-supernet", "eval-supernet"} <= set(stages) and "train-standalone" not in stages
+    assert all(r["hours"] > 0 for r in rows)
+    assert assumptions[0].startswith("device cuda asked for, but this machine has no CUDA")
+    assert stages["eval-supernet"]["jobs"] == len(cfg.variants) * len(cfg.supernet.seeds) * cfg.eval.shards
