@@ -88,6 +88,14 @@ class Source:
         raise NotImplementedError
 
 
+def sharded_stage(name: str, shards: int, deps: list[str], params: list[str], out) -> dict:
+    """{name: the DVC spec of a stage run once per shard}: `nas <name> --shard K/N` for K in 1..N,
+    `out(k)` the path shard k writes (called with DVC's "${item}")."""
+    return {name: {"foreach": list(range(1, shards + 1)),
+                   "do": {"cmd": f"nas {name} --shard ${{item}}/{shards}", "deps": deps, "params": params,
+                          "outs": [out("${item}").as_posix()]}}}
+
+
 SOURCES = Registry("source", "standalone.source")  # name -> Source subclass
 register_source = SOURCES.register  # class decorator: add a source under its `name`
 get_source = SOURCES.lookup

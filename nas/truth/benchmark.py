@@ -37,7 +37,7 @@ from nas.io import UserError
 from nas.registry import OwnStage
 from nas.settings import cut, opt, parse_shard, show
 from nas.truth import benchfiles
-from nas.truth.base import Source, register_source
+from nas.truth.base import Source, register_source, sharded_stage
 
 # The search space each format's architectures belong to.
 SPACE_OF = {"nb201_pth": "nb201", "nats_tss": "nb201", "nds": "darts"}
@@ -100,19 +100,17 @@ def look_up(records: pd.DataFrame, archs: pd.DataFrame) -> tuple[pd.DataFrame, l
     by_canon = {}
     for canon, index in zip(first["canonical"], first["index"]):
         by_canon.setdefault(canon, index)
-    rows = records.set_index("index")
-    found, absent = [], []
+    matched, absent = [], []
     for arch_id, arch, canon in zip(archs["arch_id"], archs["arch"], archs["canonical"]):
         index = by_arch.get(arch, by_canon.get(canon))
         if index is None:
             absent.append(arch)
-            continue
-        mine = rows.loc[[index]]
-        found.append(pd.DataFrame({
-            "arch_id": int(arch_id), "arch": arch, "seed": mine["seed"].to_numpy(),
-            "train_accuracy": mine["train_accuracy"].to_numpy(), "valid_accuracy": mine["valid_accuracy"].to_numpy(),
-            "valid_loss": np.nan, "test_accuracy": mine["test_accuracy"].to_numpy(), "test_loss": np.nan}))
-    results = pd.concat(found, ignore_index=True) if found else standalone.empty_results()
+        else:
+            matched.append((int(arch_id), arch, int(index)))
+    # One join for the whole pool (a whole-space pool is thousands of cells): each match gets its seeds' rows.
+    wanted = pd.DataFrame(matched, columns=["arch_id", "arch", "index"]).astype({"index": "int64"})
+    results = wanted.merge(records.drop(columns="arch"), on="index", how="inner", validate="one_to_many")
+    results = results.assign(valid_loss=np.nan, test_loss=np.nan)
     return standalone.sorted_results(results[standalone.RESULT_COLUMNS]), absent
 
 
@@ -168,15 +166,8 @@ class Benchmark(Source):
         return [self.settings.path]
 
     def stages(self) -> dict:
-        n = self.settings.shards
-        return {"import-benchmark": {
-            "foreach": list(range(1, n + 1)),
-            "do": {
-                "cmd": f"nas import-benchmark --shard ${{item}}/{n}",
-                "deps": [self.settings.path],
-                "params": self.params(),
-                "outs": [L.benchmark_part("${item}").as_posix()],
-            }}}
+        return sharded_stage("import-benchmark", self.settings.shards, [self.settings.path], self.params(),
+                             L.benchmark_part)
 
     def _parts(self) -> list[str]:
         return [L.benchmark_part(k).as_posix() for k in range(1, self.settings.shards + 1)]

@@ -34,7 +34,7 @@ from nas.io import UserError
 from nas.registry import OwnStage
 from nas.settings import fingerprint, parse_shard, shard_of  # noqa: F401 (shard_of: re-exported)
 from nas.train import TrainConfig, evaluate, make_optimizer, resolve_device, seed_everything, train_epoch
-from nas.truth.base import Source, register_source
+from nas.truth.base import Source, register_source, sharded_stage
 
 # The standalone keys the trained accuracies depend on, beside the optimisation keys.
 TRAIN_KEYS = [f.name for f in dataclasses.fields(TrainConfig)]
@@ -221,16 +221,10 @@ class Train(Source):
                 + [f"standalone.{k}" for k in TRAIN_KEYS])
 
     def stages(self) -> dict:
-        n = self.cfg.standalone.shards
         params = self.params()
-        return {"train-standalone": {
-            "foreach": list(range(1, n + 1)),
-            "do": {
-                "cmd": f"nas train-standalone --shard ${{item}}/{n}",
-                "deps": [L.ARCHS.as_posix()] + [L.split(s).as_posix() for s in L.SPLITS],
-                "params": params[:4] + ["standalone.shards"] + params[4:],
-                "outs": [L.shard("${item}").as_posix()],
-            }}}
+        return sharded_stage("train-standalone", self.cfg.standalone.shards,
+                             [L.ARCHS.as_posix()] + [L.split(s).as_posix() for s in L.SPLITS],
+                             params[:4] + ["standalone.shards"] + params[4:], L.shard)
 
     def pool_deps(self) -> list[str]:
         return [L.shard(k).as_posix() for k in range(1, self.cfg.standalone.shards + 1)]
