@@ -78,6 +78,10 @@ class SupernetConfig(TrainConfig):
     global_dropout: float = opt(0.0, min=0.0, below=1.0, doc="dropout on the pooled features")
     op_on: str = opt("edge", choices=("edge", "node"), doc="where the operation choice sits")
     kernel_mapping: bool = opt(False, doc="1x1 convolution uses the centre of the 3x3 kernel")
+    dynamic_channels: str | None = opt(None, choices=("fixed_chunck", "random_chunck", "expand"),
+                                       doc="NAS-Bench-101: how a vertex of width k takes its weights from the "
+                                       "widest (Yu et al.'s names); null = fixed_chunck there, and nothing "
+                                       "on a space without vertices of variable width")
     wpl_weight: float = opt(0.0, min=0.0, doc="weight plasticity loss strength (0 = off)")
     landmarks: int = opt(0, min=0, doc="landmark architectures for the ranking loss (0 = off)")
     landmark_weight: float = opt(1.0, min=0.0, doc="strength of the landmark ranking loss")
@@ -429,6 +433,8 @@ def _check(cfg: Config):
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", cfg.device):
         raise UserError(f"device: {show(cfg.device)} is not allowed; expected auto, cpu, cuda or cuda:N")
     space = spaces.study_space(cfg.space)  # an unknown space or convention is the first thing named
+    if cfg.space.channels < space.min_channels:
+        raise UserError(f"space.channels: {cfg.space.channels} is not allowed; {_min_width(space)}")
     if cfg.data.root is not None and ("${" in cfg.data.root or "{" in cfg.data.root):
         # dvc.yaml would read ${...} as its own interpolation, Snakemake {...} as a wildcard
         raise UserError(f"data.root: {show(cfg.data.root)} is not allowed; a path without '${{' or braces")
@@ -483,6 +489,11 @@ def _check(cfg: Config):
             selector.check(cfg, cfg.select.settings.get(m), space)
 
 
+def _min_width(space) -> str:
+    return (f"space {space.name!r} needs at least {space.min_channels} channels (NAS-Bench-101: one for each "
+            "vertex that can feed a cell's output)")
+
+
 def _check_heuristics(cfg: Config, name: str, sn: SupernetConfig, space) -> None:
     """The variant's method checks its own keys (e.g. heuristics that do not apply to the space)."""
     from nas.supernet import METHODS
@@ -497,6 +508,10 @@ def _check_heuristics(cfg: Config, name: str, sn: SupernetConfig, space) -> None
     if sn.lr_min >= sn.lr:
         raise UserError(f"{where('lr_min')}: {sn.lr_min} is not allowed; expected less than the lr it decays "
                         f"from ({where('lr')}: {sn.lr})")
+    if (why := space.dynamic_channels_refusal(sn.dynamic_channels)) is not None:  # whatever the method
+        raise UserError(f"{where('dynamic_channels')}: {why}")
+    if sn.channels is not None and sn.channels < space.min_channels:
+        raise UserError(f"{where('channels')}: {sn.channels} is not allowed; {_min_width(space)}")
     METHODS[sn.method].check(where, sn, space, cfg.sample.archs, cfg.correlate.topk)
     from nas.supernet import sharing
     if sharing.is_partial(sn) and METHODS[sn.method].architecture_weights:

@@ -54,6 +54,15 @@ TINY_SHARING = {**TINY, "space": {"name": "zhang64", "channels": 2, "cells": 2},
                 "stability": {"interference_pairs": 6, "batch_size": 64}}
 
 
+# A tiny NAS-Bench-101 study: the super-net's operation on the vertex (op_on node, the benchmark's form),
+# C=5 (one channel for each vertex that can feed a cell's output), and the three dynamic-channel rules
+# of Yu et al. beside each other, one super-net seed.
+TINY_NB101 = {**TINY, "space": {"name": "nb101", "channels": 5, "cells": 1},
+              "supernet": {**TINY["supernet"], "op_on": "node", "seeds": [0], "variants": {
+                  "baseline": {}, "random_chunck": {"dynamic_channels": "random_chunck"},
+                  "expand": {"dynamic_channels": "expand"}}}}
+
+
 def env() -> dict:
     e = dict(os.environ)
     e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"

@@ -13,13 +13,14 @@ in SPACES.
 
 from nas.io import UserError
 from nas.settings import show
-from nas.spaces import darts, nb201, zhang64
+from nas.spaces import darts, nb101, nb201, zhang64
 from nas.spaces.base import NetworkSettings, SearchSpace  # noqa: F401  (NetworkSettings: re-exported)
 
 SPACES: dict[str, SearchSpace] = {
     nb201.SPACE.name: nb201.SPACE,
     darts.SPACE.name: darts.SPACE,
     zhang64.SPACE.name: zhang64.SPACE,
+    nb101.SPACE.name: nb101.SPACE,
 }
 
 

@@ -4,7 +4,10 @@ A space names its decisions as `Choice`s: each has a key, the candidate operatio
 weights for, and optionally a group of choices that compete (e.g. the input edges of a DARTS node,
 of which `keep` are used). An architecture is the space's own hashable value (NB201: a tuple of 6
 operation names); `to_picks` / `from_picks` convert it to and from {choice key: candidate}, the
-architecture dict of NNI.
+architecture dict of NNI. A space whose architectures obey a rule beyond their candidates and groups
+(NAS-Bench-101: at most 9 edges, a path from input to output) says which picks break it in
+`violation`; `constrained` is True for such a space and for one with groups (its picks are not free:
+a sampler draws `random_arch`, not independent picks).
 
 Networks: `build(arch, ...)` is a stand-alone network called as `net(x)`; `build_supernet(net, choice)`
 is the weight-sharing network called as `net(x, arch)`, built from one `NetworkSettings` value (size,
@@ -81,6 +84,10 @@ class NetworkSettings:
     op_on           where the operation choice sits, one of the space's `supernet_forms` (`supernet.op_on`)
     kernel_mapping  the smaller conv of each of the space's `kernel_pairs` uses the centre of the larger
                     one's kernel (`supernet.kernel_mapping`)
+    dynamic_channels how a vertex of variable width slices the weights it shares across widths, one of
+                    the space's `dynamic_channel_rules` (`supernet.dynamic_channels`); None: the
+                    space's default (NAS-Bench-101: fixed_chunck); a space without such vertices
+                    takes None only
     global_dropout  dropout on the pooled features (`supernet.global_dropout`) in a network built for
                     training; 0.0 for scoring, and not checkpointed (a loaded super-net scores)
 
@@ -97,9 +104,12 @@ class NetworkSettings:
     op_on: str = "edge"
     kernel_mapping: bool = False
     global_dropout: float = 0.0
+    dynamic_channels: str | None = None
 
     # The checkpoint's keys for the fields, in the order `weights.pt` has always written them: its bytes
-    # depend on the order, so the study's artifacts stay byte-identical only while it is kept.
+    # depend on the order, so the study's artifacts stay byte-identical only while it is kept. Keys added
+    # later (dynamic_channels) follow them and are written only when set, so a checkpoint that does
+    # not use them keeps its bytes.
     META_KEYS: ClassVar[tuple[str, ...]] = ("channels", "cells", "input_shape", "num_classes", "bn_affine",
                                             "bn_track", "op_on", "kernel_mapping")
 
@@ -109,12 +119,14 @@ class NetworkSettings:
     @classmethod
     def of(cls, hp, channels: int, cells: int, data, *, training: bool = False) -> "NetworkSettings":
         """The network of variant settings `hp` (a `SupernetConfig`: channels, cells, bn_affine, bn_track,
-        op_on, kernel_mapping, global_dropout) for `data` (shape, num_classes); `channels` and `cells`
-        are the space section's, which hp.channels/cells override. `training`: keep the variant's global
-        dropout (else 0.0, a network for scoring)."""
+        op_on, kernel_mapping, global_dropout, dynamic_channels) for `data` (shape, num_classes);
+        `channels` and `cells` are the space section's, which hp.channels/cells override. `training`: keep
+        the variant's global dropout (else 0.0, a network for scoring). A settings object without
+        dynamic_channels reads as None."""
         return cls(hp.channels or channels, hp.cells or cells, tuple(data.shape), data.num_classes,
                    affine=hp.bn_affine, track=hp.bn_track, op_on=hp.op_on, kernel_mapping=hp.kernel_mapping,
-                   global_dropout=hp.global_dropout if training else 0.0)
+                   global_dropout=hp.global_dropout if training else 0.0,
+                   dynamic_channels=getattr(hp, "dynamic_channels", None))
 
     def scoring(self) -> "NetworkSettings":
         """The same network built for scoring: no dropout."""
@@ -122,18 +134,23 @@ class NetworkSettings:
 
     def to_meta(self) -> dict:
         """The checkpoint metadata of these settings: flat keys `META_KEYS` in that order (batch norm as
-        bn_affine/bn_track, input_shape a list); global_dropout is not written."""
-        return dict(zip(self.META_KEYS, (self.channels, self.cells, list(self.input_shape), self.num_classes,
+        bn_affine/bn_track, input_shape a list), then dynamic_channels only when it is set (not None);
+        global_dropout is not written."""
+        meta = dict(zip(self.META_KEYS, (self.channels, self.cells, list(self.input_shape), self.num_classes,
                                          self.affine, self.track, self.op_on, self.kernel_mapping)))
+        if self.dynamic_channels is not None:
+            meta["dynamic_channels"] = self.dynamic_channels
+        return meta
 
     @classmethod
     def from_meta(cls, meta: dict) -> "NetworkSettings":
         """The settings a checkpoint's metadata holds (`to_meta`'s keys; others are ignored), for scoring.
-        Checkpoints older than the super-net forms lack op_on and kernel_mapping: "edge" and False.
-        KeyError if a key that was always written is missing."""
+        Checkpoints older than the super-net forms lack op_on and kernel_mapping: "edge" and False; one
+        without dynamic_channels has None. KeyError if a key that was always written is missing."""
         return cls(meta["channels"], meta["cells"], tuple(meta["input_shape"]), meta["num_classes"],
                    affine=meta["bn_affine"], track=meta["bn_track"], op_on=meta.get("op_on", "edge"),
-                   kernel_mapping=meta.get("kernel_mapping", False))
+                   kernel_mapping=meta.get("kernel_mapping", False),
+                   dynamic_channels=meta.get("dynamic_channels"))
 
 
 # --- the default super-net choice ------------------------------------------------------------------
@@ -169,16 +186,21 @@ ChoiceFactory = Callable[[Choice, dict], nn.Module]  # (choice, {candidate: modu
 class SearchSpace(abc.ABC):
     """A search space. Subclasses set `name` and implement the abstract methods; the defaults below
     assume an architecture is the tuple of its picks in choice order (override `to_picks` and
-    `from_picks` together for another value) and that no two architectures are isomorphic (override
-    `canonical`). A new space is registered in `nas.spaces.SPACES`."""
+    `from_picks` together for another value), that every combination of candidates that satisfies the
+    groups is an architecture (override `violation`, and `size`, for a rule beyond them) and that no
+    two architectures are isomorphic (override `canonical`). A new space is registered in
+    `nas.spaces.SPACES`."""
 
     name: str
     parameter_free: frozenset[str] = frozenset()   # operations without weights (e.g. none, skip, pooling)
     supernet_forms: tuple[str, ...] = ("edge",)    # the `op_on` values `build_supernet` accepts
     kernel_pairs: tuple[tuple[str, str], ...] = ()  # (smaller, larger) convs that can share a kernel centre
+    dynamic_channel_rules: tuple[str, ...] = ()    # `dynamic_channels` values (vertices of variable width)
+    min_channels: int = 1                          # the least `channels` every architecture builds at
     max_enumerable: int = 1_000_000                 # larger spaces are not enumerated (see `enumerable`)
     isomorphisms: tuple[str, ...] = ("function",)  # conventions for isomorphism classes (space.isomorphism)
     isomorphism: str = "function"                  # this instance's convention (see `with_isomorphism`)
+    canonical_is_member: bool = True               # `canonical` returns an architecture string (else a key)
 
     def with_isomorphism(self, name: str) -> "SearchSpace":
         """This space with isomorphism classes by convention `name` (one of `isomorphisms`; "function",
@@ -216,16 +238,35 @@ class SearchSpace(abc.ABC):
     def from_picks(self, picks: dict[str, object]):
         """The architecture of `picks`, inverse of `to_picks`. Checks the keys only: a super-net path
         (tuples or None as picks) converts too; `check_picks` checks the values."""
+        keys = self._check_keys(picks)
+        return tuple(picks[k] for k in keys)
+
+    def _check_keys(self, picks: dict[str, object]) -> list[str]:
+        """The choice keys in order; UserError unless `picks` names exactly them."""
         keys = [c.key for c in self.choices()]
         if set(picks) != set(keys):
             missing, extra = sorted(set(keys) - set(picks)), sorted(set(picks) - set(keys))
             raise UserError(f"picks {show(picks)}: missing choices {missing}, unknown choices {extra}")
-        return tuple(picks[k] for k in keys)
+        return keys
+
+    def violation(self, picks: dict[str, object]) -> str | None:
+        """The reason, as one line, why `picks` (every choice named, each pick one of its candidates,
+        the groups satisfied) break a rule of the space beyond its candidates and groups; None when
+        they are an architecture. Default: no such rule. A space that overrides it is `constrained`."""
+        return None
+
+    @property
+    def constrained(self) -> bool:
+        """Whether some combinations of candidates are not architectures: the space has groups, or a rule
+        of its own (`violation` overridden). A sampler then draws whole architectures (`random_arch`)."""
+        return (type(self).violation is not SearchSpace.violation
+                or any(c.group is not None for c in self.choices()))
 
     def check_picks(self, picks: dict[str, object]) -> None:
         """UserError (one line) unless `picks` names every choice once, each pick is one of its
-        candidates, and each group has exactly `keep` non-`none` picks."""
-        self.from_picks(picks)
+        candidates, each group has exactly `keep` non-`none` picks, and the space's own rule holds
+        (`violation`: "architecture <picks>: <reason>")."""
+        self._check_keys(picks)
         groups: dict[str, list[Choice]] = {}
         for c in self.choices():
             if picks[c.key] not in c.candidates:
@@ -236,6 +277,9 @@ class SearchSpace(abc.ABC):
             used = sum(picks[c.key] != "none" for c in members)
             if used != members[0].keep:
                 raise UserError(f"group {group}: {used} of its choices are used; expected {members[0].keep}")
+        reason = self.violation(picks)
+        if reason is not None:
+            raise UserError(f"architecture {shown(picks)}: {reason}")
 
     @abc.abstractmethod
     def parse(self, text: str):
@@ -252,7 +296,8 @@ class SearchSpace(abc.ABC):
     def size(self) -> int:
         """The number of architectures: the product over ungrouped choices of their candidates, and over
         groups of the ways to use `keep` members (each used member any non-`none` candidate, each
-        unused one `none`)."""
+        unused one `none`). A space with a rule of its own (`violation`) overrides it: the product then
+        counts picks the rule refuses."""
         total, groups = 1, {}
         for c in self.choices():
             if c.group is None:
@@ -279,20 +324,27 @@ class SearchSpace(abc.ABC):
 
     def enumerate_all(self) -> list:
         """Every architecture in a fixed order: itertools.product over the choices' candidates in choice
-        order, keeping those that satisfy the groups. UserError if the space is not enumerable."""
+        order, keeping those that satisfy the groups and the space's rule (`violation`). UserError if
+        the space is not enumerable."""
         if not self.enumerable:
             raise UserError(f"space {self.name}: {self.size():,} architectures are too many to enumerate "
                             f"(limit {self.max_enumerable:,})")
+        return [self.from_picks(picks) for picks in self._all_picks()]
+
+    def _all_picks(self):
+        """The picks of every architecture, in `enumerate_all`'s order (a generator: a space with a rule
+        of its own can count them for its `size`)."""
         choices = self.choices()
         keys = [c.key for c in choices]
         grouped = any(c.group is not None for c in choices)
-        out = []
+        ruled = type(self).violation is not SearchSpace.violation
         for combo in itertools.product(*(c.candidates for c in choices)):
             picks = dict(zip(keys, combo))
             if grouped and not self._groups_hold(picks):
                 continue
-            out.append(self.from_picks(picks))
-        return out
+            if ruled and self.violation(picks) is not None:
+                continue
+            yield picks
 
     def _groups_hold(self, picks: dict[str, object]) -> bool:
         used: dict[str, int] = {}
@@ -304,8 +356,12 @@ class SearchSpace(abc.ABC):
         return all(used[g] == keep[g] for g in used)
 
     def canonical(self, arch) -> str:
-        """The string of `arch`'s isomorphism class: a member, the same for all members, so it can be
-        built and trained. Default: no two architectures are isomorphic, so the architecture's own."""
+        """A key of `arch`'s isomorphism class, the same for all members (and `canonical(key) == key`):
+        what pools are deduplicated by and benchmark records and tables are looked up by. A space whose
+        benchmark keys its records by a hash returns that hash (NAS-Bench-101's module hash);
+        `canonical_is_member` says whether the key is itself an architecture string (a member of the
+        class, which can be parsed and built) or not. Default: no two architectures are isomorphic, so
+        the architecture's own string."""
         return self.format(self.parse(arch) if isinstance(arch, str) else arch)
 
     def _class_members(self) -> dict[str, list]:
@@ -335,22 +391,27 @@ class SearchSpace(abc.ABC):
 
     def random_arch(self, rng: np.random.Generator):
         """One architecture drawn uniformly from the space (groups included: a group's used members are
-        drawn in proportion to the architectures they allow), without enumerating it."""
-        picks: dict[str, object] = {}
-        groups: dict[str, list[Choice]] = {}
-        for c in self.choices():
-            if c.group is None:
-                picks[c.key] = c.candidates[int(rng.integers(len(c.candidates)))]
-            else:
-                groups.setdefault(c.group, []).append(c)
-        for members in groups.values():
-            subsets = list(itertools.combinations(range(len(members)), members[0].keep))
-            weights = np.array([self._subset_weight(members, s) for s in subsets], dtype=float)
-            used = subsets[int(rng.choice(len(subsets), p=weights / weights.sum()))]
-            for i, c in enumerate(members):
-                real = [o for o in c.candidates if o != "none"]
-                picks[c.key] = real[int(rng.integers(len(real)))] if i in used else "none"
-        return self.from_picks({c.key: picks[c.key] for c in self.choices()})
+        drawn in proportion to the architectures they allow), without enumerating it. Picks that break
+        the space's own rule (`violation`) are drawn again (rejection: still uniform over the
+        architectures); a space whose rule refuses most picks overrides this."""
+        while True:
+            picks: dict[str, object] = {}
+            groups: dict[str, list[Choice]] = {}
+            for c in self.choices():
+                if c.group is None:
+                    picks[c.key] = c.candidates[int(rng.integers(len(c.candidates)))]
+                else:
+                    groups.setdefault(c.group, []).append(c)
+            for members in groups.values():
+                subsets = list(itertools.combinations(range(len(members)), members[0].keep))
+                weights = np.array([self._subset_weight(members, s) for s in subsets], dtype=float)
+                used = subsets[int(rng.choice(len(subsets), p=weights / weights.sum()))]
+                for i, c in enumerate(members):
+                    real = [o for o in c.candidates if o != "none"]
+                    picks[c.key] = real[int(rng.integers(len(real)))] if i in used else "none"
+            picks = {c.key: picks[c.key] for c in self.choices()}
+            if self.violation(picks) is None:
+                return self.from_picks(picks)
 
     def sample(self, n: int, seed: int) -> list:
         """`n` architectures drawn uniformly without replacement, skipping any isomorphic to one already
@@ -419,11 +480,12 @@ class SearchSpace(abc.ABC):
         forward each choice module gets `(x, pick)`, pick being what `arch` says for it (a name, a tuple
         of names, or None for the method to decide) and returns a Tensor or None (nothing flows); a node
         sums the non-None outputs of its inputs (zeros if none), each passed through `drop_path` at
-        `net.path_dropout` in train mode. `net.op_on` must be in `supernet_forms` and `net.kernel_mapping`
-        needs `kernel_pairs` (`check_supernet_form`); `net.affine`/`net.track` make the batch norms,
-        `net.global_dropout` drops the pooled features."""
+        `net.path_dropout` in train mode. `net.op_on` must be in `supernet_forms`, `net.kernel_mapping`
+        needs `kernel_pairs` and `net.dynamic_channels` one of `dynamic_channel_rules`
+        (`check_supernet_form`); `net.affine`/`net.track` make the batch norms, `net.global_dropout`
+        drops the pooled features."""
 
-    def check_supernet_form(self, op_on: str, kernel_mapping: bool) -> None:
+    def check_supernet_form(self, op_on: str, kernel_mapping: bool, dynamic_channels: str | None = None) -> None:
         """UserError unless the space supports this super-net form (for `build_supernet`)."""
         if op_on not in self.supernet_forms:
             raise UserError(f"supernet.op_on: {show(op_on)} does not apply to space {self.name!r}; "
@@ -431,6 +493,20 @@ class SearchSpace(abc.ABC):
         if kernel_mapping and not self.kernel_pairs:
             raise UserError(f"supernet.kernel_mapping: space {self.name!r} has no pair of convolutions "
                             "that share a kernel centre")
+        if (why := self.dynamic_channels_refusal(dynamic_channels)) is not None:
+            raise UserError(f"supernet.dynamic_channels: {why}")
+
+    def dynamic_channels_refusal(self, rule: str | None) -> str | None:
+        """Why the super-net of this space cannot take `dynamic_channels` = `rule`, or None (None is
+        always taken: the space's default)."""
+        if rule is None:
+            return None
+        if not self.dynamic_channel_rules:
+            return f"space {self.name!r} has no vertices of variable width"
+        if rule not in self.dynamic_channel_rules:
+            return (f"{show(rule)} does not apply to space {self.name!r}; it supports "
+                    f"{', '.join(self.dynamic_channel_rules)}")
+        return None
 
     def __repr__(self) -> str:
         return f"<search space {self.name}>"

@@ -54,10 +54,12 @@ def _architecture_sampler(space: SearchSpace) -> Sampler:
 
 
 def uniform_sampler(space: SearchSpace) -> Sampler:
-    """Uniform single path: each edge's operation drawn independently and uniformly. In a space with
-    input groups (DARTS: each node uses 2 of its input edges) independent edges would give nodes any
-    number of inputs; there a path is a uniformly drawn architecture instead."""
-    if any(c.group is not None for c in space.choices()):
+    """Uniform single path: each edge's operation drawn independently and uniformly. In a constrained
+    space (`space.constrained`: input groups, as DARTS's nodes using 2 of their input edges, or a rule
+    of its own, as NAS-Bench-101's at most 9 edges and a path from input to output) independent picks
+    would not always make an architecture; there a path is a uniformly drawn architecture instead
+    (`random_arch`)."""
+    if space.constrained:
         return _architecture_sampler(space)
     candidates = _candidates(space)
     sizes = [len(ops) for ops in candidates]
@@ -88,10 +90,15 @@ def random_nas_sampler(space: SearchSpace) -> Sampler:
 
 
 def fairnas_refusal(space: SearchSpace) -> str | None:
-    """Why fairnas cannot sample `space` (its nodes use only some input edges), or None."""
+    """Why fairnas cannot sample `space` (its nodes use only some input edges, or its architectures obey
+    a rule of their own: it is `constrained`), or None."""
     if any(c.group is not None for c in space.choices()):
         return (f"fairnas gives every operation of every edge one path a step, so on space {space.name!r}, whose "
                 "nodes use only some input edges, its paths are not architectures; use uniform or random_nas")
+    if space.constrained:
+        return (f"fairnas gives every candidate of every choice one path a step, so on space {space.name!r}, whose "
+                "architectures obey a rule beyond their choices, its paths are not architectures; use uniform or "
+                "random_nas")
     return None
 
 
@@ -153,8 +160,10 @@ SAMPLERS = {"uniform": uniform_sampler, "random_nas": random_nas_sampler, "fairn
             "round_robin": RoundRobin}
 
 
-def one_shot_path(space: SearchSpace) -> tuple:
-    """Every operation of every edge at once (the warm-up's one-shot model)."""
+def one_shot_path(space: SearchSpace):
+    """Every operation of every edge at once (the warm-up's one-shot model): the path whose every choice
+    picks the tuple of all its candidates, as the space's `from_picks` gives it (NB201: a tuple of
+    tuples; NAS-Bench-101: every vertex averaging its operations, every edge on)."""
     return _path(space, (tuple(ops) for ops in _candidates(space)))
 
 
@@ -288,6 +297,9 @@ class SPOS(Method):
         if hp.kernel_mapping and not space.kernel_pairs:
             raise io.UserError(f"{where('kernel_mapping')}: space {space.name!r} has no pair of convolutions "
                                "that share a kernel centre")
+        why = space.dynamic_channels_refusal(getattr(hp, "dynamic_channels", None))
+        if why is not None:
+            raise io.UserError(f"{where('dynamic_channels')}: {why}")
         refusal = {"round_robin": round_robin_refusal, "fairnas": fairnas_refusal}.get(hp.sampling)
         if refusal is not None and (why := refusal(space)) is not None:
             raise io.UserError(f"{where('sampling')}: {why}")

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, TINY, make_project, run, with_snakemake_files, write_params
+from helpers import REPO, TINY, TINY_NB101, make_project, run, with_snakemake_files, write_params
 from nas import layout as L
 
 pytestmark = pytest.mark.e2e
@@ -278,6 +278,24 @@ def test_darts_pt_study_under_snakemake_writes_the_bytes_dvc_writes(tmp_path, dv
     reference, _ = dvc_darts
     assert_snakemake_writes_the_bytes_dvc_wrote(reference, tmp_path / "darts", [L.Run("darts", 0)], [],
                                                 {"train_supernet", "eval_supernet", "perturb", "select", "report"})
+
+
+def test_nb101_study_runs_under_dvc_and_its_supernets_under_snakemake_write_the_same_bytes(tmp_path):
+    """The tiny NAS-Bench-101 study (helpers.TINY_NB101: the operation on the vertex, the three
+    dynamic-channel rules side by side) from scratch under `dvc repro`, its pool keyed by the benchmark's
+    module hash; then its three super-nets, and all that follows, again under Snakemake: the same bytes."""
+    import pandas as pd
+
+    from nas.spaces import nb101
+
+    reference = make_project(tmp_path / "dvc", TINY_NB101)
+    run(["dvc", "repro"], reference)
+    archs = pd.read_parquet(reference / L.ARCHS)
+    assert len(archs) == TINY_NB101["sample"]["archs"]
+    assert list(archs["canonical"]) == [nb101.module_hash(nb101.parse(a)) for a in archs["arch"]]
+    assert_snakemake_writes_the_bytes_dvc_wrote(
+        reference, tmp_path / "nb101", [L.Run(v, 0) for v in TINY_NB101["supernet"]["variants"]], [],
+        {"train_supernet", "eval_supernet", "report"})
 
 
 def assert_snakemake_writes_the_bytes_dvc_wrote(reference: Path, project: Path, runs: list, tables: list[Path],

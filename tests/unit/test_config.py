@@ -276,7 +276,7 @@ def test_unknown_select_method():
 
 
 def test_unknown_space():
-    assert error({"space": {"name": "nb999"}}) == "space.name: unknown space 'nb999'; expected one of nb201, darts, zhang64"
+    assert error({"space": {"name": "nb999"}}) == "space.name: unknown space 'nb999'; expected one of nb201, darts, zhang64, nb101"
 
 
 # --- files ----------------------------------------------------------------------------------------------

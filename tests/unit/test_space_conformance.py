@@ -1,5 +1,6 @@
 """Every search space keeps the SearchSpace contract (nas/spaces/base.py): each registered space, plus
-the toy spaces of toy_space.py (grouped choices; one of them too large to enumerate). Tiny networks."""
+the toy spaces of toy_space.py (grouped choices; one of them too large to enumerate, one with a rule of
+its own). Tiny networks: C=2, or the least width a space's cells build at (`min_channels`)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,28 @@ import torch
 
 from helpers import one_line_error
 from nas import supernet
+from nas.io import UserError
 from nas.spaces import SPACES
-from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, single_path
-from unit.toy_space import ToyLargeSpace, ToySpace
+from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, shown, single_path
+from unit.toy_space import ToyLargeSpace, ToyRuleSpace, ToySpace
 
-ALL_SPACES = list(SPACES.values()) + [ToySpace(), ToyLargeSpace()]
+ALL_SPACES = list(SPACES.values()) + [ToySpace(), ToyLargeSpace(), ToyRuleSpace()]
 SHAPES = [(1, 12), (2, 6, 6)]
 space_param = pytest.mark.parametrize("space", ALL_SPACES, ids=[s.name for s in ALL_SPACES])
 
 
 def few(space: SearchSpace, n: int = 6, seed: int = 0) -> list:
     return space.sample(min(n, space.num_unique()), seed)
+
+
+def width(space: SearchSpace) -> int:
+    """The tiny networks' C: 2, or more where a space's cells need it (NB101: a channel per vertex)."""
+    return max(2, space.min_channels)
+
+
+def ruled(space: SearchSpace) -> bool:
+    """Whether the space has a rule of its own beyond candidates and groups (`violation` overridden)."""
+    return type(space).violation is not SearchSpace.violation
 
 
 @space_param
@@ -40,7 +52,9 @@ def test_choices_are_well_formed(space):
         assert len({c.keep for c in members}) == 1 and 1 <= members[0].keep <= len(members)
         assert all("none" in c.candidates for c in members)  # an unused member picks none
     assert isinstance(space.name, str) and space.name
-    assert "edge" in space.supernet_forms
+    assert space.supernet_forms and all(isinstance(f, str) for f in space.supernet_forms)
+    assert space.constrained == (bool(groups) or ruled(space))
+    assert space.min_channels >= 1 and isinstance(space.canonical_is_member, bool)
     ops = {o for c in choices for o in c.candidates}
     assert space.parameter_free <= ops
     assert all(small in ops and large in ops for small, large in space.kernel_pairs)
@@ -81,6 +95,15 @@ def test_picks(space):
             else grouped[0]
         picks[c.key] = next(o for o in c.candidates if o != "none") if picks[c.key] == "none" else "none"
         assert one_line_error(space.check_picks, picks).startswith(f"group {c.group}:")
+    if ruled(space):  # one pick changed so that the groups hold but the space's rule breaks
+        flips = (dict(space.to_picks(a), **{c.key: o}) for a in few(space) for c in space.choices()
+                 for o in c.candidates)
+        broken = next(p for p in flips if space._groups_hold(p) and space.violation(p) is not None)
+        reason = space.violation(broken)
+        assert isinstance(reason, str) and reason and "\n" not in reason
+        assert one_line_error(space.check_picks, broken) == f"architecture {shown(broken)}: {reason}"
+    else:
+        assert all(space.violation(space.to_picks(a)) is None for a in few(space))
 
 
 @space_param
@@ -98,11 +121,29 @@ def test_sample(space):
 
 
 @space_param
+def test_samplers_draw_architectures(space):
+    """A uniform path is an architecture: independent picks in a free space, `random_arch` in a
+    constrained one (groups, or a rule of its own); fairnas, one path per candidate, refuses the latter."""
+    generator = torch.Generator().manual_seed(0)
+    draw = supernet.uniform_sampler(space)
+    for _ in range(20):
+        (arch,) = draw(generator)
+        space.check_picks(space.to_picks(arch))
+        assert space.from_picks(space.to_picks(arch)) == arch
+    assert (supernet.spos.fairnas_refusal(space) is None) == (not space.constrained)
+    assert supernet.one_shot_path(space) is not None  # every candidate of every choice: a path
+
+
+@space_param
 def test_canonical_and_enumeration(space):
     for arch in few(space):
         c = space.canonical(arch)
-        assert space.canonical(c) == c and space.canonical(space.format(arch)) == c
-        assert space.canonical(space.parse(c)) == c
+        assert isinstance(c, str) and space.canonical(c) == c and space.canonical(space.format(arch)) == c
+        if space.canonical_is_member:  # the key is an architecture string of the class
+            assert space.canonical(space.parse(c)) == c
+        else:  # a key only (NB101: the benchmark's hash), no architecture string
+            with pytest.raises(UserError):
+                space.parse(c)
     if not space.enumerable:
         assert space.isomorphism_classes() is None
         assert "too many to enumerate" in one_line_error(space.enumerate_all)
@@ -115,18 +156,23 @@ def test_canonical_and_enumeration(space):
     assert len(set(canon)) == len(classes)  # one canonical form per class ...
     for members, c in zip(classes, canon):
         assert all(space.canonical(m) == c for m in members)  # ... shared by all its members
-        assert space.parse(c) in members
+        assert space.parse(c) in members or not space.canonical_is_member
+    assert all(space.violation(space.to_picks(a)) is None for a in archs)
 
 
 @space_param
 @pytest.mark.parametrize("shape", SHAPES, ids=["1d", "2d"])
 def test_build_and_counts(space, shape):
+    c = width(space)
     for arch in few(space, 2):
         torch.manual_seed(0)
-        net = space.build(arch, 2, 1, shape, 3)
-        out = net(torch.randn(4, *shape))
+        net = space.build(arch, c, 1, shape, 3)
+        x = torch.randn(4, *shape)
+        out = net(x)
         assert out.shape == (4, 3) and torch.isfinite(out).all()
-        params, flops = space.count_params_flops(arch, 2, 1, shape, 3)
+        net.eval()  # the training loop and evaluation call a stand-alone network as net(x, None)
+        assert torch.equal(net(x, None), net(x))
+        params, flops = space.count_params_flops(arch, c, 1, shape, 3)
         assert params == sum(p.numel() for p in net.parameters())
         assert isinstance(flops, int) and flops > 0
 
@@ -158,7 +204,8 @@ def test_supernet_factory_is_called_once_per_choice_per_cell(space):
     counts = []
     for cells in (1, 2):
         calls = []
-        space.build_supernet(NetworkSettings(2, cells, (1, 12), 3), recording_factory(calls))
+        space.build_supernet(NetworkSettings(2, cells, (1, 12), 3, op_on=space.supernet_forms[0]),
+                             recording_factory(calls))
         got = [k for k, _, _ in calls]
         # every choice is built, each cell's choices in choice order (a cell may hold only some of them:
         # the DARTS space's normal and reduce cells hold their own kind's)
@@ -180,17 +227,32 @@ def test_supernet_factory_is_called_once_per_choice_per_cell(space):
     assert counts[1] > counts[0]
 
 
+def pick_matters(space: SearchSpace, arch, picks: dict, key: str) -> bool:
+    """Whether another candidate for `key` makes another architecture (or none): a choice whose pick
+    does not matter (NB101: a vertex off the pruned cell, an edge to or from one) may go unrun."""
+    choice = next(c for c in space.choices() if c.key == key)
+    for other in choice.candidates:
+        if other != picks[key]:
+            try:
+                if space.from_picks(dict(picks, **{key: other})) != arch:
+                    return True
+            except UserError:
+                return True
+    return False
+
+
 @space_param
 @pytest.mark.parametrize("shape", SHAPES, ids=["1d", "2d"])
 def test_supernet_trains_only_the_picked_candidates(space, shape):
     torch.manual_seed(0)
     calls = []
-    net = space.build_supernet(NetworkSettings(2, 1, shape, 3, affine=False, track=False), recording_factory(calls))
-    default = space.build_supernet(NetworkSettings(2, 1, shape, 3, affine=False, track=False), single_path)
+    settings = NetworkSettings(width(space), 1, shape, 3, affine=False, track=False, op_on=space.supernet_forms[0])
+    net = space.build_supernet(settings, recording_factory(calls))
+    default = space.build_supernet(settings, single_path)
     assert list(default.state_dict()) == list(net.state_dict())  # the factory decides nothing of the names
     x = torch.randn(4, *shape)
-    # the sampled arch with the most parametric picks, so that some gradient must flow
-    arch = max(few(space, 6), key=lambda a: sum(p not in space.parameter_free for p in space.to_picks(a).values()))
+    # the sampled arch with the most parametric operations, so that some gradient must flow
+    arch = max(few(space, 6), key=lambda a: sum(op not in space.parameter_free for op in space.operations(a)))
     picks = space.to_picks(arch)
     net.train()
     out = net(x, arch)
@@ -198,7 +260,8 @@ def test_supernet_trains_only_the_picked_candidates(space, shape):
     out.square().sum().backward()
     trained = 0
     for key, module, _ in calls:
-        assert module.seen and all(p == picks[key] for p in module.seen)
+        assert module.seen or not pick_matters(space, arch, picks, key), key  # every choice that matters runs
+        assert all(p == picks[key] for p in module.seen)
         for op, m in module.items():
             grads = [p.grad for p in m.parameters()]
             if op != picks[key]:

@@ -168,3 +168,28 @@ class ToyLargeSpace(ToySpace):
 
     def canonical(self, arch):
         return SearchSpace.canonical(self, arch)
+
+
+class ToyRuleSpace(ToySpace):
+    """The toy space with a rule of its own beyond its candidates and groups (`violation`): a cell uses
+    at most 2 convolutions. 66 of the 96 cells keep it; its picks are not free, so the space is
+    `constrained` by its rule as well as by its groups."""
+
+    name = "toy_rule"
+    MAX_CONVS = 2
+
+    def violation(self, picks):
+        convs = sum(p == "nor_conv_1x1" for p in picks.values())
+        if convs > self.MAX_CONVS:
+            return f"{convs} nor_conv_1x1 operations; a cell uses at most {self.MAX_CONVS}"
+        return None
+
+    def size(self):
+        return sum(1 for _ in self._all_picks())
+
+    def parse(self, text):
+        arch = super().parse(text)
+        reason = self.violation(self.to_picks(arch))
+        if reason is not None:
+            raise UserError(f"architecture {shown(text)}: {reason}")
+        return arch
