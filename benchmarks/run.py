@@ -11,6 +11,8 @@ Measured side by side in one run, on this machine, with the committed params.yam
   * the degree-of-sharing entries of benchmarks/sharing.py (private cells, 64 groups, scoring 64 children);
   * scoring every NAS-Bench-201 class (benchmarks/wholespace.py): one job, two shards side by side, two
     threads, projected from 400 classes; the shards' scores against the one job's;
+  * NAS-Bench-101 (benchmarks/nb101.py): a super-net step per dynamic-channel rule beside NB201's at the
+    same width; 10,000 specs drawn and hashed;
   * start-up (benchmarks/startup.py): a fresh process's first optimizer step, the stages' code deps;
   * wall seconds of the default study (`dvc repro` in a fresh copy) and of a no-op `dvc repro`.
 Timings are medians of repeats; the machine is shared, so compare ratios within one run.
@@ -212,6 +214,9 @@ def main(argv=None):
     from benchmarks import threads as busy  # threads: 2 beside another busy process (benchmarks/threads.py)
 
     rows += busy.rows(busy.run_all(3))
+    from benchmarks import nb101  # NB101 super-net steps per dynamic-channel rule beside NB201; specs drawn, hashed
+
+    rows += nb101.rows(nb101.run_all(args.repeats))
     from benchmarks import wholespace  # every NB201 class scored: 1 job, eval.shards 2, 2 threads
 
     rows += wholespace.rows(wholespace.run_all(400))

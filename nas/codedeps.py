@@ -164,6 +164,14 @@ def stage_files(module: str, function: str, root: str | None = None) -> list[str
     return list(answers[key])
 
 
+def package_digest(root: str | None = None) -> str:
+    """A digest of the text of every module of the package. Part of every resume key (the progress a
+    killed stage keeps: super-net state, finished stand-alone trainings, scored chunks, perturbation
+    decisions), so that progress made by other code is never taken as this code's: a stage rerun because
+    its code changed starts afresh, and a killed one resumes only under the code that began it."""
+    return _cached(root)[0]
+
+
 @functools.lru_cache(maxsize=4)
 def _cached(root: str | None) -> tuple[str, dict]:
     """(the package's digest, the answers kept for it), read once per process."""

@@ -10,7 +10,6 @@ in-process on a project directory.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import shutil
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nas import codedeps
 from nas import config as config_mod
 from nas import io
 from nas import layout as L
@@ -116,7 +116,7 @@ def train_supernet(cfg: Config, variant: str = "baseline", seed: int | None = No
     # killed under one setting never resumes under another.
     key = config_mod.fingerprint(hp, cfg.space, run.seed, cfg.data.augment, data.splits_fingerprint(["train"]),
                                  device.type, landmarks and [(a, round(acc, 9)) for a, acc in landmarks],
-                                 {"threads": cfg.threads})
+                                 {"threads": cfg.threads}, codedeps.package_digest())
     state = run.progress(key)
     meta = supernet.checkpoint_meta(cfg.space, hp, train, landmark_ids, run.variant, run.seed)
     epoch_seconds, last = [], [time.perf_counter()]
@@ -206,7 +206,8 @@ def eval_supernet(cfg: Config, variant: str = "baseline", seed: int | None = Non
 
     def score(path, weights):
         key = config_mod.fingerprint(hashlib.sha256(path.read_bytes()).hexdigest(), bn, e.recalibrate_batches, e.batch_size,
-                          cfg.seed, cfg.device, cfg.threads, cfg.space, archs["arch"].tolist())
+                          cfg.seed, cfg.device, cfg.threads, cfg.space, archs["arch"].tolist(),
+                          codedeps.package_digest())
         return evaluate.score_archs(weights, archs, spaces.study_space(cfg.space), valid, train, bn,
                                     e.recalibrate_batches, e.batch_size, cfg.seed, resolve_device(cfg.device),
                                     progress=run.eval_progress(key))

@@ -5,6 +5,11 @@ serialisers, for tests of nas/truth/benchfiles.py and end-to-end tests (from ben
                       the legacy serialisation of the 2020 files)
     write_nats_tss    NATS-Bench's topology folder: nats_bench's ArchResults/ResultsCount, pickle_save
     write_nds         an NDS sweep's JSON (json.dump)
+    write_nb101_tfrecord  NAS-Bench-101's .tfrecord: TFRecord framing with masked CRC-32Cs computed by the
+                      `crc32c` package (the `tfrecord` package's TFRecordWriter writes tf.train.Example records
+                      only, not raw bytes: its reader reads the file back), around the JSON rows of the
+                      benchmark's api.py, whose metrics are ModelMetrics messages serialized by the `protobuf`
+                      package from the benchmark's own compiled descriptor (MODEL_METRICS_DESCRIPTOR)
 
 Every value comes from `fake_accuracy` / `fake_costs`: deterministic, so a test predicts what it reads.
 A file written for `archs` that are not the whole space lists just those (meta_archs = archs, indices
@@ -18,9 +23,12 @@ AutoDL's `count_parameters_in_MB` computes them for the real files.
 from __future__ import annotations
 
 import ast
+import base64
+import functools
 import hashlib
 import json
 import pickle
+import struct
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
@@ -216,3 +224,96 @@ def fake_cifar(root, rows: int = 24) -> None:
         batch = {b"data": rng.integers(0, 256, (rows, 3072), dtype=np.uint8),
                  b"labels": rng.integers(0, 10, rows).tolist()}
         (root / name).write_bytes(pickle.dumps(batch, protocol=2))
+
+
+# --- NAS-Bench-101 --------------------------------------------------------------------------------
+
+# google-research/nasbench nasbench/lib/model_metrics_pb2.py's serialized FileDescriptorProto, verbatim: the
+# benchmark's compiled lib/model_metrics.proto (package nasbench; ModelMetrics, EvaluationData).
+MODEL_METRICS_DESCRIPTOR = (
+    b'\n\x13model_metrics.proto\x12\x08nasbench\"s\n\x0cModelMetrics\x12\x31\n\x0f\x65valuation_data\x18\x01 '
+    b'\x03(\x0b\x32\x18.nasbench.EvaluationData\x12\x1c\n\x14trainable_parameters\x18\x02 \x01(\x05\x12\x12\n'
+    b'\ntotal_time\x18\x03 \x01(\x01\"\xa3\x01\n\x0e\x45valuationData\x12\x15\n\rcurrent_epoch\x18\x01 \x01(\x01'
+    b'\x12\x15\n\rtraining_time\x18\x02 \x01(\x01\x12\x16\n\x0etrain_accuracy\x18\x03 \x01(\x01\x12\x1b\n\x13'
+    b'validation_accuracy\x18\x04 \x01(\x01\x12\x15\n\rtest_accuracy\x18\x05 \x01(\x01\x12\x17\n\x0f\x63heckpoint_'
+    b'path\x18\x06 \x01(\t')
+TFRECORD_MASK = 0xA282EAD8
+
+
+@functools.lru_cache(maxsize=None)
+def model_metrics_class():
+    """nasbench.ModelMetrics as a `protobuf` message class, built from MODEL_METRICS_DESCRIPTOR in a pool
+    of its own (no generated code, no TensorFlow)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(descriptor_pb2.FileDescriptorProto.FromString(MODEL_METRICS_DESCRIPTOR))
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("nasbench.ModelMetrics"))
+
+
+def masked_crc(data: bytes) -> int:
+    """TFRecord's masked CRC-32C, with the `crc32c` package."""
+    import crc32c
+
+    crc = crc32c.crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + TFRECORD_MASK) & 0xFFFFFFFF
+
+
+def tfrecord_frame(data: bytes) -> bytes:
+    """One TFRecord record: uint64 length, masked CRC of the length, the data, masked CRC of the data."""
+    length = struct.pack("<Q", len(data))
+    return length + struct.pack("<I", masked_crc(length)) + data + struct.pack("<I", masked_crc(data))
+
+
+def write_tfrecords(path, records) -> None:
+    """A TFRecord file of the raw `records` (bytes), in order."""
+    with open(path, "wb") as f:
+        for data in records:
+            f.write(tfrecord_frame(data))
+
+
+def fake_nb101_params(arch: str) -> int:
+    """The trainable_parameters the writer stores for `arch` (the space's string)."""
+    return 200_000 + int(40_000_000 * _unit(arch, "nb101-params"))
+
+
+def nb101_metrics(arch: str, budget: int, repeat: int) -> bytes:
+    """A serialized ModelMetrics of one run, as the benchmark's evaluate.py fills it: evaluations at the start,
+    halfway and end of training; the end's accuracies are fake_accuracy(arch, 'cifar10', 'train' / 'valid' /
+    'test', repeat, budget) / 100 (the file stores fractions)."""
+    metrics = model_metrics_class()(trainable_parameters=fake_nb101_params(arch),
+                                    total_time=round(100 + 4000 * _unit(arch, budget, repeat, "time"), 3))
+    final = {split: fake_accuracy(arch, "cifar10", split, repeat, budget) / 100 for split in ("train", "valid", "test")}
+    for share in (0.0, 0.5, 1.0):
+        scale = 1.0 if share == 1.0 else 0.1 + share
+        steps = int(390 * budget * share)
+        metrics.evaluation_data.add(current_epoch=budget * share, training_time=30.0 * budget * share,
+                                    train_accuracy=final["train"] * scale, validation_accuracy=final["valid"] * scale,
+                                    test_accuracy=final["test"] * scale,
+                                    checkpoint_path=f"gs://nasbench/repeat_{repeat + 1}/model.ckpt-{steps}")
+    return metrics.SerializeToString()
+
+
+def nb101_record(module_hash: str, epochs: int, matrix, ops, metrics: bytes) -> bytes:
+    """One record's data: the JSON row that api.py's NASBench.__init__ reads (json.loads of the bytes)."""
+    adjacency = "".join(str(int(x)) for row in matrix for x in row)
+    encoded = base64.b64encode(metrics).decode("ascii")
+    return json.dumps([module_hash, epochs, adjacency, ",".join(ops), encoded]).encode()
+
+
+def write_nb101_tfrecord(path, specs, budgets=(108,), repeats: int = 3) -> list[bytes]:
+    """A NAS-Bench-101 .tfrecord of `specs` (Specs, (matrix, ops) pairs or JSON strings; written as given,
+    their module hash computed on the pruned cell): for each budget, each repeat, each spec (the
+    repeat-major order of run_evaluation.py's work units), one record. Returns the records' data."""
+    from nas.spaces import nb101
+
+    records = []
+    for budget in budgets:
+        for repeat in range(repeats):
+            for spec in specs:
+                spec = nb101.parse(spec) if isinstance(spec, str) else nb101.make_spec(*spec)
+                arch = nb101.format(nb101.prune(spec))
+                records.append(nb101_record(nb101.module_hash(spec), budget, spec.matrix, spec.ops,
+                                            nb101_metrics(arch, budget, repeat)))
+    write_tfrecords(path, records)
+    return records

@@ -267,7 +267,7 @@ def perturb(cfg, variant: str = "baseline", seed: int | None = None) -> list[Pat
     log (resumable after each decision)."""
     import hashlib
 
-    from nas import data, spaces, supernet
+    from nas import codedeps, data, spaces, supernet
     from nas.settings import fingerprint
     from nas.train import resolve_device, seed_everything
 
@@ -285,7 +285,7 @@ def perturb(cfg, variant: str = "baseline", seed: int | None = None) -> list[Pat
     settings = cfg.select.settings["perturbation"]
     weights = hashlib.sha256(run.weights.read_bytes()).hexdigest()[:16]
     key = fingerprint(hp, settings, run.seed, weights, data.splits_fingerprint(["train", "valid"]), device.type,
-                      {"threads": cfg.threads})
+                      {"threads": cfg.threads}, codedeps.package_digest())
     state = run.perturbation_progress(key)
     log = select(method, net.to(device), train, valid, settings, run.seed, state, device)
     io.write_parquet(log, run.perturbation)

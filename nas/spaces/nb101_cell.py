@@ -45,9 +45,11 @@ MAX_EDGES = 9      # config.py max_edges
 NUM_UNIQUE = 423_624  # unique cells (hashes) within the limits: scripts/generate_graphs.py's docstring
 EXAMPLE = '{"matrix":[[0,1,0],[0,0,1],[0,0,0]],"ops":["input","conv3x3-bn-relu","output"]}'
 
-# base_ops.py: BN_MOMENTUM = 0.997 is TF's decay of the moving averages; PyTorch's momentum is the
-# weight of the new batch, 1 - 0.997. BN_EPSILON = 1e-5 is PyTorch's default.
-BN_MOMENTUM = 1.0 - 0.997
+# base_ops.py: BN_MOMENTUM = 0.997 is TF's decay of the moving averages (PyTorch's momentum, the weight of
+# the new batch, 1 - 0.997); BN_EPSILON = 1e-5 is PyTorch's default. The stand-alone network does not take
+# that momentum (nb101_nets.ConvBnRelu): it assumes the benchmark's ~40,000 steps (108 epochs of 390).
+BENCHMARK_BN_MOMENTUM = 1.0 - 0.997
+BN_MOMENTUM = 0.1
 BN_EPS = 1e-5
 
 

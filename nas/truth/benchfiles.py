@@ -19,6 +19,9 @@ says how many architectures a file holds. The formats (`FORMATS`):
                Same 15,625 cells in the same index order as NAS-Bench-201.
     nds        NDS (Radosavovic et al., 2019) cell sweeps, e.g. DARTS.json / DARTS_fix-w-d.json: a JSON list
                of training records (a dict {'top': [...], 'mid': [...]} is read as the two lists in turn).
+    nb101_tfrecord  NAS-Bench-101's nasbench_only108.tfrecord (~500 MB, budget 108) or nasbench_full.tfrecord
+               (budgets 4, 12, 36, 108): TFRecord framing around one JSON row per training run, read
+               without TensorFlow, one record at a time (see "NAS-Bench-101" below).
 
 An ArchResults state dict (NAS-Bench-201 and NATS-Bench alike) maps (dataset, seed) to a ResultsCount's
 `__dict__`: `train_acc1es[epoch]`, `eval_acc1es['<split>@<epoch>']`, `params` (millions, "MB"),
@@ -45,6 +48,29 @@ is 100 - test_ep_top1 at the last epoch, train accuracy likewise from `train_ep_
 none). `index` is the genotype's order of first appearance; `arch` is the darts space's Genotype string.
 A genotype trained at two (width, depth) is refused: its records are not repeats of one network (the
 *_fix-w-d.json sweeps fix both). NDS stores raw FLOPs; the table has MFLOPs like the others.
+
+NAS-Bench-101 (google-research/nasbench, api.py `NASBench.__init__`). TFRecord framing, per record: the
+data's length (uint64, little endian), the masked CRC32C of those 8 bytes (uint32), the data, the masked
+CRC32C of the data (uint32); mask(crc) = ((crc >> 15) | (crc << 17)) + 0xa282ead8 mod 2^32. Every CRC is
+checked (the data's in batches, vectorised with numpy: no package needed). The data is a JSON list
+[module_hash, epochs, adjacency, operations, metrics]: adjacency the square 0/1 matrix flattened by rows as a
+string of digits, operations comma-separated, metrics base64 of a serialized `ModelMetrics` (lib/
+model_metrics.proto, proto2), decoded here by a minimal protobuf wire-format reader of exactly its fields:
+    ModelMetrics    1 evaluation_data (repeated EvaluationData)  2 trainable_parameters (int32)
+                    3 total_time (double)
+    EvaluationData  1 current_epoch  2 training_time  3 train_accuracy  4 validation_accuracy
+                    5 test_accuracy (doubles)  6 checkpoint_path (string)
+Each (hash, epochs) has 3 records, the benchmark's repeats; evaluation_data holds the evaluations at the
+start, halfway and end of training, and the API's `query` reads evaluation_data[2], the end, as here. One
+row per (hash, repeat) at the budget: index = the hash's order of first appearance in the file (over every
+budget, so the full file's indices do not depend on the budget read), arch = the nb101 space's string of the
+record's spec (built from the adjacency and operations, pruned), seed = the repeat's order 0, 1, 2 among
+that hash's records at the budget (the benchmark records no seed), accuracies in percent (the file stores
+fractions), params = trainable_parameters, flops and latency NaN (not in the file), epochs = the budget.
+The module hash of each arch is checked to be the record's (a mismatch is our hash's or our reading's fault).
+Only dataset cifar10 (the benchmark's: trained on 40k of CIFAR-10's train, validated on the other 10k,
+tested on the test set). `indices` decode only those hashes' records (the file is still read whole, as the
+index of a hash is its first appearance).
 
 Safety: a pickle can run any code while it is read, and benchmark files come from the internet. Nothing
 here calls `pickle.load` or `torch.load`: every pickle goes through `safe_load`, whose unpickler
@@ -78,12 +104,14 @@ import pandas as pd
 
 from nas.io import UserError, _first_line
 from nas.settings import cut, show
+from nas.truth import tfrecord
 
-FORMATS = ("nb201_pth", "nats_tss", "nds")
+FORMATS = ("nb201_pth", "nats_tss", "nds", "nb101_tfrecord")
 _TOPOLOGY_DATASETS = ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120")
 DATASETS: dict[str, tuple[str, ...]] = {"nb201_pth": _TOPOLOGY_DATASETS, "nats_tss": _TOPOLOGY_DATASETS,
-                                        "nds": ("cifar10",)}
-BUDGETS: dict[str, tuple[int, ...]] = {"nb201_pth": (12, 200), "nats_tss": (12, 200), "nds": ()}
+                                        "nds": ("cifar10",), "nb101_tfrecord": ("cifar10",)}
+BUDGETS: dict[str, tuple[int, ...]] = {"nb201_pth": (12, 200), "nats_tss": (12, 200), "nds": (),
+                                       "nb101_tfrecord": (4, 12, 36, 108)}
 RECORD_COLUMNS = ["index", "arch", "seed", "train_accuracy", "valid_accuracy", "test_accuracy",
                   "params", "flops", "latency", "epochs"]
 _DTYPES = {"index": "int64", "arch": "object", "seed": "int64", "train_accuracy": "float64",
@@ -536,7 +564,8 @@ def _check_path(fmt: str, path) -> Path:
     expected = {"nb201_pth": "NAS-Bench-201's .pth file (e.g. NAS-Bench-201-v1_1-096897.pth)",
                 "nats_tss": f"NATS-Bench's folder NATS-tss-v1_0-3ffb9-simple (meta{NATS_EXT} and one "
                             f"{{index:06d}}{NATS_EXT} per architecture)",
-                "nds": "an NDS sweep's JSON file (e.g. DARTS_fix-w-d.json)"}[fmt]
+                "nds": "an NDS sweep's JSON file (e.g. DARTS_fix-w-d.json)",
+                "nb101_tfrecord": "NAS-Bench-101's nasbench_only108.tfrecord or nasbench_full.tfrecord"}[fmt]
     if not path.exists():
         raise UserError(f"{path}: not found; format {fmt} reads {expected}")
     if folder and not path.is_dir():
@@ -548,9 +577,12 @@ def _check_path(fmt: str, path) -> Path:
 
 def arch_count(fmt: str, path) -> int:
     """How many architectures the file (folder) holds: meta_archs' length (nb201_pth reads the whole
-    file for it; nats_tss only meta.pickle.pbz2), NDS's number of distinct genotypes."""
+    file for it; nats_tss only meta.pickle.pbz2), NDS's number of distinct genotypes, NAS-Bench-101's
+    number of distinct module hashes (one streaming pass over the file)."""
     _check_format(fmt)
     path = _check_path(fmt, path)
+    if fmt == "nb101_tfrecord":
+        return tfrecord.nb101_table(path, None, None)[0]
     if fmt == "nb201_pth":
         return len(_nb201_tables(_read_pth(path), str(path))[0])
     if fmt == "nats_tss":
@@ -562,7 +594,8 @@ def read_records(fmt: str, path, dataset: str, budget: int | None,
                  indices: range | None = None) -> pd.DataFrame:
     """One row per (architecture, seed) with `dataset` at `budget` (epochs; None for NDS: the file's
     last epoch), RECORD_COLUMNS, sorted by (index, seed); `indices` restricts to those architecture
-    indices (nats_tss then reads only their files). See the module docstring for the conventions."""
+    indices (nats_tss then reads only their files, nb101_tfrecord decodes only their records). See the
+    module docstring for the conventions."""
     _check_format(fmt)
     path = _check_path(fmt, path)
     if dataset not in DATASETS[fmt]:
@@ -577,6 +610,10 @@ def read_records(fmt: str, path, dataset: str, budget: int | None,
     if budget not in BUDGETS[fmt]:
         raise UserError(f"{path}: budget {show(budget)} is not one of format {fmt}'s: "
                         f"{', '.join(map(str, BUDGETS[fmt]))} (epochs)")
+    if fmt == "nb101_tfrecord":
+        count, rows = tfrecord.nb101_table(path, budget, indices)
+        _checked_indices(indices, count, path)
+        return _frame(rows)
     hp = _HP_KEYS[fmt][budget]
     if fmt == "nb201_pth":
         archs_file = str(path)

@@ -1,14 +1,16 @@
 """Ground truth from a benchmark's own records (`standalone.source: benchmark`): the files researchers
-have downloaded — NAS-Bench-201's `.pth`, NATS-Bench's topology folder, NDS's JSON — read by
-`nas.truth.benchfiles` (which never executes anything from a file).
+have downloaded — NAS-Bench-201's `.pth`, NATS-Bench's topology folder, NDS's JSON, NAS-Bench-101's
+`.tfrecord` — read by `nas.truth.benchfiles` (which never executes anything from a file).
 
 Settings (`standalone.benchmark`, `BenchmarkSettings`): `format`, `path`, `dataset`, `budget`,
 `missing`, `shards`. The defaults are what the papers report: NAS-Bench-201's `cifar10` (trained on
 train+valid; its `ori-test` accuracy is the "CIFAR-10 test accuracy" of DARTS-PT's and Yu et al.'s
 tables) after the full 200-epoch budget; the valid column is the same seed's `cifar10-valid` run.
+`budget` left out is the format's own (`DEFAULT_BUDGET`): 200 for NB201/NATS, NAS-Bench-101's 108 epochs
+(what its paper and Yu et al. report), NDS's null (the file's own epochs).
 
-The `import-benchmark` stage (one job per part; only the NATS folder can be read in parts, by
-architecture index ranges) writes the records as the study's own Parquet once: one row per
+The `import-benchmark` stage (one job per part; the NATS folder and the NAS-Bench-101 file can be read
+in parts, by architecture index ranges) writes the records as the study's own Parquet once: one row per
 (architecture, benchmark seed) with the accuracies, params, FLOPs, latency and budget, keyed by the
 space's canonical form under `space.isomorphism` (NAS-Bench-201's own unique cells with
 `isomorphism: benchmark`). Everything after reads those parts, never the benchmark again:
@@ -40,20 +42,33 @@ from nas.truth import benchfiles
 from nas.truth.base import Source, register_source, sharded_stage
 
 # The search space each format's architectures belong to.
-SPACE_OF = {"nb201_pth": "nb201", "nats_tss": "nb201", "nds": "darts"}
+SPACE_OF = {"nb201_pth": "nb201", "nats_tss": "nb201", "nds": "darts", "nb101_tfrecord": "nb101"}
+# The budget a format is read at when standalone.benchmark.budget is left out: what its papers report.
+DEFAULT_BUDGET = {"nb201_pth": 200, "nats_tss": 200, "nds": None, "nb101_tfrecord": 108}
+# Formats read in parts (index ranges) by `shards` import jobs.
+SHARDED = ("nats_tss", "nb101_tfrecord")
 MISSING = ("error", "skip")
+_PER_FORMAT = 0  # budget's default, replaced by DEFAULT_BUDGET[format]: no budget a user can write (min 1)
 
 
 @dataclass(frozen=True)
 class BenchmarkSettings:
     format: str | None = opt(None, doc="nb201_pth (NAS-Bench-201 .pth) | nats_tss (NATS-Bench topology folder) | "
-                                       "nds (NDS JSON) (required)")
+                                       "nds (NDS JSON) | nb101_tfrecord (NAS-Bench-101 nasbench_only108.tfrecord "
+                                       "or nasbench_full.tfrecord) (required)")
     path: str | None = opt(None, doc="the benchmark file, or the NATS folder (required)")
     dataset: str = opt("cifar10", doc="cifar10-valid | cifar10 | cifar100 | ImageNet16-120 (NB201/NATS); "
-                                      "NDS: cifar10")
-    budget: int | None = opt(200, doc="the training epochs of the records: NB201/NATS 12 or 200; NDS null (its own)")
+                                      "NDS and NB101: cifar10")
+    budget: int | None = opt(_PER_FORMAT, min=1, doc="the training epochs of the records: NB201/NATS 12 or 200 "
+                                                     "(default 200); NB101 4, 12, 36 or 108 (default 108; the "
+                                                     "only108 file holds 108 only); NDS null (its own, the default)")
     missing: str = opt("error", choices=MISSING, doc="a pick the benchmark lacks: error, or skip (counted)")
-    shards: int = opt(1, min=1, max=256, doc="import jobs: the NATS folder is read in index ranges; others 1")
+    shards: int = opt(1, min=1, max=256, doc="import jobs: the NATS folder and the NB101 file are read in index "
+                                             "ranges; others 1")
+
+    def __post_init__(self):
+        if self.budget == _PER_FORMAT:  # left out: the format's own (NB201's 200 for an unknown format)
+            object.__setattr__(self, "budget", DEFAULT_BUDGET.get(self.format, 200))
 
 
 def shard_range(count: int, k: int, n: int) -> range:
@@ -147,9 +162,9 @@ class Benchmark(Source):
         if (s.budget is None) != (not budgets) or (budgets and s.budget not in budgets):
             allowed = ", ".join(map(str, budgets)) if budgets else "null (the file's own epochs)"
             raise UserError(f"{where}.budget: {show(s.budget)} is not allowed for format {s.format}; expected {allowed}")
-        if s.shards > 1 and s.format != "nats_tss":
-            raise UserError(f"{where}.shards: {s.shards} is not allowed; format {s.format} is read whole (only the "
-                            "nats_tss folder is read in parts); use 1")
+        if s.shards > 1 and s.format not in SHARDED:
+            raise UserError(f"{where}.shards: {s.shards} is not allowed; format {s.format} is read whole (only "
+                            f"{' and '.join(SHARDED)} are read in parts); use 1")
         if cfg.data.dataset == "mnist1d":
             raise UserError(f"data.dataset: mnist1d, but the benchmark's records are of {s.dataset}; the super-net "
                             "must train on the benchmark's data (data.dataset: cifar10 or cifar100)")

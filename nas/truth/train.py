@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from nas import io, standalone
+from nas import codedeps, io, standalone
 from nas import layout as L
 from nas.data import Tensors, load_split, random_crop_flip, splits_fingerprint
 from nas.io import UserError
@@ -160,11 +160,13 @@ def default_workers() -> int:
 # --- the source -----------------------------------------------------------------------------------
 
 def progress_dir(cfg) -> Path:
-    """Where finished (architecture, seed) trainings are kept: named by everything that sets them."""
+    """Where finished (architecture, seed) trainings are kept: named by everything that sets them, the
+    code included (`codedeps.package_digest`)."""
     sc = cfg.standalone
     hp_key = {k: getattr(sc, k) for k in TRAIN_KEYS}
     hp_key["init"] = sc.init
-    return L.standalone_progress(fingerprint(hp_key, cfg.space, cfg.data.augment, splits_fingerprint(), cfg.device))
+    return L.standalone_progress(fingerprint(hp_key, cfg.space, cfg.data.augment, splits_fingerprint(), cfg.device,
+                                             codedeps.package_digest()))
 
 
 def train(cfg, archs: pd.DataFrame, workers: int) -> pd.DataFrame:

@@ -1,10 +1,10 @@
 """Studies whose ground truth is a benchmark's own records (`standalone.source: benchmark`), on small
-files in the real formats (tests/benchfile_writers.py, written with the benchmark packages' classes).
-The two paper-scale studies run at a tiny size, as written but for sizes and paths: DARTS-PT's on a
-NAS-Bench-201 `.pth` (legacy serialisation) end to end under DVC, its ground truth under Snakemake with
-the same bytes, its magnitude picks outside the file skipped and counted; Yu et al.'s on a NATS-Bench folder read in two
-parts, to its correlation under DVC and its ground-truth stages under Snakemake alike; an NDS file's
-ground truth (DARTS space) under both engines; a hostile file refused with one line."""
+files in the real formats (tests/benchfile_writers.py, written with the benchmark packages' classes),
+each run end to end under DVC and under Snakemake with the same bytes. The two paper-scale studies run at
+a tiny size, as written but for sizes and paths: DARTS-PT's on a NAS-Bench-201 `.pth` (legacy
+serialisation), its magnitude picks outside the file skipped and counted; Yu et al.'s on a NATS-Bench
+folder read in two parts and scored in two shards; a DARTS-space study on an NDS file; a hostile file
+refused with one line."""
 
 from __future__ import annotations
 
@@ -55,20 +55,29 @@ def same_bytes(a, b, paths) -> None:
         assert (b / rel).read_bytes() == (a / rel).read_bytes(), rel
 
 
-def test_darts_pt_nb201_runs_tiny_on_a_pth_under_dvc_its_ground_truth_alike_under_snakemake(tmp_path):
+def both_engines(params: dict, tmp_path):
+    """The study of `params` end to end under `dvc repro` and under Snakemake (two cores), in two fresh
+    projects: (the DVC project, the Snakemake one), after checking that every table, metrics file, plot
+    and the report page hold the same bytes."""
+    dvc_project = make_project(tmp_path / "dvc", params)
+    snake_project = with_snakemake_files(make_project(tmp_path / "snake", params))
+    run(["dvc", "repro", "-q"], dvc_project)
+    run(["snakemake", *PROFILE], snake_project)
+    files = sorted(p.relative_to(dvc_project) for pattern in ("results/**/*.parquet", "metrics/*.json",
+                                                             "plots/**/*.csv", "results/report/index.html")
+                   for p in dvc_project.glob(pattern) if ".progress" not in p.parts)
+    assert len(files) >= 20 and L.benchmark_part(1) in files and L.SELECTION in files
+    same_bytes(dvc_project, snake_project, files)
+    return dvc_project, snake_project
+
+
+def test_darts_pt_nb201_runs_tiny_on_a_pth_under_dvc_and_snakemake_with_the_same_bytes(tmp_path):
     archs = nb201_archs(12)
     write_nb201_pth(tmp_path / "nb201.pth", archs, zip=False)  # the 2020 files' legacy serialisation
     params = tiny_paper_study("darts_pt_nb201", tmp_path, tmp_path / "nb201.pth")
     params["sample"]["archs"] = "all"
     params["standalone"]["benchmark"]["missing"] = "skip"  # magnitude's picks are mostly outside 12 cells
-    dvc_project = make_project(tmp_path / "dvc", params)
-    snake_project = with_snakemake_files(make_project(tmp_path / "snake", params))
-    run(["dvc", "repro", "-q"], dvc_project)
-    # Snakemake's ground truth of the same file (what follows it is the engines' common code, whose bytes
-    # tests/e2e/test_snakemake.py compares on the tiny study; the rule structure: its parity test).
-    run(["snakemake", *PROFILE, str(L.STANDALONE)], snake_project)
-    same_bytes(dvc_project, snake_project, [L.ARCHS, L.STANDALONE, L.benchmark_part(1)])
-    assert (dvc_project / L.SELECTION).is_file() and (dvc_project / "results/report/index.html").is_file()
+    dvc_project, _ = both_engines(params, tmp_path)
 
     # The pool is every distinct cell the file holds, each with the benchmark's three seeds as written.
     pool = pd.read_parquet(dvc_project / L.ARCHS)
@@ -91,17 +100,13 @@ def test_darts_pt_nb201_runs_tiny_on_a_pth_under_dvc_its_ground_truth_alike_unde
     assert int(summary[summary["method"].isin(["magnitude", "perturbation"])]["runs"].sum()) == int(held.sum())
 
 
-def test_yu_nb201_runs_tiny_on_a_nats_folder_read_in_parts(tmp_path):
+def test_yu_nb201_runs_tiny_on_a_nats_folder_read_in_parts_under_dvc_and_snakemake_alike(tmp_path):
     archs = nb201_archs(10)
     write_nats_tss(tmp_path / "NATS-tss", archs, seeds=lambda i, d, b: (777, 888) if i == 3 else (777, 888, 999))
     params = tiny_paper_study("yu_nb201", tmp_path, tmp_path / "NATS-tss")
     params["standalone"]["benchmark"]["shards"] = 2
     params["eval"]["shards"] = 2  # the study scores in shards (4): two here, joined by merge-scores
-    dvc_project = make_project(tmp_path / "dvc", params)
-    snake_project = with_snakemake_files(make_project(tmp_path / "snake", params))
-    run(["dvc", "repro", "-q", "correlate"], dvc_project)  # to the study's claim (the rest: the test above)
-    run(["snakemake", *PROFILE, str(L.STANDALONE)], snake_project)
-    same_bytes(dvc_project, snake_project, [L.ARCHS, L.STANDALONE, L.benchmark_part(1), L.benchmark_part(2)])
+    dvc_project, _ = both_engines(params, tmp_path)
     parts = [pd.read_parquet(dvc_project / L.benchmark_part(k)) for k in (1, 2)]
     assert parts[0]["index"].max() < parts[1]["index"].min()  # index ranges
     assert sorted(pd.concat(parts)["index"].unique()) == list(range(10))
@@ -124,11 +129,7 @@ def test_an_nds_file_is_the_ground_truth_of_a_darts_study_under_dvc_and_snakemak
                   sample={"archs": 5}, correlate={"topk": [1], "bootstrap": 20},
                   standalone={"source": "benchmark", "benchmark": {"format": "nds", "path": str(tmp_path / "DARTS.json"),
                                                                    "budget": None}})
-    dvc_project = make_project(tmp_path / "dvc", params)
-    snake_project = with_snakemake_files(make_project(tmp_path / "snake", params))
-    run(["dvc", "repro", "-q", "merge-standalone"], dvc_project)
-    run(["snakemake", *PROFILE, str(L.STANDALONE)], snake_project)
-    same_bytes(dvc_project, snake_project, [L.ARCHS, L.STANDALONE, L.benchmark_part(1)])
+    dvc_project, _ = both_engines(params, tmp_path)
     truth = pd.read_parquet(dvc_project / L.STANDALONE)
     assert set(truth["arch"]) <= set(genotypes) and truth["arch_id"].nunique() == 5
     for row in truth.itertuples():

@@ -1,15 +1,18 @@
 """Benchmark file readers (nas/truth/benchfiles.py): files written in the real formats with the
 benchmark packages' own classes (tests/benchfile_writers.py) read back as the packages' APIs read them;
-both torch serialisations; hostile, truncated and misshapen files refused in one line, running nothing."""
+both torch serialisations; NAS-Bench-101's TFRecord and protobuf read without TensorFlow; hostile,
+truncated and misshapen files refused in one line, running nothing."""
 
 from __future__ import annotations
 
+import base64
 import bz2
 import json
 import math
 import os
 import pickle
 import shutil
+import struct
 from collections import OrderedDict
 
 import numpy as np
@@ -17,9 +20,12 @@ import pandas as pd
 import pytest
 import torch
 
-from benchfile_writers import all_nb201_archs, fake_accuracy, fake_costs, write_nats_tss, write_nb201_pth, write_nds
+from benchfile_writers import (all_nb201_archs, fake_accuracy, fake_costs, fake_nb101_params, model_metrics_class,
+                               nb101_metrics, nb101_record, write_nats_tss, write_nb101_tfrecord, write_nb201_pth,
+                               write_nds, write_tfrecords)
 from helpers import one_line_error
 from nas.truth import benchfiles as B
+from nas.truth import tfrecord
 
 ARCHS = all_nb201_archs()[::2600]  # 7 cells, none~ to avg_pool~ edges
 SPLITS = {"cifar10-valid": ("cifar10-valid", "x-valid", "ori-test"),
@@ -387,3 +393,225 @@ def test_nds_refusals(tmp_path):
     bad.write_text(json.dumps(records))
     msg = one_line_error(lambda: B.read_records("nds", bad, "cifar10", None))
     assert msg.startswith(f"{bad}: record 1: architecture") and "6 (operation, input) pairs" in msg
+
+
+# --- NAS-Bench-101 .tfrecord ------------------------------------------------------------------------
+
+def nb101_specs() -> list:
+    """12 cells with distinct module hashes: the README's Inception-like cell (whose hash the benchmark's
+    README gives), a cell written with a vertex off every path (the file's hash is of the pruned cell), and
+    10 drawn by the benchmark's sampler."""
+    from nas.spaces.nb101 import CONV1X1, CONV3X3, INPUT, MAXPOOL3X3, OUTPUT, Spec, module_hash, sample
+
+    readme = Spec(((0, 1, 1, 1, 0, 1, 0), (0, 0, 0, 0, 0, 0, 1), (0, 0, 0, 0, 0, 0, 1), (0, 0, 0, 0, 1, 0, 0),
+                   (0, 0, 0, 0, 0, 0, 1), (0, 0, 0, 0, 0, 0, 1), (0, 0, 0, 0, 0, 0, 0)),
+                  (INPUT, CONV1X1, CONV3X3, CONV3X3, CONV3X3, MAXPOOL3X3, OUTPUT))
+    dangling = Spec(((0, 1, 1, 0), (0, 0, 0, 1), (0, 0, 0, 0), (0, 0, 0, 0)), (INPUT, MAXPOOL3X3, CONV1X1, OUTPUT))
+    fixed = {module_hash(readme), module_hash(dangling)}
+    return [readme, dangling] + [s for s in sample(12, 4) if module_hash(s) not in fixed][:10]
+
+
+NB101_README_HASH = "28cfc7874f6d200472e1a9dcd8650aa0"
+
+
+@pytest.fixture(scope="module")
+def nb101_file(tmp_path_factory):
+    """(path, record data, specs) of a .tfrecord of 12 cells x 3 repeats at budgets 12 and 108."""
+    pytest.importorskip("google.protobuf")
+    pytest.importorskip("crc32c")
+    from nas.spaces import nb101
+
+    specs = nb101_specs()
+    assert len({nb101.module_hash(s) for s in specs}) == len(specs)
+    path = tmp_path_factory.mktemp("nb101") / "nasbench_full.tfrecord"
+    return path, write_nb101_tfrecord(path, specs, budgets=(12, 108)), specs
+
+
+def nb101_expected(specs, budget: int) -> pd.DataFrame:
+    from nas.spaces import nb101
+
+    rows = []
+    for index, spec in enumerate(specs):
+        arch = nb101.format(nb101.prune(spec))
+        for repeat in range(3):
+            rows.append((index, arch, repeat, *(fake_accuracy(arch, "cifar10", split, repeat, budget)
+                                               for split in ("train", "valid", "test")),
+                         float(fake_nb101_params(arch)), math.nan, math.nan, budget))
+    return B._frame(rows)
+
+
+def test_nb101_framing_reads_with_the_tfrecord_package_and_crcs_agree(nb101_file):
+    tfrecord_reader = pytest.importorskip("tfrecord.reader")
+    import crc32c
+    from tfrecord.writer import TFRecordWriter
+
+    path, records, _ = nb101_file
+    assert len(records) == 12 * 3 * 2
+    assert [bytes(view) for view in tfrecord_reader.tfrecord_iterator(str(path))] == records  # raw records
+    assert [data for _, data in tfrecord._tfrecords(path)] == records
+    rng = np.random.default_rng(0)
+    datas = [b"", b"123456789", records[0]] + [rng.bytes(int(n)) for n in rng.integers(0, 700, 300)]
+    ours = tfrecord.masked_crc32c_many(datas).tolist()
+    assert ours == [tfrecord.masked_crc32c(d) for d in datas]
+    assert [struct.pack("<I", c) for c in ours] == [TFRecordWriter.masked_crc(d) for d in datas]  # the package's
+    assert crc32c.crc32c(b"123456789") == 0xE3069283  # CRC-32C's check value
+
+
+def test_nb101_metrics_decode_as_protobuf_parses_them(nb101_file):
+    from google.protobuf.json_format import MessageToDict
+
+    _, records, _ = nb101_file
+    for data in records[::7]:
+        raw = base64.b64decode(json.loads(data)[4])
+        message = model_metrics_class().FromString(raw)
+        ours = tfrecord.decode_metrics(raw)
+        assert ours == MessageToDict(message, preserving_proto_field_name=True)  # every field, as protobuf reads it
+        assert len(ours["evaluation_data"]) == 3 and ours["evaluation_data"][2]["test_accuracy"] < 1
+    # unknown fields are skipped, as protobuf skips them; a negative int32 is ten bytes of two's complement
+    message = model_metrics_class()(trainable_parameters=-5, total_time=1.5)
+    extra = b"\x38\x07" + b"\x45\x00\x00\x80\x3f" + b"\x4a\x02hi"  # fields 7 (varint), 8 (32-bit), 9 (bytes)
+    assert tfrecord.decode_metrics(message.SerializeToString() + extra) == {"trainable_parameters": -5, "total_time": 1.5}
+
+
+@pytest.mark.parametrize("budget", [12, 108])
+def test_nb101_reads_one_row_per_hash_and_repeat(nb101_file, budget):
+    from nas.spaces import nb101
+
+    path, records, specs = nb101_file
+    df = B.read_records("nb101_tfrecord", path, "cifar10", budget)
+    expected = nb101_expected(specs, budget)
+    assert list(df.columns) == B.RECORD_COLUMNS and {c: str(t) for c, t in df.dtypes.items()} == B._DTYPES
+    pd.testing.assert_frame_equal(df, expected, check_exact=False, rtol=0, atol=1e-9)  # fractions x 100
+    hashes = {json.loads(r)[0] for r in records}
+    assert {nb101.module_hash(a) for a in df["arch"]} == hashes and len(hashes) == 12
+    assert nb101.module_hash(df["arch"][0]) == NB101_README_HASH  # the benchmark README's hash of its cell
+    assert df["arch"][3] == nb101.format(nb101.prune(specs[1])) != nb101.format(specs[1])  # pruned
+    assert df["params"][0] == fake_nb101_params(df["arch"][0])
+    assert df[["train_accuracy", "valid_accuracy", "test_accuracy"]].gt(1).all().all()  # percent
+    assert df["flops"].isna().all() and df["latency"].isna().all()
+    assert B.arch_count("nb101_tfrecord", path) == 12
+    part = B.read_records("nb101_tfrecord", path, "cifar10", budget, indices=range(3, 6))
+    pd.testing.assert_frame_equal(part, df[df["index"].isin([3, 4, 5])].reset_index(drop=True))
+
+
+def test_nb101_index_is_first_appearance_over_every_budget(tmp_path):
+    pytest.importorskip("crc32c")
+    from nas.spaces import nb101
+
+    specs = nb101_specs()[:3]
+    first = write_nb101_tfrecord(tmp_path / "a.tfrecord", specs[2:], budgets=(4,), repeats=1)
+    rest = write_nb101_tfrecord(tmp_path / "b.tfrecord", specs, budgets=(108,), repeats=2)
+    write_tfrecords(tmp_path / "mixed.tfrecord", first + rest)
+    df = B.read_records("nb101_tfrecord", tmp_path / "mixed.tfrecord", "cifar10", 108)
+    archs = [nb101.format(nb101.prune(s)) for s in specs]
+    assert df["index"].tolist() == [0, 0, 1, 1, 2, 2] and df["seed"].tolist() == [0, 1] * 3
+    assert df["arch"].tolist() == [archs[2]] * 2 + [archs[0]] * 2 + [archs[1]] * 2
+
+
+def frame_at(path, k: int) -> int:
+    """The byte offset of record k's frame."""
+    data, offset = path.read_bytes(), 0
+    for _ in range(k):
+        offset += 12 + struct.unpack("<Q", data[offset:offset + 8])[0] + 4
+    return offset
+
+
+def test_nb101_corrupt_and_truncated_files(nb101_file, tmp_path):
+    path, records, _ = nb101_file
+    data = path.read_bytes()
+    bad = tmp_path / "flipped.tfrecord"
+    at = frame_at(path, 41) + 12 + 100  # a byte of record 41's data
+    bad.write_bytes(data[:at] + bytes([data[at] ^ 0x10]) + data[at + 1:])
+    msg = one_line_error(lambda: B.read_records("nb101_tfrecord", bad, "cifar10", 108))
+    assert msg == f"{bad}: record 41: the CRC of its data does not match (a corrupt file: download it again)"
+    assert "record 41: the CRC of its data" in one_line_error(lambda: B.arch_count("nb101_tfrecord", bad))
+    at = frame_at(path, 5) + 2  # its length
+    bad.write_bytes(data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:])
+    assert f"{bad}: record 5: the CRC of its length does not match" in one_line_error(
+        lambda: B.read_records("nb101_tfrecord", bad, "cifar10", 12))
+    cut = tmp_path / "cut.tfrecord"
+    cut.write_bytes(data[:frame_at(path, 60) + 50])
+    assert one_line_error(lambda: B.read_records("nb101_tfrecord", cut, "cifar10", 108)).startswith(
+        f"{cut}: record 60: truncated (38 of ")
+    cut.write_bytes(data[:frame_at(path, 60) + 7])
+    assert "record 60: truncated in its length header (7 of 12 bytes)" in one_line_error(
+        lambda: B.arch_count("nb101_tfrecord", cut))
+    cut.write_bytes(b"")
+    assert "holds no records" in one_line_error(lambda: B.read_records("nb101_tfrecord", cut, "cifar10", 108))
+    other = tmp_path / "not.tfrecord"
+    other.write_bytes(b"PK\x03\x04" + bytes(100))
+    assert "record 0: the CRC of its length does not match (a corrupt file, or not a TFRecord file)" in one_line_error(
+        lambda: B.arch_count("nb101_tfrecord", other))
+
+
+def test_nb101_malformed_records(nb101_file, tmp_path):
+    from nas.spaces import nb101
+
+    _, _, specs = nb101_file
+    spec = nb101.prune(specs[2])
+    key, good = nb101.module_hash(spec), nb101_metrics(nb101.format(spec), 108, 0)
+    message = model_metrics_class().FromString(good)
+
+    def fails(metrics=good, module_hash=key, matrix=spec.matrix, ops=spec.ops, raw=None) -> str:
+        records = [nb101_record(key, 108, spec.matrix, spec.ops, good)]
+        records.append(raw if raw is not None else nb101_record(module_hash, 108, matrix, ops, metrics))
+        path = tmp_path / "bad.tfrecord"
+        write_tfrecords(path, records)
+        msg = one_line_error(lambda: B.read_records("nb101_tfrecord", path, "cifar10", 108))
+        assert msg.startswith(f"{path}: record 1: "), msg
+        return msg[len(f"{path}: record 1: "):]
+
+    assert fails(good[:-3]).startswith("malformed ModelMetrics protobuf (field 3 runs past the end")  # total_time
+    assert fails(good[:20]).startswith("malformed ModelMetrics protobuf (field 1 runs past the end")
+    assert fails(b"\x0a\xff") == "malformed ModelMetrics protobuf (a varint runs past the end)"
+    assert fails(good + b"\x0b") == ("malformed ModelMetrics protobuf (field 1 has wire type 3 (a group or no type), "
+                                      "which ModelMetrics never uses)")
+    assert fails(good + b"\x10" + b"\xff" * 11) == "malformed ModelMetrics protobuf (a varint longer than 10 bytes)"
+    assert fails(b"\x19" + bytes(8) + b"\x00") == "malformed ModelMetrics protobuf (field number 0)"
+    assert fails(b"\x0a\x02\x28\x01") == ("malformed ModelMetrics protobuf (ModelMetrics.evaluation_data.test_accuracy "
+                                         "(field 5) has wire type 0; expected 1)")
+    assert fails(b"\x15\x00\x00\x00\x00") == ("malformed ModelMetrics protobuf (ModelMetrics.trainable_parameters "
+                                              "(field 2) has wire type 5; expected 0)")
+    two = model_metrics_class()()
+    two.CopyFrom(message)
+    del two.evaluation_data[2]
+    assert fails(two.SerializeToString()).startswith("ModelMetrics holds 2 evaluation_data; expected 3")
+    percent = model_metrics_class()()
+    percent.CopyFrom(message)
+    percent.evaluation_data[2].test_accuracy = 93.5
+    assert fails(percent.SerializeToString()) == ("evaluation_data[2].test_accuracy is 93.5; expected a fraction in "
+                                                  "[0, 1]")
+    percent.evaluation_data[2].ClearField("validation_accuracy")
+    assert fails(percent.SerializeToString()).startswith("evaluation_data[2].validation_accuracy is missing")
+    record = json.loads(nb101_record(key, 108, spec.matrix, spec.ops, good))
+    assert fails(raw=json.dumps(record[:4] + ["not base64!"]).encode()).startswith("metrics are not base64")
+    assert fails(raw=b'{"hash": 1}').startswith("holds {'hash': 1}; expected NAS-Bench-101's JSON row")
+    assert fails(raw=b"[1, 2").startswith("not JSON (")
+    assert fails(raw=json.dumps([key, "108"] + record[2:]).encode()).startswith("holds ")
+    other = nb101.prune(specs[3])
+
+    def mismatch(ours, theirs):
+        return (f"the cell's module hash is {ours}, the record's {theirs}: the space's hash or the reading of the "
+                "spec is wrong (report it)")
+    assert fails(module_hash=nb101.module_hash(other)) == mismatch(key, nb101.module_hash(other))
+    # a later record of a hash with another cell is checked too
+    assert fails(matrix=other.matrix, ops=other.ops) == mismatch(nb101.module_hash(other), key)
+    assert fails(raw=json.dumps(record[:2] + ["01000"] + record[3:]).encode()).startswith(
+        "adjacency '01000' is not a square 0/1 matrix")
+    bad_ops = ["input"] + ["conv5x5"] * (len(spec.ops) - 2) + ["output"]
+    assert "unknown op 'conv5x5'" in fails(ops=bad_ops)
+
+
+def test_nb101_datasets_and_budgets(nb101_file, tmp_path):
+    path, _, _ = nb101_file
+    assert "dataset 'cifar100' is not one of format nb101_tfrecord's: cifar10" in one_line_error(
+        lambda: B.read_records("nb101_tfrecord", path, "cifar100", 108))
+    assert "budget 200 is not one of format nb101_tfrecord's: 4, 12, 36, 108 (epochs)" in one_line_error(
+        lambda: B.read_records("nb101_tfrecord", path, "cifar10", 200))
+    assert one_line_error(lambda: B.read_records("nb101_tfrecord", path, "cifar10", 36)) == (
+        f"{path}: no record at budget 36 (the file holds epochs 12, 108; nasbench_only108.tfrecord holds 108 only, "
+        "nasbench_full.tfrecord 4, 12, 36, 108)")
+    assert "index 12 is out of range; the file holds 0..11" in one_line_error(
+        lambda: B.read_records("nb101_tfrecord", path, "cifar10", 108, indices=range(10, 14)))
+    assert "is a folder; format nb101_tfrecord reads NAS-Bench-101's nasbench_only108.tfrecord" in one_line_error(
+        lambda: B.read_records("nb101_tfrecord", tmp_path, "cifar10", 108))

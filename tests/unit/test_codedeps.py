@@ -1,5 +1,7 @@
 """nas.codedeps: a stage's code deps are the modules its entry point can run, orchestration left out."""
 
+from pathlib import Path
+
 import pytest
 
 from nas import codedeps, stages
@@ -79,3 +81,20 @@ def test_an_unwritable_project_only_loses_the_cache(tmp_path, monkeypatch):
     _fresh_process()
     assert "nas/metrics.py" in codedeps.code_deps(stages.correlate)
     _fresh_process()
+
+
+def test_the_resume_keys_digest_changes_with_the_text_of_any_module(tmp_path):
+    """codedeps.package_digest names every stage's kept progress: progress made under other code is never
+    resumed (a stage rerun because its code changed starts afresh)."""
+    import shutil
+
+    from nas import codedeps
+
+    shutil.copytree(Path(codedeps.__file__).parent, tmp_path / "nas")
+    before = codedeps.package_digest(str(tmp_path))
+    assert codedeps.package_digest(str(tmp_path)) == before and len(before) == 64
+    edited = tmp_path / "nas" / "spaces" / "ops.py"
+    edited.write_text(edited.read_text() + "\n# an edit\n")
+    codedeps._cached.cache_clear()
+    codedeps.modules.cache_clear()
+    assert codedeps.package_digest(str(tmp_path)) != before

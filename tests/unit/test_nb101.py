@@ -316,7 +316,8 @@ def test_network_follows_model_builder():
     pools = [m for m in net.layers if isinstance(m, torch.nn.MaxPool2d)]
     assert len(cells) == 6 and len(pools) == 2 and all(p.ceil_mode for p in pools)  # 9 -> 5 -> 3, as TF's 'same'
     norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    assert norms and all(abs(m.momentum - 0.003) < 1e-12 and m.eps == 1e-5 and m.affine for m in norms)
+    # PyTorch's momentum, not the benchmark's TF decay 0.997 (its ~40,000 steps; nb101_nets.ConvBnRelu)
+    assert norms and all(m.momentum == 0.1 and m.eps == 1e-5 and m.affine for m in norms)
     assert all(m.bias is None for m in net.modules() if isinstance(m, torch.nn.Conv2d))
     # the max-pool vertex holds no weights and keeps its channels; the output is the vertices' concatenation
     pool_vertex = cells[0].vertices[4]
@@ -698,3 +699,98 @@ def test_network_settings_meta_round_trip():
     assert NetworkSettings.of(hp, 4, 1, data).dynamic_channels is None  # a config without the key
     hp.dynamic_channels = "expand"
     assert NetworkSettings.of(hp, 4, 1, data).dynamic_channels == "expand"
+
+
+# --- the heuristics that apply train an NB101 super-net ---------------------------------------------
+
+def _nb101_hp(**overrides):
+    import copy
+
+    from helpers import TINY_NB101
+    from nas import config
+
+    raw = copy.deepcopy(TINY_NB101)
+    raw["supernet"].update(epochs=2, batch_size=32, variants={"v": overrides})
+    return config.from_dict(raw).variant("v")
+
+
+def _tiny_data():
+    from nas.data import Tensors
+
+    g = torch.Generator().manual_seed(0)
+    return Tensors(torch.randn(96, 1, 16, generator=g), torch.randint(0, 10, (96,), generator=g), (1, 16), 10,
+                   "mnist1d")
+
+
+@pytest.mark.parametrize("overrides", [
+    {}, {"dynamic_channels": "random_chunck"}, {"dynamic_channels": "expand"}, {"sampling": "random_nas"},
+    {"warmup_epochs": 1}, {"path_dropout": 0.2, "global_dropout": 0.2}, {"bn_track": True, "bn_affine": True},
+    {"wpl_weight": 1.0}, {"train_fraction": 0.5}, {"channels": 5}, {"lr_schedule": "constant"},
+], ids=lambda o: ",".join(o) or "baseline")
+def test_each_heuristic_that_applies_trains_an_nb101_supernet(overrides, tmp_path):
+    from nas import supernet
+
+    hp, data = _nb101_hp(**overrides), _tiny_data()
+    torch.manual_seed(0)
+    net = supernet.build(nb101.SPACE, hp, 6, 1, data)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    history = supernet.train(net, hp, nb101.SPACE, data, 0, torch.device("cpu"), tmp_path / "s.pt")
+    assert len(history) == 2 and np.isfinite(history["train_loss"]).all()
+    assert any(not torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_landmarks_train_an_nb101_supernet(tmp_path):
+    from nas import supernet
+
+    hp, data = _nb101_hp(landmarks=2), _tiny_data()
+    marks = [(a, acc) for a, acc in zip(nb101.SPACE.sample(2, 0), (60.0, 70.0))]
+    net = supernet.build(nb101.SPACE, hp, 6, 1, data)
+    history = supernet.train(net, hp, nb101.SPACE, data, 0, torch.device("cpu"), tmp_path / "s.pt", landmarks=marks)
+    assert np.isfinite(history["train_loss"]).all()
+
+
+def test_a_random_chunck_run_resumes_to_the_bytes_of_one_uninterrupted_run(tmp_path):
+    """random_chunck draws from torch's generator in every training step; the loop checkpoints it, so a run
+    stopped after its first epoch and resumed ends with the weights of a run that never stopped."""
+    from nas import supernet
+
+    hp, data = _nb101_hp(dynamic_channels="random_chunck"), _tiny_data()
+
+    def fresh():
+        torch.manual_seed(0)
+        return supernet.build(nb101.SPACE, hp, 6, 1, data)
+
+    whole = fresh()
+    supernet.train(whole, hp, nb101.SPACE, data, 0, torch.device("cpu"), tmp_path / "whole.pt")
+
+    def killed(epoch, net):  # dies in epoch 2, before its state is kept: epoch 1's is on disk
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        supernet.train(fresh(), hp, nb101.SPACE, data, 0, torch.device("cpu"), tmp_path / "part.pt", on_epoch=killed)
+    resumed = fresh()
+    torch.manual_seed(123)  # a new process: the global generator elsewhere; the state restores it
+    supernet.train(resumed, hp, nb101.SPACE, data, 0, torch.device("cpu"), tmp_path / "part.pt")
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))
+
+
+def test_heuristics_that_do_not_apply_to_nb101_are_one_line():
+    from helpers import TINY_NB101
+    from nas import config
+
+    def error(**supernet_keys):
+        raw = {**TINY_NB101, "supernet": {**TINY_NB101["supernet"], **supernet_keys}}
+        return one_line_error(config.from_dict, raw)
+
+    assert error(op_on="edge").startswith("supernet.op_on: 'edge' does not apply to space 'nb101'")
+    assert error(kernel_mapping=True).startswith("supernet.kernel_mapping: space 'nb101' has no pair")
+    assert error(sampling="fairnas").startswith("supernet.sampling: fairnas")
+    assert error(sampling="round_robin").startswith("supernet.sampling: round_robin")
+    assert error(method="darts", variants={"baseline": {}}).startswith("supernet.")
+    assert one_line_error(config.from_dict, {**TINY_NB101, "space": {"name": "nb101", "channels": 4}}) == (
+        "space.channels: 4 is not allowed; space 'nb101' needs at least 5 channels (NAS-Bench-101: one for each "
+        "vertex that can feed a cell's output)")
+    from helpers import TINY
+    assert one_line_error(config.from_dict, {**TINY, "supernet": {**TINY["supernet"], "dynamic_channels": "expand"}}) \
+        == "supernet.dynamic_channels: space 'nb201' has no vertices of variable width"

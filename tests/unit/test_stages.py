@@ -205,8 +205,9 @@ def test_resume_state_that_does_not_fit_says_deleting_it_is_safe(trained, tmp_pa
     # a killed run's state, then hand-edited (or from other code): its model keys do not fit
     from nas import supernet
     _, hp = cfg.run("baseline", 0)
+    from nas import codedeps
     key = config.fingerprint(hp, cfg.space, 0, cfg.data.augment, data.splits_fingerprint(["train"]), "cpu", None,
-                             {"threads": cfg.threads})
+                             {"threads": cfg.threads}, codedeps.package_digest())
     state = RUN0.progress(key)
     state.parent.mkdir(parents=True, exist_ok=True)
     io.save_checkpoint({"model": {"nope": torch.zeros(1)}, "epoch": 1}, state)

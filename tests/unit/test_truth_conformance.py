@@ -1,5 +1,6 @@
 """Every ground-truth source keeps the `Source` contract (nas/truth/base.py): each registered source,
-on a tiny project, with a fixture of its own below (a new source adds one to FIXTURES)."""
+on a tiny project, with a fixture of its own below (a new source adds one to FIXTURES; a source may
+have more, in other spaces: "<source>-<what>", its study's space in STUDY)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import TINY
+from helpers import TINY, TINY_NB101
 from nas import config, dag, io, layout as L, spaces, stages, standalone, truth
 from nas.registry import OwnStage
 
@@ -40,42 +41,75 @@ def _benchmark(root, space, archs):
     return {"source": "benchmark", "benchmark": {"format": "nats_tss", "path": "NATS", "shards": 2}}
 
 
-# source name -> fn(project root, space, pool) -> the `standalone` section that uses it there
-FIXTURES = {"train": _train, "table": _table, "benchmark": _benchmark}
+def _benchmark_nb101(root, space, archs):
+    """A NAS-Bench-101 .tfrecord (the benchmark's format) holding the pool and a further sample, one cell
+    per module hash, read in two parts."""
+    from benchfile_writers import write_nb101_tfrecord
+
+    held = {}
+    for cell in list(archs["arch"]) + [space.format(a) for a in space.sample(24, 0)]:
+        held.setdefault(space.canonical(cell), cell)
+    write_nb101_tfrecord(root / "nasbench_only108.tfrecord", list(held.values()))
+    return {"source": "benchmark", "benchmark": {"format": "nb101_tfrecord", "path": "nasbench_only108.tfrecord",
+                                                 "shards": 2}}
+
+
+# fixture name ("<source>" or "<source>-<what>") -> fn(project root, space, pool) -> the `standalone` section
+FIXTURES = {"train": _train, "table": _table, "benchmark": _benchmark, "benchmark-nb101": _benchmark_nb101}
 # Other params a source needs (a benchmark's records are of CIFAR-10: the super-net must train on it).
 PARAMS = {"benchmark": {"data": {"dataset": "cifar10", "root": "cifar"}}}
 
 SMALL = {**copy.deepcopy(TINY), "space": {"name": "nb201", "channels": 2, "cells": 1}, "sample": {"archs": 4},
          "correlate": {"topk": [1, 2], "bootstrap": 20}}
+# The study of a fixture in another space than SMALL's: the sections it replaces.
+STUDY = {"benchmark-nb101": {"space": TINY_NB101["space"], "supernet": TINY_NB101["supernet"]}}
+
+
+def _source(fixture: str) -> str:
+    return fixture.split("-")[0]
+
+
+def _small(fixture: str) -> dict:
+    return {**SMALL, **copy.deepcopy(STUDY.get(fixture, {}))}
 
 
 def test_every_registered_source_has_a_fixture():
-    missing = sorted(set(truth.SOURCES) - set(FIXTURES))
+    missing = sorted(set(truth.SOURCES) - {_source(f) for f in FIXTURES})
     assert not missing, f"add a fixture to FIXTURES in {__file__} for source(s) {missing}"
 
 
 @pytest.fixture(scope="module")
-def pool(tmp_path_factory):
-    """A project with prepared splits and a sampled pool (shared, read-only)."""
-    root = tmp_path_factory.mktemp("truth")
-    cfg = config.from_dict(SMALL)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        stages.prepare(cfg)
-        stages.sample(cfg)
-    return root
+def pools(tmp_path_factory):
+    """fn(fixture) -> a project with prepared splits and a sampled pool in the fixture's space (made once
+    per space, shared, read-only)."""
+    made = {}
+
+    def pool(fixture):
+        space = _small(fixture)["space"]["name"]
+        if space not in made:
+            root = tmp_path_factory.mktemp(f"truth-{space}")
+            cfg = config.from_dict(_small(fixture))
+            with pytest.MonkeyPatch.context() as mp:
+                mp.chdir(root)
+                stages.prepare(cfg)
+                stages.sample(cfg)
+            made[space] = root
+        return made[space]
+    return pool
 
 
-@pytest.fixture(params=sorted(truth.SOURCES))
-def project(request, pool, tmp_path, monkeypatch):
-    """(config, source) of a private copy of the pool project whose params use the source."""
+@pytest.fixture(params=sorted(FIXTURES))
+def project(request, pools, tmp_path, monkeypatch):
+    """(config, source) of a private copy of the pool project whose params use the fixture's source."""
     import shutil
 
-    shutil.copytree(pool, tmp_path / "p")
+    shutil.copytree(pools(request.param), tmp_path / "p")
     monkeypatch.chdir(tmp_path / "p")
-    space = spaces.study_space(config.from_dict(SMALL).space)
+    small = _small(request.param)
+    space = spaces.study_space(config.from_dict(small).space)
     section = FIXTURES[request.param](tmp_path / "p", space, io.read_parquet(L.ARCHS))
-    cfg = config.from_dict({**SMALL, "standalone": {**SMALL["standalone"], **section}, **PARAMS.get(request.param, {})})
+    cfg = config.from_dict({**small, "standalone": {**small["standalone"], **section},
+                            **PARAMS.get(_source(request.param), {})})
     (tmp_path / "p" / "params.yaml").write_text(yaml.safe_dump(config.to_dict(cfg), sort_keys=False))
     return cfg, truth.source_for(cfg)
 
