@@ -127,6 +127,8 @@ def test_an_nds_file_is_the_ground_truth_of_a_darts_study_under_dvc_and_snakemak
     params = copy.deepcopy(TINY)
     params.update(data={"dataset": "cifar10", "root": str(tmp_path / "cifar")}, space={"name": "darts", "channels": 2},
                   sample={"archs": 5}, correlate={"topk": [1], "bootstrap": 20},
+                  supernet={**TINY["supernet"], "seeds": [0], "epochs": 1, "batch_size": 30},
+                  eval={"bn": "recalibrate", "recalibrate_batches": 2, "batch_size": 30},  # fake CIFAR: 60 train
                   standalone={"source": "benchmark", "benchmark": {"format": "nds", "path": str(tmp_path / "DARTS.json"),
                                                                    "budget": None}})
     dvc_project, _ = both_engines(params, tmp_path)
