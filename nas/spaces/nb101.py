@@ -33,7 +33,7 @@ from nas.spaces.nb101_cell import (CHOICES, CONV1X1, CONV3X3, EDGE, EDGE_KEYS, E
                                    MAX_EDGES, MAX_VERTICES, MAXPOOL3X3, NAME, NONE, NUM_UNIQUE, OPS, OUT, OUTPUT,
                                    VERTEX_KEYS, Spec, _broken_rule, _full_spec, _live_vertices, _names, _restrict,
                                    format, graph_hash, labelling, make_spec, module_hash, parse, path, positions,
-                                   prune, random_spec, sample)
+                                   prune, random_spec)
 from nas.spaces.nb101_nets import RULES
 
 
@@ -162,3 +162,6 @@ class NB101(SearchSpace):
 
 
 SPACE = NB101()
+# Module-level shortcut, as nb201's: the pool drawn as the space draws it (the base class's `sample`:
+# `random_arch` until n distinct module hashes).
+sample = SPACE.sample

@@ -17,7 +17,7 @@ api's labelling, the key the benchmark's records are stored under (isomorphic ce
 
 `random_spec` is the benchmark's and NASLib's sampler: a uniform random upper-triangular 7x7 matrix
 and uniform ops, redrawn until valid, so it is uniform over valid 7-vertex (matrix, ops) pairs, not
-over the 423,624 unique cells. `sample` draws distinct cells by hash.
+over the 423,624 unique cells; the space's `sample` (nb101.py) draws distinct cells by hash.
 
 Picks: of n vertices: its input at 0, its inner vertices at v1..v(n-2) (vertex t at t), its output at 6 (`positions`), so an edge (s, t) of the cell is the pick "s'->t'" of their positions (an edge into the output of a 4-vertex cell, "2->3" in its matrix, is "2->6"); the unused vertices v(n-1)..v5 have no edges and pick OPS[0] (any pick there denotes the same architecture: `from_picks` prunes them away). `from_picks` builds the 7x7 matrix and ops and returns the pruned Spec; a super-net path of tuples (the one-shot warm-up: every op at a vertex, every edge on) gives the pruned Spec whose vertices hold the tuples.
 """
@@ -277,26 +277,6 @@ def random_spec(rng: np.random.Generator) -> Spec:
         pruned = _restrict(spec, keep)
         if sum(map(sum, pruned.matrix)) <= MAX_EDGES:  # the other rules hold by construction
             return pruned
-
-
-def sample(n: int, seed: int) -> list[Spec]:
-    """`n` pruned cells with distinct module hashes, drawn by `random_spec` from numpy's
-    default_rng(seed): deterministic for a seed, and a prefix of the pool for a larger `n`. The draws
-    are not uniform over cells, so a pool near the whole space is slow to fill (take the benchmark's
-    records instead)."""
-    if n < 1:
-        raise UserError(f"sample.archs: {n} must be at least 1")
-    if n > NUM_UNIQUE:
-        raise UserError(f"sample.archs: {n} is more than the {NUM_UNIQUE} unique cells of NAS-Bench-101")
-    rng = np.random.default_rng(seed)
-    pool, seen = [], set()
-    while len(pool) < n:
-        spec = random_spec(rng)
-        key = module_hash(spec)
-        if key not in seen:
-            seen.add(key)
-            pool.append(spec)
-    return pool
 
 
 # --- the space: choices and picks --------------------------------------------------------------------
