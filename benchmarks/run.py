@@ -13,7 +13,8 @@ Measured side by side in one run, on this machine, with the committed params.yam
     threads, projected from 400 classes; the shards' scores against the one job's;
   * NAS-Bench-101 (benchmarks/nb101.py): a super-net step per dynamic-channel rule beside NB201's at the
     same width; 10,000 specs drawn and hashed;
-  * start-up (benchmarks/startup.py): a fresh process's first optimizer step, the stages' code deps;
+  * start-up (benchmarks/startup.py): a fresh process's first optimizer step, the stages' code deps, a table
+    stage's start without PyTorch;
   * wall seconds of the default study (`dvc repro` in a fresh copy) and of a no-op `dvc repro`.
 Timings are medians of repeats; the machine is shared, so compare ratios within one run.
 Usage: python -m benchmarks.run [--skip-study] [--repeats N]

@@ -3,7 +3,10 @@ fresh process, interleaved with its counterpart, medians:
   * a training command's first optimizer step with nas.train.SGD (torch's SGD without the guards that
     import the compiler) against torch.optim.SGD;
   * every stage's code deps (what `nas dag` and each Snakefile parse compute) with the answers kept in
-    .nas/codedeps.json against parsing the package."""
+    .nas/codedeps.json against parsing the package;
+  * a table stage's start (the command parsed, params.yaml loaded and checked, the stage module
+    imported), which needs no PyTorch, against the same start importing it (as every command did
+    before the registered pieces moved torch into what computes)."""
 
 from __future__ import annotations
 
@@ -37,6 +40,13 @@ print(time.perf_counter() - start)
 """
 
 
+TABLE_START = """
+{torch}from nas import cli, config, stages
+cli.build_parser(["correlate"])
+config.load("params.yaml")
+"""
+
+
 def _wall(code: str, cwd: Path) -> float:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], cwd=cwd, check=True, capture_output=True)
@@ -45,7 +55,8 @@ def _wall(code: str, cwd: Path) -> float:
 
 def run_all(repeats: int = 5) -> dict:
     """{name: median seconds}."""
-    times: dict[str, list[float]] = {"nas.train.SGD": [], "torch.optim.SGD": [], "kept": [], "parsed": []}
+    times: dict[str, list[float]] = {"nas.train.SGD": [], "torch.optim.SGD": [], "kept": [], "parsed": [],
+                                     "without torch": [], "with torch": []}
     with tempfile.TemporaryDirectory() as kept_dir, tempfile.TemporaryDirectory() as bare_dir:
         deps = CODE_DEPS.format(params=str(REPO / "params.yaml"))
         subprocess.run([sys.executable, "-c", deps], cwd=kept_dir, check=True, capture_output=True)  # fills it
@@ -58,6 +69,9 @@ def run_all(repeats: int = 5) -> dict:
                 out = subprocess.run([sys.executable, "-c", deps], cwd=cwd, check=True, capture_output=True, text=True)
                 times[name].append(float(out.stdout.strip().splitlines()[-1]))
                 (Path(bare_dir) / codedeps.CACHE).unlink(missing_ok=True)
+            for name in (("without torch", "with torch") if r % 2 == 0 else ("with torch", "without torch")):
+                times[name].append(_wall(TABLE_START.format(torch="import torch\n" if name == "with torch" else ""),
+                                         REPO))
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -66,7 +80,10 @@ def rows(result: dict) -> list[tuple[str, str]]:
     return [("fresh process to a first optimizer step, nas.train.SGD / torch.optim.SGD",
              f"{ours:.2f} / {theirs:.2f} s ({theirs - ours:.2f} s saved)"),
             ("every stage's code deps, kept in .nas/codedeps.json / parsing the package",
-             f"{result['kept'] * 1e3:.0f} / {result['parsed'] * 1e3:.0f} ms")]
+             f"{result['kept'] * 1e3:.0f} / {result['parsed'] * 1e3:.0f} ms"),
+            ("a table stage's start (command, params checked, stage module), without / with PyTorch",
+             f"{result['without torch']:.2f} / {result['with torch']:.2f} s "
+             f"({result['with torch'] - result['without torch']:.2f} s saved)")]
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import yaml
 from nas import spaces
 from nas.io import UserError
 from nas.layout import VARIANT_NAME
-from nas.train import MAX_EPOCHS, TrainConfig  # noqa: F401 (re-exported: the optimisation keys)
-from nas.settings import SEED_MAX, build, cut, fingerprint, merged, opt, show, split_sections  # noqa: F401 (re-exported)
+from nas.settings import (MAX_EPOCHS, SEED_MAX, TrainConfig, build, cut, fingerprint, merged, opt,  # noqa: F401
+                          show, split_sections)  # (re-exported)
 
 
 MAX_SAMPLES = 1_000_000  # MNIST-1D samples generated: about 160 MB as float32, a few minutes to make

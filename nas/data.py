@@ -14,16 +14,18 @@ import pickle
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import torch
-import torch.nn.functional as F
 
 from nas import layout
 from nas.io import UserError, atomic_path, read_parquet_metadata
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it runs, so importing this module does not load it
+    import torch
 
 DATASETS = ("mnist1d", "cifar10", "cifar100")
 NUM_CLASSES = {"mnist1d": 10, "cifar10": 10, "cifar100": 100}
@@ -256,6 +258,8 @@ def _write_table(table: pa.Table, path, metadata: dict) -> None:
 
 def load_split(path) -> Tensors:
     """A split written by `write_split`, as tensors; uint8 images become normalised float32."""
+    import torch
+
     table, shape, dataset, num_classes = _checked_split(path)
     x_col, y_col = table.column("x"), table.column("y")
     n, item = len(x_col), x_col.type.value_type
@@ -330,6 +334,8 @@ def _checked_split(path) -> tuple[pa.Table, tuple[int, ...], str, int]:
 
 def _normalise_images(x: torch.Tensor, dataset: str) -> torch.Tensor:
     """0..255 float images -> per-channel standardised, in place (the float copy is ours)."""
+    import torch
+
     mean = torch.tensor(CIFAR_MEAN[dataset]).view(-1, 1, 1) / 255
     std = torch.tensor(CIFAR_STD[dataset]).view(-1, 1, 1) / 255
     return x.div_(255).sub_(mean).div_(std)
@@ -345,6 +351,9 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int =
     Applied to normalised tensors, so the zero padding is the mean colour (torchvision pads the raw
     image with black before normalising; the difference is a few border pixels).
     """
+    import torch
+    from torch.nn import functional as F
+
     if x.dim() == 3:
         return x
     if x.dim() != 4:

@@ -200,3 +200,19 @@ def shard_of(archs, k: int, n: int):
     """Shard K of N: every N-th architecture starting at the K-th (interleaved, so shards get a similar
     mix of cheap and expensive cells)."""
     return archs.iloc[k - 1::n]
+
+
+# --- the optimisation keys of the super-net and stand-alone sections ------------------------------
+
+MAX_EPOCHS = 10_000  # the papers train 8 to 400; a typo of 10**12 is refused when params load
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by the super-net and the stand-alone networks (SGD + cosine)."""
+    epochs: int = opt(20, min=1, max=MAX_EPOCHS)
+    batch_size: int = opt(128, min=2)
+    lr: float = opt(0.05, above=0.0)
+    momentum: float = opt(0.9, min=0.0, below=1.0)
+    nesterov: bool = opt(True)
+    weight_decay: float = opt(5e-4, min=0.0)

@@ -318,16 +318,16 @@ def stability(cfg: Config) -> list[Path]:
 def _interference(cfg: Config) -> pd.DataFrame:
     """One SGD step on child i, the change of child j's loss, for stability.interference_pairs pairs
     of the pool (the same pairs, training batch and probe batch for every run)."""
+    columns = list(L.SCHEMAS["interference"])
+    sc = cfg.stability
+    if not sc.interference_pairs:  # no super-net to load: the stage runs without torch
+        return pd.DataFrame({c: pd.Series(dtype={"str": "object", "int": "int64", "float": "float64"}[k])
+                             for c, k in L.SCHEMAS["interference"].items()})
     import torch
 
     from nas import data, interference, spaces, supernet
     from nas.train import resolve_device
 
-    columns = list(L.SCHEMAS["interference"])
-    sc = cfg.stability
-    if not sc.interference_pairs:
-        return pd.DataFrame({c: pd.Series(dtype={"str": "object", "int": "int64", "float": "float64"}[k])
-                             for c, k in L.SCHEMAS["interference"].items()})
     use_threads(cfg)
     device = resolve_device(cfg.device)
     space = spaces.study_space(cfg.space)
@@ -353,13 +353,17 @@ def pick(cfg: Config) -> list[Path]:
     """Each selection method's architecture for each run; picks outside the pool get new arch_ids."""
     from nas import data, selection, spaces, supernet
 
-    use_threads(cfg)
     space = spaces.study_space(cfg.space)
     pool = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
+
+    def load_supernet(run):
+        use_threads(cfg)  # a selector that reads the super-net computes; one that reads scores needs no torch
+        return supernet.load(run.weights, cfg.space.name)
+
     picks, skipped = [], {}
     for run, scores in _scores(cfg).items():
         context = selection.Context(space=space, run=run, scores=scores, pool=pool, seed=cfg.seed,
-                                    load_supernet=lambda run=run: supernet.load(run.weights, cfg.space.name),
+                                    load_supernet=lambda run=run: load_supernet(run),
                                     load_valid=lambda: data.load_split(L.split("valid")),
                                     settings=cfg.select.settings)
         picks.append(selection.pick(context, cfg.select.methods, skipped))

@@ -8,28 +8,11 @@ batches in the same order, and a resumed run continues the same stream.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-from nas.settings import opt
-
-
-MAX_EPOCHS = 10_000  # the papers train 8 to 400; a typo of 10**12 is refused when params load
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings shared by the super-net and the stand-alone networks (SGD + cosine)."""
-    epochs: int = opt(20, min=1, max=MAX_EPOCHS)
-    batch_size: int = opt(128, min=2)
-    lr: float = opt(0.05, above=0.0)
-    momentum: float = opt(0.9, min=0.0, below=1.0)
-    nesterov: bool = opt(True)
-    weight_decay: float = opt(5e-4, min=0.0)
 
 
 def resolve_device(name: str) -> torch.device:

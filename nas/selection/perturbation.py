@@ -38,8 +38,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from torch.nn import functional as F
 
 from nas import io
 from nas import layout as L
@@ -78,19 +76,22 @@ def loss_damage(row: dict) -> tuple[float, float]:
 DAMAGE = {"accuracy": accuracy_damage, "loss": loss_damage}
 
 
-@torch.no_grad()
 def measure(net, arch, batches) -> tuple[float, float]:
     """(accuracy %, mean loss) of the super-net with mixing `arch` over `batches` [(x, y)]; batch norm
     on batch statistics (train mode), nothing dropped."""
+    import torch
+    from torch.nn import functional as F
+
     net.train()
     dropout, net.path_dropout = net.path_dropout, 0.0
     correct = seen = 0
     loss = 0.0
-    for x, y in batches:
-        logits = net(x, arch)
-        loss += float(F.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-        seen += len(y)
+    with torch.no_grad():
+        for x, y in batches:
+            logits = net(x, arch)
+            loss += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
     net.path_dropout = dropout
     return 100.0 * correct / seen, loss / seen
 
@@ -120,6 +121,8 @@ def decisions(space, seed: int) -> list[tuple[str, object]]:
 def select(method, net, train, valid, settings, seed: int, state_path, device) -> pd.DataFrame:
     """The decision log of DARTS-PT's selection on `net` (a DARTS super-net, trained by `method`); see
     the module docstring. `state_path` holds the state after each decision."""
+    import torch
+
     space, hp = method.space, method.hp
     choices = space.choices()
     keys = [c.key for c in choices]
@@ -265,6 +268,8 @@ def chosen_architecture(log: pd.DataFrame, space):
 def perturb(cfg, variant: str = "baseline", seed: int | None = None) -> list[Path]:
     """The `nas perturb` stage: DARTS-PT's perturbation selection on one run's super-net, its decision
     log (resumable after each decision)."""
+    import torch
+
     import hashlib
 
     from nas import codedeps, data, spaces, supernet

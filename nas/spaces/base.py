@@ -16,6 +16,10 @@ stores), whose per-choice modules come from a factory the super-net method suppl
 candidates) -> module`, forward `(x, pick) -> Tensor | None`). The default factory `single_path` runs
 the picked candidate; a DARTS mixture would weight them all.
 
+This module, like every space's own, imports no torch: the networks are built from `nas.spaces.ops`
+and a space's network module, imported when a network is built, so the config and the stages that
+build none (correlation, selection tables, the report) start without torch.
+
 Generic logic lives here: the picks round trip and its checks, the size of a space with groups,
 uniform sampling of distinct architectures (by permutation of the enumeration when the space is
 small enough, else by uniform draws over the picks), and isomorphism classes from `canonical`.
@@ -29,14 +33,15 @@ import dataclasses
 import itertools
 import reprlib
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from nas.io import UserError
 from nas.settings import show
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it runs, so importing this module does not load it
+    from torch import nn
 
 MAX_ARCH_CHARS = 10_000  # the longest architecture string read (a DARTS genotype has about 330)
 ARCH_SHOWN = 200         # how much of one an error quotes
@@ -155,30 +160,14 @@ class NetworkSettings:
 
 # --- the default super-net choice ------------------------------------------------------------------
 
-class PathChoice(nn.ModuleDict):
-    """The candidates of one choice, keyed by operation name (so a super-net's state-dict keys read
-    `...edges.K.<op>...`); `none` has no module. `forward(x, pick)` runs the picked candidate, or the
-    mean of a tuple of picks (the one-shot warm-up), and returns None when nothing flows (`none`)."""
-
-    def __init__(self, candidates: dict[str, nn.Module | None]):
-        super().__init__({name: m for name, m in candidates.items() if m is not None})
-
-    def forward(self, x: torch.Tensor, pick) -> torch.Tensor | None:
-        if pick is None:
-            raise ValueError("a single-path choice needs a pick (an operation name or a tuple of names)")
-        names = [pick] if isinstance(pick, str) else [p for p in pick]
-        outs = [self[n](x) for n in names if n != "none"]
-        if not outs:
-            return None
-        return outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
-
-
 def single_path(choice: Choice, candidates: dict[str, nn.Module | None]) -> nn.Module:
     """The default choice factory: a `PathChoice` (single-path one-shot training and scoring)."""
+    from nas.spaces.ops import PathChoice
+
     return PathChoice(candidates)
 
 
-ChoiceFactory = Callable[[Choice, dict], nn.Module]  # (choice, {candidate: module or None}) -> module
+ChoiceFactory = Callable[[Choice, dict], "nn.Module"]  # (choice, {candidate: module or None}) -> module
 
 
 # --- the interface ------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ genotype string over those renumberings, per cell kind. Nothing else is merged (
 connections that make a node equal to another are not detected), so `num_unique` is the size of the
 space, an upper bound.
 
-The network is DARTS's: a 3x3 stem conv with 3C channels + BN; three stages of N normal cells joined
+The network (darts_nets.py) is DARTS's: a 3x3 stem conv with 3C channels + BN; three stages of N normal cells joined
 by a reduce cell each (`space.cells` = N, as for NAS-Bench-201: 3N + 2 cells; DARTS's search network of
 8 cells is N=2, its evaluation network of 20 cells N=6, with the reduce cells where DARTS puts them, at
 1/3 and 2/3 of the depth), each cell preprocessing its inputs with ReLU-1x1 conv-BN (a factorised
@@ -41,14 +41,14 @@ from __future__ import annotations
 
 import ast
 import itertools
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from nas.io import UserError
 from nas.settings import cut, show
-from nas.spaces import ops
-from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, arch_text, shown, single_path
+from nas.spaces.base import Choice, NetworkSettings, SearchSpace, arch_text, shown, single_path
+
+if TYPE_CHECKING:
+    from nas.spaces.darts_nets import Network
 
 NAME = "darts"
 OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
@@ -147,95 +147,6 @@ def _renumbered(picks: dict[str, str], kind: str, number: dict[int, int]) -> dic
     return out
 
 
-# --- the network -----------------------------------------------------------------------------------
-
-class Cell(nn.Module):
-    """One DARTS cell: preprocess both inputs to C channels, then nodes 2..5, each the sum of its input
-    edges (one choice module per candidate edge, in EDGES order), concatenated."""
-
-    def __init__(self, c_prev_prev: int, c_prev: int, c: int, reduction: bool, reduction_prev: bool,
-                 edges: list[nn.Module], dim: int, affine: bool, track: bool):
-        super().__init__()
-        self.reduction = reduction
-        self.preprocess0 = (ops.FactorizedReduce(c_prev_prev, c, dim, affine, track) if reduction_prev
-                            else ops.ReLUConvBN(c_prev_prev, c, 1, 1, dim, affine, track))
-        self.preprocess1 = ops.ReLUConvBN(c_prev, c, 1, 1, dim, affine, track)
-        self.edges = nn.ModuleList(edges)
-
-    def forward(self, s0, s1, picks, path_dropout: float = 0.0):
-        states = [self.preprocess0(s0), self.preprocess1(s1)]
-        k = 0
-        for j in NODES:
-            total = None
-            for i in range(j):
-                pick = picks[k]
-                out = self.edges[k](states[i], pick)
-                k += 1
-                if out is None:
-                    continue
-                identity = pick == "skip_connect" and not (self.reduction and i < 2)
-                if self.training and path_dropout > 0 and isinstance(pick, str) and not identity:
-                    out = ops.drop_path(out, path_dropout)
-                total = out if total is None else total + out
-            if total is None:  # nothing flows into node j (only on a super-net path that leaves it unused)
-                shape = list(states[1].shape)
-                if self.reduction:
-                    shape[2:] = [(n + 1) // 2 for n in shape[2:]]
-                total = states[1].new_zeros(shape)
-            states.append(total)
-        return torch.cat(states[2:], dim=1)
-
-
-class Network(nn.Module):
-    """Stem, 3 `cells` + 2 cells (the reduce cells at positions cells and 2 cells + 1: DARTS's
-    layers//3 and 2 layers//3 for its 8 and 20 layers), pooling and classifier. `forward(x, arch)` takes the 28 picks of an architecture (normal then reduce);
-    a stand-alone network holds its own `arch`."""
-
-    def __init__(self, channels: int, cells: int, in_channels: int, num_classes: int, dim: int, make_edges,
-                 affine: bool = True, track: bool = True, global_dropout: float = 0.0, arch=None,
-                 stem_multiplier: int = 3):
-        super().__init__()
-        self.arch = arch
-        self.path_dropout = 0.0
-        c_curr = stem_multiplier * channels
-        self.stem = nn.Sequential(ops.conv(dim)(in_channels, c_curr, 3, padding=1, bias=False),
-                                  ops.bn(dim, c_curr, True, track))
-        c_prev_prev, c_prev, c = c_curr, c_curr, channels
-        reductions = {cells, 2 * cells + 1}
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for index in range(3 * cells + 2):
-            reduction = index in reductions
-            c = 2 * c if reduction else c
-            self.cells.append(Cell(c_prev_prev, c_prev, c, reduction, reduction_prev,
-                                   make_edges(c, "reduce" if reduction else "normal"), dim, affine, track))
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, len(NODES) * c
-        self.dropout = nn.Dropout(global_dropout)
-        self.classifier = nn.Linear(c_prev, num_classes)
-
-    def forward(self, x: torch.Tensor, arch=None) -> torch.Tensor:
-        arch = self.arch if arch is None else arch
-        half = len(EDGES)
-        normal, reduce = arch[:half], arch[half:]
-        s0 = s1 = self.stem(x)
-        for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, reduce if cell.reduction else normal, self.path_dropout)
-        return self.classifier(self.dropout(s1.flatten(2).mean(-1)))
-
-
-class _PoolBN(nn.Sequential):
-    """A pooling candidate of the super-net followed by BN without affine parameters (DARTS's MixedOp)."""
-
-
-def _search_candidates(choice: Choice, c: int, dim: int, stride: int, affine: bool, track: bool) -> dict:
-    modules = ops.candidate_modules(choice.candidates, c, dim, affine, track, stride=stride)
-    for name in ("max_pool_3x3", "avg_pool_3x3"):
-        if modules.get(name) is not None:
-            modules[name] = _PoolBN(modules[name], ops.bn(dim, c, False, track))
-    return modules
-
-
 class DartsSpace(SearchSpace):
     name = NAME
     parameter_free = PARAMETER_FREE  # skip_connect counts as parameter-free, as DARTS-PT counts it
@@ -280,34 +191,41 @@ class DartsSpace(SearchSpace):
         return self.format(self.from_picks(best))
 
     def build(self, arch, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int) -> Network:
+        from nas.spaces import ops
+        from nas.spaces.darts_nets import Network
+
         arch = self.parse(arch) if isinstance(arch, str) else tuple(arch)
         self.check_picks(self.to_picks(arch))
         dim = len(input_shape) - 1
 
         def make_edges(c, kind):
             offset = 0 if kind == "normal" else len(EDGES)
-            return [PathChoice(ops.candidate_modules((arch[offset + k],), c, dim, True, True,
+            return [ops.PathChoice(ops.candidate_modules((arch[offset + k],), c, dim, True, True,
                                                      stride=2 if kind == "reduce" and i < 2 else 1))
                     for k, (j, i) in enumerate(EDGES)]
-        return Network(channels, cells, input_shape[0], num_classes, dim, make_edges, arch=arch)
+        return Network(channels, cells, input_shape[0], num_classes, dim, make_edges, NODES, arch=arch)
 
     def build_supernet(self, net: NetworkSettings, choice=single_path) -> Network:
+        from nas.spaces.darts_nets import Network, search_candidates
+
         self.check_supernet_form(net.op_on, net.kernel_mapping)
         dim = len(net.input_shape) - 1
         affine, track = net.affine, net.track
 
         def make_edges(c, kind):
             members = [ch for ch in CHOICES if ch.key.startswith(kind + ":")]
-            return [choice(ch, _search_candidates(ch, c, dim, 2 if kind == "reduce" and i < 2 else 1, affine, track))
+            return [choice(ch, search_candidates(ch, c, dim, 2 if kind == "reduce" and i < 2 else 1, affine, track))
                     for ch, (j, i) in zip(members, EDGES)]
-        return Network(net.channels, net.cells, net.input_shape[0], net.num_classes, dim, make_edges, affine=affine,
-                       track=track, global_dropout=net.global_dropout)
+        return Network(net.channels, net.cells, net.input_shape[0], net.num_classes, dim, make_edges, NODES,
+                       affine=affine, track=track, global_dropout=net.global_dropout)
 
     def count_params_flops(self, arch, channels: int, cells: int, input_shape: tuple[int, ...],
                            num_classes: int) -> tuple[int, int]:
         """Parameters and FLOPs (multiply-adds of convolutions and the classifier, NAS-Bench-201's way)
         of the stand-alone network. DARTS's published cell (DARTS_V2) at C=36, 20 cells, 3x32x32 and 10
         classes (N=6: 20 cells) has 3,349,342 parameters without the auxiliary head, as DARTS's training log reports."""
+        from nas.spaces import ops
+
         return ops.count_params_flops(self.build(arch, channels, cells, input_shape, num_classes), input_shape)
 
 

@@ -21,20 +21,22 @@ from __future__ import annotations
 
 import re
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from torch import nn
 
 from nas.io import UserError
 from nas.settings import show
-from nas.spaces import nb101_nets
 from nas.spaces.base import Choice, ChoiceFactory, NetworkSettings, SearchSpace, shown, single_path
 # The cell's own functions, also re-exported (nb101.parse, nb101.module_hash, ...: the space's module)
 from nas.spaces.nb101_cell import (CHOICES, CONV1X1, CONV3X3, EDGE, EDGE_KEYS, EXAMPLE, INPUT,  # noqa: F401
                                    MAX_EDGES, MAX_VERTICES, MAXPOOL3X3, NAME, NONE, NUM_UNIQUE, OPS, OUT, OUTPUT,
                                    VERTEX_KEYS, Spec, _broken_rule, _full_spec, _live_vertices, _names, _restrict,
                                    format, graph_hash, labelling, make_spec, module_hash, parse, path, positions,
-                                   prune, random_spec)
-from nas.spaces.nb101_nets import RULES
+                                   prune, random_spec, RULES)
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 # --- the space ----------------------------------------------------------------------------------------
@@ -142,6 +144,8 @@ class NB101(SearchSpace):
         return list(path(arch).ops[1:-1])
 
     def build(self, arch, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+        from nas.spaces import nb101_nets
+
         return nb101_nets.build(arch, channels, cells, input_shape, num_classes)
 
     def count_params_flops(self, arch, channels: int, cells: int, input_shape: tuple[int, ...],
@@ -150,13 +154,15 @@ class NB101(SearchSpace):
         trainable_parameters, 2,694,282 for the README cell at its configuration) and the multiply-adds
         of its convolutions and dense layer for one input (`ops.count_params_flops`; pooling, batch norm
         and ReLU not counted). The benchmark publishes no FLOPs per cell to compare with."""
-        from nas.spaces import ops
+        from nas.spaces import nb101_nets, ops
 
         return ops.count_params_flops(nb101_nets.build(arch, channels, cells, input_shape, num_classes), input_shape)
 
     def build_supernet(self, net: NetworkSettings, choice: ChoiceFactory = single_path) -> nn.Module:
         """The weight-sharing network (`SuperNetwork` of `SuperCell`s) of `net`: op_on "node" only, no
         kernel mapping, `net.dynamic_channels` one of RULES (None: fixed_chunck)."""
+        from nas.spaces import nb101_nets
+
         self.check_supernet_form(net.op_on, net.kernel_mapping, net.dynamic_channels)
         return nb101_nets.SuperNetwork(net, choice)
 

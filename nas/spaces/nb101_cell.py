@@ -52,6 +52,10 @@ BENCHMARK_BN_MOMENTUM = 1.0 - 0.997
 BN_MOMENTUM = 0.1
 BN_EPS = 1e-5
 
+# The super-net's dynamic-channel rules (nb101_nets.DynamicConvBnRelu says what each does).
+RULES = ("fixed_chunck", "random_chunck", "expand")  # Yu et al.'s names, spelled as their framework does
+DEFAULT_RULE = "fixed_chunck"
+
 
 class Spec(NamedTuple):
     """An architecture: the adjacency matrix (matrix[i][j] = 1: an edge i -> j) and the vertices' ops."""

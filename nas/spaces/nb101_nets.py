@@ -58,8 +58,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from nas.spaces.base import NetworkSettings
-from nas.spaces.nb101_cell import (BN_EPS, BN_MOMENTUM, CHOICES, CONV3X3, EDGE, EDGE_INDEX, MAX_VERTICES,
-                                   MAXPOOL3X3, NONE, Spec, VERTEX_KEYS, path, positions, prune)
+from nas.spaces.nb101_cell import (BN_EPS, BN_MOMENTUM, CHOICES, CONV3X3, DEFAULT_RULE, EDGE, EDGE_INDEX,  # noqa: F401
+                                   MAX_VERTICES, MAXPOOL3X3, NONE, RULES, Spec, VERTEX_KEYS, path, positions,
+                                   prune)  # (RULES, DEFAULT_RULE: re-exported)
 from nas.spaces.ops import bn, conv, drop_path, max_pool
 
 
@@ -229,8 +230,6 @@ def count_params(arch, channels: int = 128, cells: int = 3, input_shape: tuple[i
 
 # --- the super-net: vertices of variable width ----------------------------------------------------
 
-RULES = ("fixed_chunck", "random_chunck", "expand")  # Yu et al.'s names, spelled as their framework does
-DEFAULT_RULE = "fixed_chunck"
 
 
 

@@ -7,11 +7,11 @@ String format (the benchmark's own): `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`, wher
 edges into node j and `~i` names the source node. In code a cell is a tuple of 6 operation names in
 that order (EDGES); the choices are the edges, keyed "j<-i" in the same order.
 
-The network (`Network`) is the benchmark's: a 3x3 stem conv + BN; three stages of N cells with C, 2C
+The network (`Network`, in nb201_nets.py with its cells) is the benchmark's: a 3x3 stem conv + BN; three stages of N cells with C, 2C
 and 4C channels joined by residual reduction blocks; BN-ReLU, global average pooling and a linear
 classifier. It is built for 1-D signals (MNIST-1D) or 2-D images from the same code, and with one
 operation per edge (a stand-alone network) or every operation per edge (the weight-sharing super-net),
-or, with op_on="node", one set of operations per node (`NodeCell`, `node_path`).
+or, with op_on="node", one set of operations per node (`NodeCell`, mapped by `node_path` here).
 
 The module-level functions (`parse`, `format`, `build`, ...) are `SPACE`'s bound methods, for code
 that imports this module; the registry `nas.spaces.SPACES` holds `SPACE`.
@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import itertools
 from functools import lru_cache
-
-import numpy as np
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from nas.io import UserError
 from nas.settings import show
-from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, arch_text, shown, single_path
-from nas.spaces import ops
-from nas.spaces.ops import ResidualReduction, bn, candidate_modules, conv, drop_path
+from nas.spaces.base import Choice, NetworkSettings, SearchSpace, arch_text, shown, single_path
+
+if TYPE_CHECKING:
+    from nas.spaces.nb201_nets import Network
 
 NAME = "nb201"
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -173,31 +171,7 @@ def _classes(isomorphism: str = "function") -> dict[str, str]:
     return canon
 
 
-# --- network --------------------------------------------------------------------------------------
-
-class Cell(nn.Module):
-    """A cell holding, on each edge (in EDGES order), the module of that edge's choice: the candidate
-    operations keyed by name (one per edge for a stand-alone network, all of OPS for the super-net).
-    `forward` takes the architecture to run: per edge what that edge's module is given (an op name, or
-    a tuple of names run together and averaged for the one-shot warm-up)."""
-
-    def __init__(self, edges: list[nn.Module]):
-        super().__init__()
-        self.edges = nn.ModuleList(edges)
-
-    def forward(self, x: torch.Tensor, arch, path_dropout: float = 0.0) -> torch.Tensor:
-        nodes, k = [x], 0
-        for node in range(1, NUM_NODES):
-            total = None
-            for source in range(node):
-                out = self.edges[k + source](nodes[source], arch[k + source])
-                if out is not None:
-                    out = drop_path(out, path_dropout) if self.training else out
-                    total = out if total is None else total + out
-            nodes.append(torch.zeros_like(x) if total is None else total)
-            k += node
-        return nodes[-1]
-
+# --- operation on node -------------------------------------------------------------------------------
 
 # Operation on node: which operation a node takes when its incoming edges disagree. The more
 # expressive operation wins; see node_path.
@@ -237,67 +211,8 @@ def node_path(arch) -> list[tuple[object, tuple[int, ...]]]:
 
 
 @lru_cache(maxsize=None)  # every cell maps the same path at every step; at most 15,625 + 1 paths
-def _cached_node_path(arch) -> tuple:
+def cached_node_path(arch) -> tuple:
     return tuple(node_path(arch))
-
-
-class NodeCell(nn.Module):
-    """The node-wise super-net cell (operation on node): node j = op_j(sum of its inputs), with one
-    set of weights per (node, operation). Called with an edge-wise cell, mapped by `node_path`."""
-
-    def __init__(self, channels: int, dim: int, affine: bool, track: bool, kernel_pairs=()):
-        super().__init__()
-        self.nodes = nn.ModuleList(PathChoice(candidate_modules(OPS, channels, dim, affine, track, kernel_pairs))
-                                   for _ in range(1, NUM_NODES))
-
-    def forward(self, x: torch.Tensor, arch, path_dropout: float = 0.0) -> torch.Tensor:
-        nodes = [x]
-        for j, (op, inputs) in enumerate(_cached_node_path(arch)):
-            out = None
-            if inputs and op != "none":
-                out = self.nodes[j](sum(nodes[i] for i in inputs), op)
-            if out is not None and self.training:
-                out = drop_path(out, path_dropout)
-            nodes.append(torch.zeros_like(x) if out is None else out)
-        return nodes[-1]
-
-
-class Network(nn.Module):
-    """Stem, three stages of `cells` cells (C, 2C, 4C channels) with reductions between, head.
-
-    `make_cell(c)` builds one cell at c channels, in construction order. `arch` fixes the architecture
-    of a stand-alone network; a super-net leaves it None and is called as `net(x, arch)`.
-    """
-
-    def __init__(self, channels: int, cells: int, in_channels: int, num_classes: int, dim: int, make_cell,
-                 arch: tuple[str, ...] | None = None, affine: bool = True, track: bool = True,
-                 global_dropout: float = 0.0):
-        super().__init__()
-        if dim not in (1, 2):
-            raise ValueError(f"dim must be 1 or 2, got {dim}")
-        self.arch = arch
-        self.path_dropout = 0.0  # set by super-net training; applies in train mode only
-        self.stem = nn.Sequential(conv(dim)(in_channels, channels, 3, padding=1, bias=False),
-                                  bn(dim, channels, affine, track))
-        self.blocks = nn.ModuleList()
-        c = channels
-        for stage in range(3):
-            if stage > 0:
-                self.blocks.append(ResidualReduction(c, 2 * c, dim, affine, track))
-                c *= 2
-            for _ in range(cells):
-                self.blocks.append(make_cell(c))
-        self.head_bn = bn(dim, c, affine, track)
-        self.dropout = nn.Dropout(global_dropout)  # "global dropout": on the pooled features
-        self.classifier = nn.Linear(c, num_classes)
-
-    def forward(self, x: torch.Tensor, arch: tuple[str, ...] | None = None) -> torch.Tensor:
-        arch = self.arch if arch is None else arch
-        x = self.stem(x)
-        for block in self.blocks:
-            x = block(x, arch, self.path_dropout) if isinstance(block, (Cell, NodeCell)) else block(x)
-        x = torch.relu(self.head_bn(x))
-        return self.classifier(self.dropout(x.flatten(2).mean(-1)))
 
 
 # --- the space --------------------------------------------------------------------------------------
@@ -373,17 +288,23 @@ class NB201(SearchSpace):
     def build(self, arch, channels: int, cells: int, input_shape: tuple[int, ...], num_classes: int) -> Network:
         """The stand-alone network of `arch` for inputs of shape (C, L) or (C, H, W): on each edge only
         its operation (`none`: no module)."""
+        from nas.spaces.nb201_nets import Cell, Network
+        from nas.spaces.ops import PathChoice, candidate_modules
+
         arch = self.parse(arch) if isinstance(arch, str) else tuple(arch)
         dim = len(input_shape) - 1
 
         def make_cell(c):
-            return Cell([PathChoice(candidate_modules((op,), c, dim, True, True)) for op in arch])
+            return Cell([PathChoice(candidate_modules((op,), c, dim, True, True)) for op in arch], NUM_NODES)
         return Network(channels, cells, input_shape[0], num_classes, dim, make_cell, arch=arch)
 
     def build_supernet(self, net: NetworkSettings, choice=single_path) -> Network:
         """The weight-sharing network: every operation on every edge (or, with op_on="node", on every
         node: `NodeCell`, which takes the default choice only), one set of weights each; with
         kernel_mapping the 1x1 convolutions borrow the centre of the 3x3 kernels on the same edge."""
+        from nas.spaces.nb201_nets import Cell, Network, NodeCell
+        from nas.spaces.ops import candidate_modules
+
         self.check_supernet_form(net.op_on, net.kernel_mapping)
         if net.op_on == "node" and choice is not single_path:
             raise ValueError("op_on='node' holds weights per node, not per choice: it takes the default choice only")
@@ -393,9 +314,9 @@ class NB201(SearchSpace):
 
         def make_cell(c):
             if net.op_on == "node":
-                return NodeCell(c, dim, affine, track, pairs)
+                return NodeCell(c, dim, affine, track, OPS, NUM_NODES, cached_node_path, pairs)
             return Cell([choice(ch, candidate_modules(ch.candidates, c, dim, affine, track, pairs))
-                         for ch in self.choices()])
+                         for ch in self.choices()], NUM_NODES)
         return Network(net.channels, net.cells, net.input_shape[0], net.num_classes, dim, make_cell, affine=affine,
                        track=track, global_dropout=net.global_dropout)
 
@@ -406,6 +327,8 @@ class NB201(SearchSpace):
         for one input. Pooling, batch norm and activations are not counted. With C=16, N=5, 3x32x32 input
         and 10 classes this gives the benchmark's 1,531,546 parameters and 220.11969 MFLOPs for the
         all-nor_conv_3x3 cell."""
+        from nas.spaces import ops
+
         return ops.count_params_flops(self.build(arch, channels, cells, input_shape, num_classes), input_shape)
 
 

@@ -3,7 +3,8 @@
 `conv`, `bn`, `avg_pool`, `max_pool` pick the layer class by dimension; `ReLUConvBN`,
 `ResidualReduction` and `CentreKernelConvBN` are NAS-Bench-201's blocks; `SepConv`, `DilConv` and
 `FactorizedReduce` are DARTS's (operations.py of Liu et al.: the same layers, for 1-D or 2-D);
-`drop_path` is DARTS' path dropout; `make_op` builds one cell operation by name from `OPS`,
+`PathChoice` holds the candidates of one super-net choice (the default, single-path one); `drop_path`
+is DARTS' path dropout; `make_op` builds one cell operation by name from `OPS`,
 `candidate_modules` the candidates of one super-net choice, and `count_params_flops` counts a network
 the way NAS-Bench-201 does. A new operation is one builder in `OPS`.
 """
@@ -21,6 +22,28 @@ from torch.nn import functional as F
 
 from nas.io import UserError
 
+
+# --- the default super-net choice (nas.spaces.base.single_path builds it) ------------------------------
+
+class PathChoice(nn.ModuleDict):
+    """The candidates of one choice, keyed by operation name (so a super-net's state-dict keys read
+    `...edges.K.<op>...`); `none` has no module. `forward(x, pick)` runs the picked candidate, or the
+    mean of a tuple of picks (the one-shot warm-up), and returns None when nothing flows (`none`)."""
+
+    def __init__(self, candidates: dict[str, nn.Module | None]):
+        super().__init__({name: m for name, m in candidates.items() if m is not None})
+
+    def forward(self, x: torch.Tensor, pick) -> torch.Tensor | None:
+        if pick is None:
+            raise ValueError("a single-path choice needs a pick (an operation name or a tuple of names)")
+        names = [pick] if isinstance(pick, str) else [p for p in pick]
+        outs = [self[n](x) for n in names if n != "none"]
+        if not outs:
+            return None
+        return outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
+
+
+# --- layers ------------------------------------------------------------------------------------------
 
 def conv(dim: int):
     """nn.Conv1d or nn.Conv2d."""

@@ -25,16 +25,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable
+from typing import Callable, TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
 from nas import io
 from nas.registry import Registry
 from nas.data import Tensors
 from nas.spaces.base import ChoiceFactory, NetworkSettings, SearchSpace, single_path
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it runs, so importing this module does not load it
+    import torch
 
 HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "train_accuracy", "passes"]
 
@@ -122,6 +124,8 @@ def train(method: Method, net, train_data: Tensors, seed: int, device: torch.dev
     holds the resumable state; `on_epoch(epoch, net)` is called after each epoch (to keep chosen
     epochs). `landmarks`: (architecture, stand-alone accuracy) pairs, for methods that use them.
     `dense`: scores the pool after each of the run's last steps (its rows are part of the state)."""
+    import torch
+
     hp = method.hp
     x, y = train_data.x, train_data.y
     if hp.train_fraction < 1.0:
@@ -189,18 +193,20 @@ class DenseScores:
     def resume(self, step: int, rows: list[dict]) -> None:
         self.step, self.rows = step, list(rows)
 
-    @torch.no_grad()
     def after_step(self) -> None:
+        import torch
+
         self.step += 1
         if self.step < self.first:
             return
         net, (x, y) = self.net, self.batch
         net.eval()
-        for arch_id, arch in self.archs:
-            logits = net(x, arch)
-            self.rows.append({"step": self.step, "arch_id": arch_id,
-                              "accuracy": 100.0 * float((logits.argmax(1) == y).sum()) / len(y),
-                              "loss": float(torch.nn.functional.cross_entropy(logits, y))})
+        with torch.no_grad():
+            for arch_id, arch in self.archs:
+                logits = net(x, arch)
+                self.rows.append({"step": self.step, "arch_id": arch_id,
+                                  "accuracy": 100.0 * float((logits.argmax(1) == y).sum()) / len(y),
+                                  "loss": float(torch.nn.functional.cross_entropy(logits, y))})
         net.train()
 
     def frame(self) -> pd.DataFrame:

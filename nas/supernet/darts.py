@@ -19,7 +19,7 @@ clipped to [0, 1], no renormalisation, with the amplitude a rising linearly over
 `smoothing_start` (0.03) to eps, as the SDARTS code schedules it (`0.03 + (eps - 0.03) * epoch /
 epochs`; its default eps, also DARTS-PT's for its SDARTS-RS super-nets, is 0.3). Off by default.
 
-The alphas live in the network as `net.arch_weights` (`ArchWeights`), so `weights.pt` carries them and
+The alphas live in the network as `net.arch_weights` (`ArchWeights`, nas/supernet/modules.py), so `weights.pt` carries them and
 a selection method reads them from the loaded super-net. A child is scored as in SPOS: each choice
 runs only the child's operation with the shared weights. The history gains, per epoch, the softmax of
 every choice's alpha (columns `alpha[<choice>][<op>]`) and `param_free_edges`, the number of choices
@@ -29,17 +29,18 @@ smoothing noise generator (alpha itself is in the model's state).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 
-import torch
-from torch import nn
-from torch.nn import functional as F
 
 from nas import io
 from nas.settings import opt
-from nas.spaces.base import Choice, PathChoice, SearchSpace
+from nas.spaces.base import Choice, SearchSpace
 from nas.supernet.base import Method, register_method
-from nas.train import Adam, batch_indices, make_optimizer
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it runs, so importing this module does not load it
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -65,49 +66,18 @@ class DartsSettings:
     init_scale: float = opt(1e-3, min=0.0, doc="alpha starts as init_scale * N(0, 1), seeded by the run")
 
 
-class MixedChoice(PathChoice):
-    """A choice that mixes its candidates: `forward(x, {op: weight})` is the weighted sum of the
-    candidates' outputs (`none` contributes nothing; a weight of exactly 0 skips its operation). With
-    an operation name or a tuple of names it runs like a `PathChoice` (scoring a discrete child)."""
-
-    def forward(self, x: torch.Tensor, pick) -> torch.Tensor | None:
-        if not isinstance(pick, dict):
-            return super().forward(x, pick)
-        out = None
-        for name, weight in pick.items():
-            if name == "none" or (not torch.is_tensor(weight) and weight == 0):
-                continue
-            term = weight * self[name](x)
-            out = term if out is None else out + term
-        return out
-
-
 def mixed(choice: Choice, candidates: dict) -> nn.Module:
+    from nas.supernet.modules import MixedChoice
+
     return MixedChoice(candidates)
-
-
-class ArchWeights(nn.Module):
-    """alpha: one vector of logits per choice of the space, in choice order."""
-
-    def __init__(self, choices: tuple[Choice, ...]):
-        super().__init__()
-        self.keys = [c.key for c in choices]
-        self.candidates = [c.candidates for c in choices]
-        self.alpha = nn.ParameterList([nn.Parameter(torch.zeros(len(c.candidates))) for c in choices])
-
-    def probs(self) -> list[torch.Tensor]:
-        return [F.softmax(a, dim=-1) for a in self.alpha]
-
-    def export_probs(self) -> dict[str, dict[str, float]]:
-        with torch.no_grad():
-            return {k: {op: float(p) for op, p in zip(ops, probs)}
-                    for k, ops, probs in zip(self.keys, self.candidates, self.probs())}
 
 
 class _Noise:
     """The smoothing noise's generator, with the state_dict interface of a resumable object."""
 
     def __init__(self, seed: int):
+        import torch
+
         self.generator = torch.Generator().manual_seed(seed)
 
     def state_dict(self):
@@ -129,10 +99,14 @@ class DARTS(Method):
 
     @classmethod
     def adapt(cls, net, space: SearchSpace):
+        from nas.supernet.modules import ArchWeights
+
         net.arch_weights = ArchWeights(space.choices())
         return net
 
     def setup(self, net, steps_per_epoch: int, seed: int, landmarks=None) -> None:
+        import torch
+
         s = self.hp.settings
         with torch.no_grad():  # DARTS's initialisation: small random logits (exactly uniform with fix_alpha)
             g = torch.Generator().manual_seed(seed)
@@ -143,6 +117,8 @@ class DARTS(Method):
     def optimizers(self, net, hp, steps_per_epoch: int, seed: int) -> None:
         """SGD on the weights with `hp`'s schedule, Adam on alpha, the smoothing noise; alpha itself is
         left as it is (fine-tuning a trained super-net starts here too, with its own lr and epochs)."""
+        from nas.train import Adam, make_optimizer
+
         s = self.hp.settings
         self.net = net
         self.fixed: dict[str, str] = getattr(self, "fixed", {})
@@ -160,6 +136,8 @@ class DARTS(Method):
     def mixing(self, net, smoothing: float = 0.0):
         """The architecture whose every choice is {op: mixing weight} (softmax of alpha, optionally
         smoothed; a choice in `self.fixed` is its one operation), in the space's format."""
+        import torch
+
         probs = net.arch_weights.probs()
         if smoothing > 0:
             probs = [(p.detach() + (torch.rand(p.shape, generator=self.noise.generator) * 2 - 1).to(p.device)
@@ -170,6 +148,12 @@ class DARTS(Method):
         return self.space.from_picks(picks)
 
     def train_epoch(self, epoch, net, x, y, generator, augment=None, valid=None) -> dict:
+        import torch
+        from torch import nn
+        from torch.nn import functional as F
+
+        from nas.train import batch_indices
+
         s = self.hp.settings
         if valid is None and not s.fix_alpha:
             raise io.UserError("supernet.method darts: alpha steps need the valid split")

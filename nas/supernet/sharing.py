@@ -26,14 +26,17 @@ another child trains, so SGD leaves them, their momentum and their weight decay 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
 import numpy as np
-import torch
-from torch import nn
 
 from nas import io
 from nas.spaces.base import SearchSpace
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it runs, so importing this module does not load it
+    from torch import nn
 
 
 def is_partial(hp) -> bool:
@@ -64,45 +67,6 @@ def group_of(space: SearchSpace, hp) -> dict[tuple, int]:
     return {children[int(child)]: rank // size for rank, child in enumerate(order)}
 
 
-class SharedNets(nn.Module):
-    """Several super-nets, each child routed to its own: `forward(x, arch)` runs `nets[route[arch]]`.
-    `tied` module names (prefix sharing: the stem and the first cells) are one object in every net."""
-
-    def __init__(self, nets: list[nn.Module], route: dict[tuple, int], tied: list[str]):
-        super().__init__()
-        for net in nets[1:]:
-            for name in tied:
-                _set_module(net, name, nets[0].get_submodule(name))
-        self.nets = nn.ModuleList(nets)
-        self.route = route
-        self._path_dropout = 0.0
-
-    @property
-    def path_dropout(self) -> float:
-        return self._path_dropout
-
-    @path_dropout.setter
-    def path_dropout(self, rate: float) -> None:
-        self._path_dropout = rate
-        for net in self.nets:
-            net.path_dropout = rate
-
-    def net_of(self, arch) -> nn.Module:
-        try:
-            return self.nets[self.route[tuple(arch)]]
-        except (KeyError, TypeError):
-            raise io.UserError(f"architecture {arch!r} is not a child of this partially shared super-net "
-                               "(each child runs on its own group's weights)") from None
-
-    def forward(self, x: torch.Tensor, arch) -> torch.Tensor:
-        return self.net_of(arch)(x, arch)
-
-
-def _set_module(root: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, leaf = name.rpartition(".")
-    setattr(root.get_submodule(parent) if parent else root, leaf, module)
-
-
 def build(make_net, space: SearchSpace, hp, cells: int) -> nn.Module:
     """The partially shared super-net: `make_net()` builds one full super-net (called once per group
     or child, in group order, so the initialisation follows the run's torch seed); `cells`: its cells."""
@@ -110,6 +74,8 @@ def build(make_net, space: SearchSpace, hp, cells: int) -> nn.Module:
     count = max(route.values()) + 1
     nets = [make_net() for _ in range(count)]
     tied = space.prefix_modules(hp.prefix_shared, cells) if hp.prefix_shared is not None else []
+    from nas.supernet.modules import SharedNets
+
     return SharedNets(nets, route, tied)
 
 

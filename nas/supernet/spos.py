@@ -18,20 +18,19 @@ anchor; `nas.supernet.base.train` adds the weights, the random generators and th
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
 
 from nas import io
 from nas.spaces.base import SearchSpace
 from nas.supernet.base import Method, register_method
-from nas.train import make_optimizer
-from nas.train import train_epoch as train_paths
 
-Sampler = Callable[[torch.Generator], list[tuple]]
+if TYPE_CHECKING:  # annotations only: torch is imported where it runs, so importing this module does not load it
+    import torch
+    from torch import nn
+
+Sampler = Callable[["torch.Generator"], list[tuple]]
 
 
 def _candidates(space: SearchSpace) -> list[tuple[str, ...]]:
@@ -47,6 +46,8 @@ def _path(space: SearchSpace, picks) -> tuple:
 def _architecture_sampler(space: SearchSpace) -> Sampler:
     """One architecture per step, uniform over the space (`random_arch`: in a space with input groups
     every node gets its `keep` inputs), from a numpy generator seeded by the step's torch generator."""
+    import torch
+
     def sample(generator):
         seed = int(torch.randint(2 ** 62, (1,), generator=generator))
         return [space.random_arch(np.random.default_rng(seed))]
@@ -59,6 +60,8 @@ def uniform_sampler(space: SearchSpace) -> Sampler:
     of its own, as NAS-Bench-101's at most 9 edges and a path from input to output) independent picks
     would not always make an architecture; there a path is a uniformly drawn architecture instead
     (`random_arch`)."""
+    import torch
+
     if space.constrained:
         return _architecture_sampler(space)
     candidates = _candidates(space)
@@ -79,6 +82,8 @@ def random_nas_sampler(space: SearchSpace) -> Sampler:
     the cell as sampled, which need not be its class's canonical member). A space too large to
     enumerate its classes (DARTS: 1e18 cells, nearly all distinct) draws architectures uniformly, which
     is what Li & Talwalkar's Random-NAS does on the DARTS space."""
+    import torch
+
     classes = space.isomorphism_classes()
     if classes is None:
         return _architecture_sampler(space)
@@ -113,6 +118,8 @@ def round_robin_refusal(space: SearchSpace) -> str | None:
 def fairnas_sampler(space: SearchSpace) -> Sampler:
     """FairNAS strict fairness: one random permutation of the operations per edge; path k takes the
     k-th operation of every edge, so each operation of each edge is in exactly one path."""
+    import torch
+
     if (why := fairnas_refusal(space)) is not None:
         raise io.UserError(f"supernet.sampling: {why}")
     candidates = _candidates(space)
@@ -143,6 +150,8 @@ class RoundRobin:
         self.position = 0
 
     def __call__(self, generator) -> list:
+        import torch
+
         if self.position == len(self.order):
             self.order, self.position = torch.randperm(len(self.children), generator=generator).tolist(), 0
         child = self.children[self.order[self.position]]
@@ -178,6 +187,8 @@ class PlasticityLoss:
     overshot the anchor at lr 0.1). Off during the first epoch (no Fisher yet)."""
 
     def __init__(self, params: list[nn.Parameter], weight: float):
+        import torch
+
         self.params, self.weight = params, weight
         self.sq_grads = [torch.zeros_like(p) for p in params]
         self.steps = 0
@@ -196,6 +207,8 @@ class PlasticityLoss:
         self.steps += 1
 
     def end_epoch(self):
+        import torch
+
         fisher = [s / max(1, self.steps) for s in self.sq_grads]
         top = torch.cat([f.flatten() for f in fisher]).max()
         self.fisher = [f / top if top > 0 else f for f in fisher]
@@ -217,6 +230,9 @@ def landmark_loss(net, xb, yb, landmarks: list[tuple[tuple, float]], generator: 
     """Landmark regularisation (Yu et al., 2021): for one random pair of landmark architectures whose
     stand-alone accuracies differ, penalise the super-net when the better one has the higher loss on
     this batch: relu(loss(better) - loss(worse))."""
+    import torch
+    from torch.nn import functional as F
+
     while True:
         i, j = torch.randperm(len(landmarks), generator=generator)[:2].tolist()
         if landmarks[i][1] != landmarks[j][1]:
@@ -230,6 +246,8 @@ def train_epoch(net, x, y, optimizer, scheduler, hp, generator: torch.Generator,
                 after_step=None) -> tuple[float, float, int]:
     """One epoch of nas.train.train_epoch with the super-net's heuristics: path dropout at hp's rate,
     and the weight plasticity and landmark losses added to each step's gradients."""
+    from nas.train import train_epoch as train_paths
+
     net.path_dropout = hp.path_dropout
 
     def regularize(xb, yb) -> int:
@@ -256,6 +274,8 @@ class SPOS(Method):
     name = "spos"
 
     def setup(self, net, steps_per_epoch: int, seed: int, landmarks=None) -> None:
+        from nas.train import make_optimizer
+
         hp = self.hp
         if hp.landmarks and (not landmarks or len({a for _, a in landmarks}) < 2):
             raise io.UserError("supernet.landmarks: needs at least two landmark architectures with different "

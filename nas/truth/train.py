@@ -18,6 +18,8 @@ them drawing a luckier initialisation, which makes one seed's ranking less noisy
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dataclasses
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -25,16 +27,17 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from nas import codedeps, io, standalone
 from nas import layout as L
 from nas.data import Tensors, load_split, random_crop_flip, splits_fingerprint
 from nas.io import UserError
 from nas.registry import OwnStage
-from nas.settings import fingerprint, parse_shard, shard_of  # noqa: F401 (shard_of: re-exported)
-from nas.train import TrainConfig, evaluate, make_optimizer, resolve_device, seed_everything, train_epoch
+from nas.settings import TrainConfig, fingerprint, parse_shard, shard_of  # noqa: F401 (shard_of: re-exported)
 from nas.truth.base import Source, register_source, sharded_stage
+
+if TYPE_CHECKING:  # annotations only: torch is imported where it runs, so importing this module does not load it
+    import torch
 
 # The standalone keys the trained accuracies depend on, beside the optimisation keys.
 TRAIN_KEYS = [f.name for f in dataclasses.fields(TrainConfig)]
@@ -43,6 +46,8 @@ TRAIN_KEYS = [f.name for f in dataclasses.fields(TrainConfig)]
 def paired_init(net: torch.nn.Module, seed: int) -> None:
     """Re-initialise every module that has parameters from a generator seeded by (seed, the module's
     name), so that a module named alike in two architectures starts from the same weights."""
+    import torch
+
     import hashlib
 
     state = torch.random.get_rng_state()
@@ -60,6 +65,10 @@ def train_one(arch: str, seed: int, hp, space, channels: int, cells: int, train:
               valid: Tensors, test: Tensors, device: torch.device, augment: bool,
               init: str = "paired") -> dict:
     """Train `arch` from scratch with `seed`; accuracies (percent) and losses on train, valid, test."""
+    from nas.train import evaluate, make_optimizer, seed_everything, train_epoch
+
+    import torch
+
     seed_everything(seed)
     net = space.build(arch, channels, cells, train.shape, train.num_classes)
     if init == "paired":
@@ -94,6 +103,8 @@ _DATA: dict = {}
 
 
 def _init_worker(split_paths: dict[str, str], parent: int | None = None):
+    import torch
+
     torch.set_num_threads(1)
     if parent is not None:
         io.exit_with_parent(parent)
@@ -102,6 +113,8 @@ def _init_worker(split_paths: dict[str, str], parent: int | None = None):
 
 def _train_task(arch_id: int, arch: str, seed: int, hp, space_name: str, channels: int, cells: int,
                 device: str, augment: bool, out_path: str):
+    import torch
+
     from nas.spaces import get_space
 
     result = train_one(arch, seed, hp, get_space(space_name), channels, cells, _DATA["train"],
@@ -116,6 +129,10 @@ def run_shard(archs: pd.DataFrame, seeds: list[int], hp, space_name: str, channe
               split_paths: dict[str, str], progress_dir: Path, device: str, augment: bool,
               workers: int = 1) -> pd.DataFrame:
     """Train every (architecture, seed) of `archs` not already in `progress_dir`; return all results."""
+    from nas.train import resolve_device
+
+    import torch
+
     progress_dir.mkdir(parents=True, exist_ok=True)
     todo = [(int(i), a, s) for i, a in zip(archs["arch_id"], archs["arch"]) for s in seeds
             if not part_path(progress_dir, a, s).exists()]

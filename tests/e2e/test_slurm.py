@@ -10,7 +10,7 @@ when NAS_TEST_SLURM=0. Teardown kills exactly the daemons it started, also after
 The committed profile is used unedited; what differs on this cluster is passed on the command line
 (`slurm_args`): the partition (the profile's EDIT_ME placeholder), no account (this cluster has no
 accounting database), job states through squeue (--slurm-status-command squeue; the cluster keeps
-finished jobs visible for MinJobAge=600 s), a 4 s first status check, Slurm logs of successful jobs
+finished jobs visible for MinJobAge=600 s), a 1 s first status check, Slurm logs of successful jobs
 kept (--slurm-keep-successful-logs) in a log dir per run, threads capped at the node's CPUs, and no
 retries (so the failure test fails once).
 """
@@ -38,9 +38,11 @@ SLURM_RULES = {"prepare", "sample", "train_supernet", "eval_supernet", "train_st
                "correlate", "stability", "pick", "train_picks", "select", "heuristics", "report"}
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
 # Seconds to the plugin's first status check of a job; each check that finds no job finished adds
-# 10 s to the next wait (the plugin's fixed back-off), so checks come at 4, 18, 42 s: most rules of
-# the tiny study take 10-18 s as a Slurm job (two nested Snakemake start-ups around a few seconds' work).
-FIRST_CHECK = 4
+# 10 s to the next wait (the plugin's fixed back-off), so checks come at 1, 12, 33 s: most rules of
+# the tiny study take 8-12 s as a Slurm job (two nested Snakemake start-ups around a few seconds'
+# work), found at the second check (with 4 s they were found at 18 s: the study's chain of 9 rules
+# waited about a minute longer).
+FIRST_CHECK = 1
 # Copied into each study project: what the Snakefile and the `nas` commands need.
 PROJECT_FILES = ["Snakefile", "workflow", "nas", "pyproject.toml", "dvc.yaml"]
 

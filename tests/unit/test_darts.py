@@ -13,7 +13,7 @@ from nas import config, io, selection, supernet
 from nas.data import Tensors
 from nas.selection import Context
 from nas.spaces import nb201
-from nas.supernet.darts import ArchWeights, MixedChoice
+from nas.supernet.modules import ArchWeights, MixedChoice
 
 SPACE = nb201.SPACE
 

@@ -11,10 +11,10 @@ import torch
 
 from helpers import one_line_error
 from nas import spaces
-from nas.spaces import SPACES, get_space, nb201, register_space
+from nas.spaces import SPACES, get_space, nb201, nb201_nets, register_space
 from nas.io import UserError
-from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, single_path
-from nas.spaces.ops import CentreKernelConvBN
+from nas.spaces.base import Choice, NetworkSettings, SearchSpace, single_path
+from nas.spaces.ops import CentreKernelConvBN, PathChoice
 
 SPACE = nb201.SPACE
 OPS = nb201.OPS
@@ -270,12 +270,12 @@ def standalone(arch, seed):
 def copy_weights(src, dst, edge_map):
     """Give `dst` the weights of `src`: the same stem/reductions/head, and on each cell edge e of dst the
     weights of edge edge_map[e] of src (same operation). Edges of dst not in edge_map keep their own."""
-    cell_prefix = {f"blocks.{i}.edges." for i, b in enumerate(dst.blocks) if isinstance(b, nb201.Cell)}
+    cell_prefix = {f"blocks.{i}.edges." for i, b in enumerate(dst.blocks) if isinstance(b, nb201_nets.Cell)}
     state = {k: v for k, v in src.state_dict().items() if not any(k.startswith(p) for p in cell_prefix)}
     missing = dst.load_state_dict(state, strict=False).missing_keys
     assert all(any(k.startswith(p) for p in cell_prefix) for k in missing)
     for s_block, d_block in zip(src.blocks, dst.blocks):
-        if isinstance(d_block, nb201.Cell):
+        if isinstance(d_block, nb201_nets.Cell):
             for e_dst, e_src in edge_map.items():
                 (op,) = d_block.edges[e_dst].keys()
                 d_block.edges[e_dst][op].load_state_dict(s_block.edges[e_src][op].state_dict())
@@ -339,7 +339,7 @@ def test_tied_supernet_agrees_with_canonical_on_sampled_cells():
     torch.manual_seed(0)
     net = SPACE.build_supernet(NetworkSettings(4, 1, (1, 16), 3, affine=False, track=False))
     for block in net.blocks:
-        if isinstance(block, nb201.Cell):
+        if isinstance(block, nb201_nets.Cell):
             for edge in block.edges[1:]:
                 edge.load_state_dict(block.edges[0].state_dict())
     x = torch.randn(8, 1, 16, generator=torch.Generator().manual_seed(2))
@@ -437,7 +437,7 @@ def test_build_output_shape(shape):
 
 def test_build_only_has_the_cell_operations():
     net = SPACE.build((N, S, C1, C3, P, C3), channels=2, cells=2, input_shape=(1, 16), num_classes=3)
-    cells = [b for b in net.blocks if isinstance(b, nb201.Cell)]
+    cells = [b for b in net.blocks if isinstance(b, nb201_nets.Cell)]
     assert len(cells) == 6  # 3 stages x 2 cells
     # none has no module, skip/pool have no parameters
     assert [list(e.keys()) for e in cells[0].edges] == [[], [S], [C1], [C3], [P], [C3]]
@@ -451,7 +451,7 @@ def test_supernet_paths_and_gradients():
     with torch.no_grad():
         assert not torch.allclose(net(x, a), net(x, b), atol=1e-4)
     net(x, a).square().sum().backward()
-    cells = [blk for blk in net.blocks if isinstance(blk, nb201.Cell)]
+    cells = [blk for blk in net.blocks if isinstance(blk, nb201_nets.Cell)]
     assert len(cells) == 3
     for cell in cells:
         for edge in cell.edges:
@@ -483,7 +483,7 @@ def test_supernet_choices_come_from_the_factory_in_construction_order():
 
     net = SPACE.build_supernet(NetworkSettings(2, 2, (1, 16), 3, kernel_mapping=True), factory)
     assert calls == [(c.key, OPS) for c in SPACE.choices()] * 6  # 3 stages x 2 cells
-    cell = next(b for b in net.blocks if isinstance(b, nb201.Cell))
+    cell = next(b for b in net.blocks if isinstance(b, nb201_nets.Cell))
     assert all(type(e) is PathChoice for e in cell.edges)
     assert isinstance(cell.edges[0][C1], CentreKernelConvBN)  # kernel mapping: the 1x1 on the 3x3 centre
 
@@ -580,7 +580,7 @@ def test_edge_outputs_are_summed_in_edge_order():
             return torch.full_like(x, self.value)
 
     net = SPACE.build_supernet(NetworkSettings(2, 1, (1, 4), 3), lambda c, candidates: Constant(next(values)))
-    cell = next(b for b in net.blocks if isinstance(b, nb201.Cell))
+    cell = next(b for b in net.blocks if isinstance(b, nb201_nets.Cell))
     out = cell(torch.zeros(1, 2, 4), (S,) * 6)
     assert torch.equal(out, torch.full((1, 2, 4), -1.0))
 

@@ -15,7 +15,8 @@ from helpers import one_line_error
 from nas import supernet
 from nas.io import UserError
 from nas.spaces import SPACES
-from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, shown, single_path
+from nas.spaces.base import Choice, NetworkSettings, SearchSpace, shown, single_path
+from nas.spaces.ops import PathChoice
 from unit.toy_space import ToyLargeSpace, ToyRuleSpace, ToySpace
 
 ALL_SPACES = list(SPACES.values()) + [ToySpace(), ToyLargeSpace(), ToyRuleSpace()]

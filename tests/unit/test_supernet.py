@@ -21,7 +21,7 @@ from nas import config, io, spaces, supernet
 from nas.config import SupernetConfig
 from nas.data import Tensors
 from nas.io import UserError
-from nas.spaces import nb201
+from nas.spaces import nb201, nb201_nets
 from nas.spaces.base import SearchSpace, single_path
 from nas import train as train_loop
 from nas.train import make_optimizer
@@ -50,14 +50,14 @@ def build(h: SupernetConfig, data: Tensors | None = None, seed: int = 0, trainin
 
 
 def cells(net) -> list:
-    return [b for b in net.blocks if isinstance(b, (nb201.Cell, nb201.NodeCell))]
+    return [b for b in net.blocks if isinstance(b, (nb201_nets.Cell, nb201_nets.NodeCell))]
 
 
 def conv_weights(net) -> dict[tuple[int, int, str], str]:
     """(cell, edge, op) -> parameter name of the conv weight of every convolution op of an edge-wise net."""
     out = {}
     for b, block in enumerate(net.blocks):
-        if isinstance(block, nb201.Cell):
+        if isinstance(block, nb201_nets.Cell):
             for e, ops in enumerate(block.edges):
                 for op in ops:
                     if op in CONVS:
@@ -252,7 +252,7 @@ def test_drop_path_zeroes_whole_samples_at_rate_and_keeps_the_mean(rate):
     torch.manual_seed(0)
     n = 20000
     x = torch.ones(n, 3, 5)
-    out = nb201.drop_path(x, rate)
+    out = nb201_nets.drop_path(x, rate)
     per_sample = out.flatten(1)
     zero = (per_sample == 0).all(1)
     kept = (per_sample == 1 / (1 - rate)).all(1)
@@ -260,7 +260,7 @@ def test_drop_path_zeroes_whole_samples_at_rate_and_keeps_the_mean(rate):
     assert abs(zero.float().mean().item() - rate) < 4 * math.sqrt(rate * (1 - rate) / n)
     sd = math.sqrt(rate / (1 - rate))
     assert abs(out.mean().item() - 1.0) < 4 * sd / math.sqrt(n)
-    assert nb201.drop_path(x, 0.0) is x
+    assert nb201_nets.drop_path(x, 0.0) is x
 
 
 def test_path_dropout_applies_in_train_mode_only():
@@ -281,8 +281,8 @@ def test_path_dropout_applies_in_train_mode_only():
 
 def test_train_epoch_sets_path_dropout_from_hp(tmp_path, monkeypatch):
     rates = []
-    real = nb201.drop_path
-    monkeypatch.setattr(nb201, "drop_path", lambda x, rate: rates.append(rate) or real(x, rate))
+    real = nb201_nets.drop_path
+    monkeypatch.setattr(nb201_nets, "drop_path", lambda x, rate: rates.append(rate) or real(x, rate))
     data = tensors(32)
     net, _ = run_train(hp(path_dropout=0.3), data, tmp_path)
     assert net.path_dropout == 0.3
@@ -332,7 +332,7 @@ def test_node_cell_has_one_op_set_per_node():
     node = build(hp(op_on="node"))
     edge = build(hp())
     node_cells, edge_cells = cells(node), cells(edge)
-    assert len(node_cells) == 3 and all(isinstance(c, nb201.NodeCell) for c in node_cells)
+    assert len(node_cells) == 3 and all(isinstance(c, nb201_nets.NodeCell) for c in node_cells)
     for c in node_cells:
         assert len(c.nodes) == 3
         assert all(sorted(ops) == sorted(nb201.OPS[1:]) for ops in c.nodes)
@@ -368,7 +368,7 @@ def test_node_wise_network_equals_hand_computation():
     def forward(cell_fn):
         h = net.stem(x)
         for block in net.blocks:
-            h = cell_fn(h) if isinstance(block, nb201.NodeCell) else block(h)
+            h = cell_fn(h) if isinstance(block, nb201_nets.NodeCell) else block(h)
         return net.classifier(torch.relu(net.head_bn(h)).mean(-1))
 
     with torch.no_grad():

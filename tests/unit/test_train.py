@@ -34,6 +34,30 @@ def test_a_stage_command_starts_without_the_compiler_or_scipy():
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
+# The modules the stages that only read tables run (merge-standalone, correlate, stability without
+# interference pairs, pick by scores, select, heuristics, report, summary), and what `nas dag` and a
+# Snakefile parse import.
+TABLE_STAGES = ["nas.stages", "nas.standalone", "nas.metrics", "nas.metrics_files", "nas.heuristics", "nas.stability",
+                "nas.selection", "nas.truth", "nas.report.page", "nas.report.plots", "nas.report.text", "nas.dag",
+                "nas.engines", "nas.study"]
+
+
+def test_the_config_dag_and_table_stages_start_without_torch():
+    """Loading every committed study's params (every space, method, selector and source registered and
+    checked), deriving its DAG and parsing the table stages' commands imports no PyTorch: about 1.5 s of
+    each such command and of each Snakefile parse, most of a tiny study's stage start. The pieces import
+    torch where they compute; a module-level `import torch` in any of them fails this test."""
+    code = ("import importlib, sys; from pathlib import Path; from nas import cli, config, dag, study\n"
+            f"for m in {TABLE_STAGES!r}: importlib.import_module(m)\n"
+            "for params in [Path('params.yaml'), *sorted(Path('studies').glob('*/params.yaml'))]:\n"
+            "    dag.stages(config.load(params))\n"
+            "for c in ['merge-standalone', 'correlate', 'stability', 'pick', 'select', 'heuristics', 'report', 'summary']:\n"
+            "    cli.build_parser([c])\n"
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
 def _trained(optimizer_class, **hp) -> tuple[list[torch.Tensor], dict]:
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 3))

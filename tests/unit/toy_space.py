@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from nas.io import UserError
-from nas.spaces.base import Choice, NetworkSettings, PathChoice, SearchSpace, arch_text, shown, single_path
-from nas.spaces.ops import bn, candidate_modules, conv, drop_path
+from nas.spaces.base import Choice, NetworkSettings, SearchSpace, arch_text, shown, single_path
+from nas.spaces.ops import PathChoice, bn, candidate_modules, conv, drop_path
 
 OPS = ("none", "skip_connect", "nor_conv_1x1")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), in choice order
