@@ -99,6 +99,38 @@ def cmd_study(cfg, args):
                             f"`nas study run {args.name}` resumes")
 
 
+def cmd_power(cfg, args):
+    import pandas as pd
+
+    from nas import io, power
+    from nas import layout as L
+
+    import math
+
+    for key, value, ok, expected in (("--diff", args.diff, math.isfinite(args.diff) and args.diff != 0,
+                                      "a non-zero difference (e.g. 0.1 of Kendall tau)"),
+                                     ("--sd", args.sd, args.sd is None or (math.isfinite(args.sd) and args.sd >= 0),
+                                      "a standard deviation >= 0"),
+                                     ("--alpha", args.alpha, 0 < args.alpha < 1, "a level between 0 and 1"),
+                                     ("--power", args.power, args.alpha < args.power < 1,
+                                      f"a probability between --alpha ({args.alpha:g}) and 1")):
+        if not ok:
+            raise UserError(f"{key}: {value:g} is not allowed; expected {expected}")
+    if args.sd is not None:  # a question without a study: this spread, this difference
+        seeds = power.seeds_needed(args.diff, args.sd, args.alpha, args.power)
+        print(f"{seeds} seeds per variant detect a difference of {args.diff:g} with {100 * args.power:g} % power "
+              f"(paired t-test at {args.alpha:g}) when the paired differences have sd {args.sd:g}")
+        return
+    if not L.HEURISTICS.is_file():
+        raise UserError(f"{L.HEURISTICS}: file not found (run the study first, in its folder, or give --sd)")
+    table = power.seeds_table(io.read_parquet(L.HEURISTICS), args.metric, args.diff, args.alpha, args.power)
+    with pd.option_context("display.max_rows", None, "display.width", 160):
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    print(f"seeds_needed: super-net seeds per variant (the baseline's too) to detect a {args.metric} difference of "
+          f"{args.diff:g} with {100 * args.power:g} % power (paired t-test at {args.alpha:g}), from each variant's "
+          "observed spread of paired differences (an estimate from the seeds it has)")
+
+
 def cmd_check_profile(cfg, args):
     from nas import profile
 
@@ -112,7 +144,7 @@ def cmd_check_profile(cfg, args):
 
 # --- entry point ----------------------------------------------------------------------------------
 
-NO_PARAMS = {"compare", "check-profile", "study"}  # commands that do not read params.yaml
+NO_PARAMS = {"compare", "check-profile", "study", "power"}  # commands that do not read params.yaml
 
 STAGES = [
     ("prepare", "generate or read the dataset; write train/valid/test splits"),
@@ -136,6 +168,7 @@ TOOLS = [
     ("sync", cmd_sync, "after dvc pull/checkout: make outputs newer than inputs for Snakemake"),
     ("check-profile", cmd_check_profile, "check a Snakemake profile (Slurm: placeholders, commands, controller)"),
     ("study", cmd_study, "the studies of studies/<name>/: list, plan (jobs and cost), run, show, write"),
+    ("power", cmd_power, "seeds a difference needs: from this study's heuristics table, or from --sd"),
 ]
 
 
@@ -249,6 +282,12 @@ def build_parser(argv=()) -> argparse.ArgumentParser:
             s.add_argument("--check", action="store_true", help="write: fail if params.yaml or dvc.yaml differ")
         if name == "check-profile":
             s.add_argument("profile", nargs="?", default="workflow/profiles/slurm")
+        if name == "power":
+            s.add_argument("--diff", type=float, required=True, help="the difference to detect (e.g. 0.1 of tau)")
+            s.add_argument("--metric", default="kendall_tau", help="a metric of the heuristics table")
+            s.add_argument("--sd", type=float, default=None, help="the sd of paired differences, instead of the study's")
+            s.add_argument("--alpha", type=float, default=0.05, help="the test's level (default 0.05)")
+            s.add_argument("--power", type=float, default=0.8, help="the chance to detect it (default 0.8)")
         if name == "dag":
             s.add_argument("--output", default="dvc.yaml")
             s.add_argument("--check", action="store_true", help="fail if the file differs")

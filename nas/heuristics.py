@@ -7,7 +7,7 @@ pick (selection) and training cost (costs). This module turns those into one lon
 (variant, metric, k):
 
     variant, metric, k, n, mean, ci_low, ci_high, interval, diff, diff_ci_low, diff_ci_high,
-    diff_interval, p_value
+    diff_interval, p_value, p_holm, detectable
 
 Statistics. `n` counts the seeds that have a value. `mean` is the mean over those seeds and
 [ci_low, ci_high] its interval over super-net seeds, not architectures (the per-seed bootstrap
@@ -24,8 +24,13 @@ own rows have diff 0.0 (NaN where the baseline has no value) and NaN diff interv
 baseline is not among the variants, all diff columns are NaN.
 
 With 2-3 seeds the t quantile is large (12.7 for n=2, 4.3 for n=3 at 95%), so the intervals are
-wide and the test has little power: p > 0.05 is not evidence that a heuristic has no effect, and
-a handful of metrics tested at once will give some p < 0.05 by chance.
+wide and the test has little power: p > 0.05 is not evidence that a heuristic has no effect. So each
+comparison also carries `detectable`, the difference its seeds could have detected (a paired t-test at
+0.05 with 80 % power, from the observed sd of the paired differences over the shared seeds:
+nas.power.detectable_difference), and `p_holm`, its p-value corrected by Holm's method over the family
+of the table's tests of one metric (every variant against the baseline on that metric and k): testing
+19 heuristics at 0.05 one by one finds about one "effect" by chance; a difference counts as shown when
+p_holm < 0.05.
 
 s-KdT here is tau-b between floor(accuracy/threshold) and the score; Yu et al.'s code pairs
 positions rather than models and reads about 0.005-0.02 higher under heavy ties.
@@ -40,15 +45,16 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from nas import power
 from nas.io import UserError, require_columns
+from nas.power import interval, paired_p_value
 
 COLUMNS = ["variant", "metric", "k", "n", "mean", "ci_low", "ci_high", "interval", "diff", "diff_ci_low",
-           "diff_ci_high", "diff_interval", "p_value"]
+           "diff_ci_high", "diff_interval", "p_value", "p_holm", "detectable"]
 DTYPES = {"variant": "str", "metric": "str", "k": "Int64", "n": "int64", "interval": "str",
-          "diff_interval": "str", **{c: "float64" for c in COLUMNS if c.endswith(("mean", "low", "high", "diff", "p_value"))}}
-MIN_T = 3  # values from which an interval is a t-interval; below, the seeds' range (2) or none
+          "diff_interval": "str", **{c: "float64" for c in COLUMNS if c.endswith(("mean", "low", "high", "diff", "p_value", "p_holm",
+                                                          "detectable"))}}
 
 CORRELATION_METRICS = ["kendall_tau", "sparse_kendall_tau", "spearman"]
 TOPK_METRIC = "precision_at_k"
@@ -56,48 +62,18 @@ SELECTION_METRICS = {"selected_accuracy": "accuracy", "regret": "regret"}  # tab
 COST_METRICS = ["passes", "seconds"]
 
 # ----------------------------------------------------------------------------------------------
-# statistics
+# statistics (over seeds: nas.power)
 
 
-def t_interval(x: np.ndarray, level: float) -> tuple[float, float, float]:
-    """(mean, low, high): mean ± t·sd/√n; NaN bounds below 2 values (no spread to estimate)."""
-    if len(x) == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(np.mean(x))
-    if len(x) < 2:
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf((1 + level) / 2, len(x) - 1)) * float(np.std(x, ddof=1)) / math.sqrt(len(x))
-    return mean, mean - half, mean + half
-
-
-def interval(x: np.ndarray, level: float) -> tuple[float, float, float, str]:
-    """(mean, low, high, kind): the t-interval from MIN_T values on ("t"), else the values' range
-    ("range", 2 values) or no bounds ("none")."""
-    if len(x) >= MIN_T:
-        return (*t_interval(x, level), "t")
-    if len(x) == 2:
-        return float(np.mean(x)), float(np.min(x)), float(np.max(x)), "range"
-    return (*t_interval(x, level), "none")
-
-
-def paired_p_value(x: np.ndarray, y: np.ndarray) -> float:
-    """Two-sided paired t-test of x against y; see the module docstring for the zero-variance rule."""
-    d = x - y
-    if len(d) < 2:
-        return math.nan
-    if np.all(d == d[0]):  # scipy gives nan (0/0) or an infinite t here; the answer is plain
-        return 0.0 if d[0] != 0 else 1.0
-    return float(stats.ttest_rel(x, y).pvalue)
-
-
-def compare(x: pd.Series, base: pd.Series | None, level: float) -> tuple[float, float, float, str, float]:
-    """(diff, diff_ci_low, diff_ci_high, diff_interval, p) of x - base over the seeds both have (series
-    indexed by seed)."""
+def compare(x: pd.Series, base: pd.Series | None, level: float) -> tuple[float, float, float, str, float, float]:
+    """(diff, diff_ci_low, diff_ci_high, diff_interval, p, detectable) of x - base over the seeds both
+    have (series indexed by seed); detectable: the difference those seeds detect with 80 % power."""
     if base is None:
-        return math.nan, math.nan, math.nan, "none", math.nan
+        return math.nan, math.nan, math.nan, "none", math.nan, math.nan
     seeds = x.index.intersection(base.index).sort_values()
     a, b = x.loc[seeds].to_numpy(float), base.loc[seeds].to_numpy(float)
-    return (*interval(a - b, level), paired_p_value(a, b))
+    sd = float(np.std(a - b, ddof=1)) if len(seeds) >= 2 else math.nan
+    return (*interval(a - b, level), paired_p_value(a, b), power.detectable_difference(sd, len(seeds)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -197,13 +173,16 @@ def heuristics_table(correlation: pd.DataFrame, selection: pd.DataFrame, costs: 
             x = values.get((v, metric, k), empty)
             if v == baseline:
                 diff = 0.0 if len(x) else math.nan
-                comparison = (diff, math.nan, math.nan, "none", math.nan)
+                comparison = (diff, math.nan, math.nan, "none", math.nan, math.nan)
             else:
                 base = values.get((baseline, metric, k), empty) if baseline in variants else None
                 comparison = compare(x, base, level)
+            diff, low, high, kind, p, detectable = comparison
             rows.append([v, metric, pd.NA if k is None else k, len(x), *interval(x.to_numpy(float), level),
-                         *comparison])
+                         diff, low, high, kind, p, math.nan, detectable])
     table = pd.DataFrame(rows, columns=COLUMNS).astype(DTYPES)
+    family = [table["metric"], table["k"].astype("float64").fillna(-1)]  # one family per metric (and k)
+    table["p_holm"] = table.groupby(family, sort=False)["p_value"].transform(lambda p: power.holm(p.to_numpy()))
     # for the presentation functions below; DataFrame.equals ignores attrs, write_parquet drops them
     table.attrs.update(baseline=baseline, level=level)
     return table

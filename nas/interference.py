@@ -80,7 +80,7 @@ def pair_effects(net, space, pairs, train: tuple[torch.Tensor, torch.Tensor],
 
 def by_shared(effects: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """shared, pairs, mean change, ci_low, ci_high (t-interval over pairs; none below 2 pairs)."""
-    from nas.heuristics import t_interval
+    from nas.power import t_interval
 
     rows = []
     for shared, g in effects.groupby("shared", sort=True):

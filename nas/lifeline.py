@@ -19,7 +19,7 @@ import os
 import sys
 
 # The `nas` commands that are not stages (nas.cli.TOOLS): they are not watched.
-TOOLS = frozenset({"dag", "summary", "compare", "sync", "check-profile", "study"})
+TOOLS = frozenset({"dag", "summary", "compare", "sync", "check-profile", "study", "power"})
 PARENT: int | None = None  # the parent recorded by `arm` when this process is a stage command
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 

@@ -137,11 +137,11 @@ def stability_table(runs: dict[tuple[str, int], dict[str, pd.DataFrame | None]],
     or None}; the last epoch is the run's final ranking. `passes`: each run's training cost.
 
     Per run (series epoch / step): the rows of `run_rows`. Per variant (seed OVER_SEEDS, series
-    summary), with `nas.heuristics.interval` over seeds: tau_truth (final ranking against the ground
+    summary), with `nas.power.interval` over seeds: tau_truth (final ranking against the ground
     truth), epoch_ / step_consecutive_tau (a run's mean), epoch_ / step_top1_changes, passes; and
     seed_tau (mean over pairs of seeds; its bounds: the lowest and highest pair) and distinct_top1.
     `ranks`: variant, seed, arch_id, rank of the final rankings."""
-    from nas.heuristics import interval
+    from nas.power import interval
 
     rows, ranks = [], []
 
@@ -191,7 +191,7 @@ def interference_rows(effects: pd.DataFrame, level: float = 0.95) -> pd.DataFram
     every seed (`nas.interference.by_shared`); and how much the children disturb each other at all
     (series summary, statistic interference): the mean |change| over every pair, with its t-interval,
     a column of the stability table beside the variance it is blamed for."""
-    from nas.heuristics import t_interval
+    from nas.power import t_interval
     from nas.interference import by_shared
 
     out = []

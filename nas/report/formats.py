@@ -38,7 +38,7 @@ def fmt(x, decimals: int = 3, sign: str = "") -> str:
 
 def fmt_ci(value, low, high, decimals: int = 3, sign: str = "", kind: str = "t") -> str:
     """'0.623 [0.512, 0.708]' for an interval; '0.623 (range 0.512, 0.708)' for the range of a few
-    seeds' values (`kind="range"`, see nas.heuristics.interval); just the value without bounds."""
+    seeds' values (`kind="range"`, see nas.power.interval); just the value without bounds."""
     if is_missing(value):
         return "n/a"
     if is_missing(low) or is_missing(high) or kind == "none":
@@ -52,6 +52,16 @@ def fmt_p(p) -> str:
     if is_missing(p):
         return "p=n/a"
     return "p<0.001" if p < 0.001 else f"p={p:.3f}" if p < 0.01 else f"p={p:.2f}"
+
+
+def fmt_test(p, p_holm, detectable, digits: int) -> str:
+    """'p=0.03, Holm 0.21, detects ±0.081': a comparison's p-value, its Holm-corrected value within the
+    table, and the difference its seeds detect with 80 % power."""
+    if is_missing(p):
+        return fmt_p(p)
+    holm = "Holm n/a" if is_missing(p_holm) else fmt_p(p_holm).replace("p=", "Holm ").replace("p<", "Holm <")
+    detects = "" if is_missing(detectable) else f", detects ±{detectable:.{digits}f}"
+    return f"{fmt_p(p)}, {holm}{detects}"
 
 
 def metric_label(metric: str, k) -> str:

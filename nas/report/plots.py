@@ -60,7 +60,7 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 def heuristics_effect_frame(table: pd.DataFrame, metric: str = "sparse_kendall_tau") -> pd.DataFrame:
     """The rows `dvc plots` draws as the heuristics bar chart: each variant's mean and difference."""
     return table[table["metric"] == metric][["variant", "mean", "ci_low", "ci_high", "interval", "diff", "diff_ci_low",
-                                             "diff_ci_high", "diff_interval", "p_value"]]
+                                             "diff_ci_high", "diff_interval", "p_value", "p_holm", "detectable"]]
 
 
 PLOTS_PAGE = """<!DOCTYPE html>

@@ -284,10 +284,10 @@ def selection_table(picks: pd.DataFrame, truth: pd.DataFrame, pools: dict[tuple[
 
 def selection_summary(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Each (variant, method) over the variant's runs: for every `SUMMARY_METRICS` column the mean and
-    its interval (`nas.heuristics.interval`: a t-interval from 3 runs, the range of 2, none of 1), so
+    its interval (`nas.power.interval`: a t-interval from 3 runs, the range of 2, none of 1), so
     methods compare side by side over seeds as well as per run (`selection_table`). Rows in the order
     the table first names each variant and method."""
-    from nas.heuristics import interval
+    from nas.power import interval
 
     require_columns(table, ["variant", "seed", "method", *SUMMARY_METRICS], "selection")
     rows = []

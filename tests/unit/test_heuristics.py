@@ -282,8 +282,34 @@ def test_html_table_escapes_and_marks_significance():
     assert "a&lt;b" in page and "a<b" not in page
     assert "<th>baseline</th>" in page and "<th>b</th>" in page
     assert "t-interval over super-net seeds" in page and "paired t-test" in page
-    assert "<b>Δ +1000 [+1000, +1000], p&lt;0.001</b>" in page  # passes: p = 0 is bold
-    assert "<b>Δ +0 [+0, +0], p=1.00</b>" not in page
+    # passes: p = 0, and 0 after Holm's correction over the two variants: bold; nothing spreads, so any
+    # difference is detectable
+    assert "<b>Δ +1000 [+1000, +1000], p&lt;0.001, Holm &lt;0.001, detects ±0</b>" in page
+    assert "<b>Δ +0 [+0, +0], p=1.00" not in page
+    assert "Holm: p corrected by Holm's method over the variants compared on that metric" in page
+
+
+def test_holm_corrects_each_metric_over_the_variants_and_detectable_follows_the_spread():
+    """Three variants against the baseline on Kendall tau: p_holm is Holm's adjustment of their three
+    p-values (one family per metric), and `detectable` the difference their seeds detect with 80 %
+    power from the sd of the paired differences."""
+    from nas import power
+    seeds = [0, 1, 2, 3]
+    base = [0.30, 0.32, 0.28, 0.31]
+    taus = {"baseline": base, "x": [0.40, 0.41, 0.37, 0.42], "y": [0.33, 0.31, 0.30, 0.35],
+            "z": [0.29, 0.33, 0.27, 0.32]}
+    corr = pd.DataFrame([{"variant": v, "seed": s, "metric": "kendall_tau", "k": np.nan, "value": t}
+                         for v, ts in taus.items() for s, t in zip(seeds, ts)])
+    sel = pd.DataFrame(columns=["variant", "seed", "method", "accuracy", "regret"])
+    costs = pd.DataFrame(columns=["variant", "seed", "passes", "seconds"])
+    t = H.heuristics_table(corr, sel, costs, list(taus)).query("metric == 'kendall_tau'").set_index("variant")
+    p = [stats.ttest_rel(taus[v], base).pvalue for v in ("x", "y", "z")]
+    assert t.loc[["x", "y", "z"], "p_value"].tolist() == pytest.approx(p)
+    assert t.loc[["x", "y", "z"], "p_holm"].tolist() == pytest.approx(power.holm(p).tolist())
+    assert t.loc["x", "p_holm"] > t.loc["x", "p_value"] and np.isnan(t.loc["baseline", "p_holm"])
+    sd = np.std(np.subtract(taus["y"], base), ddof=1)
+    assert t.loc["y", "detectable"] == pytest.approx(power.detectable_difference(sd, 4))
+    assert np.isnan(t.loc["baseline", "detectable"])
 
 
 def test_effect_figure():
