@@ -7,7 +7,8 @@ import pandas as pd
 
 from nas.metrics import REFERENCE, SEED_TO_SEED
 from nas.metrics_files import is_missing
-from nas.report.formats import STABILITY_DECIMALS, STABILITY_LABELS, SUMMARY_DECIMALS, SUMMARY_LABELS, fmt, fmt_ci
+from nas.report.formats import (STABILITY_DECIMALS, STABILITY_LABELS, SUMMARY_DECIMALS, SUMMARY_LABELS, fmt, fmt_ci,
+                                fmt_test)
 
 
 CORRELATION_ORDER = ["kendall_tau", "sparse_kendall_tau", "spearman", "pearson", "precision_at_k",
@@ -87,9 +88,14 @@ def stability_summary(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["series"] == "summary"]
 
 
+COMPARED = "Δ regret vs random (paired)"
+
+
 def selection_summary_cells(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per (variant, method): runs and each metric as 'mean [low, high]' (the interval's kind
-    after it unless a t-interval), columns labelled — the over-seeds comparison of selection methods."""
+    after it unless a t-interval), columns labelled — the over-seeds comparison of selection methods —
+    and each method's regret against the random pick of the same runs: the paired difference with
+    its interval, p, Holm's p over the table and the difference the runs detect."""
     rows = []
     for (variant, method), g in summary.groupby(["variant", "method"], sort=False):
         row = {"variant": variant, "method": method, "runs": int(g["runs"].max())}
@@ -97,6 +103,9 @@ def selection_summary_cells(summary: pd.DataFrame) -> pd.DataFrame:
             d = SUMMARY_DECIMALS.get(r.metric, 2)
             row[r.metric] = (fmt(r.mean, d) if r.interval == "none" else
                              fmt_ci(r.mean, r.ci_low, r.ci_high, d, kind=r.interval))
+            if r.metric == "regret" and "diff" in g and not is_missing(r.diff):
+                row[COMPARED] = (f"{fmt_ci(r.diff, r.diff_ci_low, r.diff_ci_high, d, '+', r.diff_interval)} "
+                                 f"({fmt_test(r.p_value, r.p_holm, r.detectable, d)})")
         rows.append(row)
     return pd.DataFrame(rows).rename(columns=SUMMARY_LABELS)
 

@@ -97,6 +97,14 @@ def summary_text(heuristics: pd.DataFrame, correlation: pd.DataFrame, methods: p
         lines.append(f"Kendall τ differences from the baseline shown at Holm-corrected p < 0.05: {len(shown)} of "
                      f"{len(tested)}{': ' + names if names else ''}; the seeds detect about "
                      f"±{tested['detectable'].median():.3f} (median over variants, 80 % power)")
+    compared = (methods[(methods["metric"] == "regret") & methods["p_holm"].notna()] if "p_holm" in methods
+                else methods.iloc[:0])
+    if len(compared):
+        better = compared[(compared["p_holm"] < 0.05) & (compared["diff"] < 0)]
+        names = ", ".join(f"{r.variant}/{r.method} {fmt(r.diff, 2, '+')}" for r in better.itertuples())
+        lines.append(f"picks with less regret than the random pick of the same runs at Holm-corrected p < 0.05: "
+                     f"{len(better)} of {len(compared)}{': ' + names if names else ''}; the runs detect about "
+                     f"±{compared['detectable'].median():.2f} points (median, 80 % power)")
     lines.append(f"report: {report_path}")
     return "\n".join(lines)
 

@@ -32,7 +32,9 @@ TRUTH_COLUMNS = ["arch_id", "arch", "accuracy"]
 PICK_COLUMNS = ["variant", "seed", "method", "arch_id", "arch", "in_pool"]
 TABLE_COLUMNS = ["variant", "seed", "method", "arch_id", "arch", "accuracy", "percentile", "regret", "param_free"]
 SUMMARY_METRICS = ["accuracy", "regret", "param_free"]  # the columns `selection_summary` aggregates over runs
-SUMMARY_COLUMNS = ["variant", "method", "metric", "runs", "mean", "ci_low", "ci_high", "interval"]
+SUMMARY_COLUMNS = ["variant", "method", "metric", "runs", "mean", "ci_low", "ci_high", "interval", "diff",
+                   "diff_ci_low", "diff_ci_high", "diff_interval", "p_value", "p_holm", "detectable"]
+REFERENCE = "random"  # each method of a variant is compared with the random pick of the same runs
 
 
 @dataclass
@@ -285,19 +287,37 @@ def selection_table(picks: pd.DataFrame, truth: pd.DataFrame, pools: dict[tuple[
 def selection_summary(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Each (variant, method) over the variant's runs: for every `SUMMARY_METRICS` column the mean and
     its interval (`nas.power.interval`: a t-interval from 3 runs, the range of 2, none of 1), so
-    methods compare side by side over seeds as well as per run (`selection_table`). Rows in the order
-    the table first names each variant and method."""
-    from nas.power import interval
+    methods compare side by side over seeds as well as per run (`selection_table`); and, for every
+    method but the baselines, its paired comparison with the random pick of the same runs (`REFERENCE`,
+    paired by seed): the difference with its interval, the paired t-test's p, that p corrected by Holm
+    over the table's comparisons of the metric (every variant and method), and the difference the runs
+    detect with 80 % power (nas.power). Rows in the order the table first names each variant and method."""
+    from nas import power
 
     require_columns(table, ["variant", "seed", "method", *SUMMARY_METRICS], "selection")
     rows = []
     for (variant, method), group in table.groupby(["variant", "method"], sort=False):
+        reference = table[(table["variant"] == variant) & (table["method"] == REFERENCE)]
         for metric in SUMMARY_METRICS:
             values = group[metric].to_numpy(dtype=float)
             values = values[np.isfinite(values)]
-            mean, low, high, kind = interval(values, level)
+            mean, low, high, kind = power.interval(values, level)
+            comparison = {"diff": np.nan, "diff_ci_low": np.nan, "diff_ci_high": np.nan, "diff_interval": "none",
+                          "p_value": np.nan, "detectable": np.nan}
+            if method not in BASELINES and len(reference):
+                paired = (group[["seed", metric]].merge(reference[["seed", metric]], on="seed", suffixes=("", "_ref"))
+                          .dropna().sort_values("seed"))
+                a, b = paired[metric].to_numpy(float), paired[f"{metric}_ref"].to_numpy(float)
+                d_mean, d_low, d_high, d_kind = power.interval(a - b, level)
+                sd = float(np.std(a - b, ddof=1)) if len(a) >= 2 else np.nan
+                comparison = {"diff": d_mean, "diff_ci_low": d_low, "diff_ci_high": d_high, "diff_interval": d_kind,
+                              "p_value": power.paired_p_value(a, b), "detectable": power.detectable_difference(sd, len(a))}
             rows.append({"variant": variant, "method": method, "metric": metric, "runs": len(values),
-                         "mean": mean, "ci_low": low, "ci_high": high, "interval": kind})
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype(
+                         "mean": mean, "ci_low": low, "ci_high": high, "interval": kind, **comparison})
+    out = pd.DataFrame(rows, columns=[c for c in SUMMARY_COLUMNS if c != "p_holm"]).astype(
         {"variant": "str", "method": "str", "metric": "str", "runs": "int64", "mean": "float64",
-         "ci_low": "float64", "ci_high": "float64", "interval": "str"})
+         "ci_low": "float64", "ci_high": "float64", "interval": "str", "diff": "float64", "diff_ci_low": "float64",
+         "diff_ci_high": "float64", "diff_interval": "str", "p_value": "float64", "detectable": "float64"})
+    out.insert(SUMMARY_COLUMNS.index("p_holm"), "p_holm",
+               out.groupby("metric", sort=False)["p_value"].transform(lambda p: power.holm(p.to_numpy())))
+    return out

@@ -98,6 +98,33 @@ def test_selection_summary_gives_each_method_its_mean_and_t_interval_over_runs()
     assert tuple(two.loc[("perturbation", "accuracy"), ["ci_low", "ci_high", "interval"]]) == (90.0, 92.0, "range")
 
 
+def test_selection_summary_compares_each_method_with_the_random_pick_of_the_same_runs():
+    """Paired by seed within a variant: the difference from `random`, its t-interval, the paired t-test,
+    Holm over every comparison of the metric, and what the runs detect; baselines get none."""
+    from scipy import stats
+
+    from nas import power
+
+    regret = {"random": [3.0, 3.5, 2.5, 3.0], "supernet": [1.0, 2.5, 2.0, 1.5], "magnitude": [3.5, 3.0, 3.0, 4.0]}
+    rows = [{"variant": v, "seed": s, "method": m, "accuracy": 95.0 - r, "regret": r, "param_free": 0.0}
+            for v in ("a", "b") for m, rs in regret.items() for s, r in zip([3, 1, 2, 0], rs)]
+    rows += [{"variant": "a", "seed": s, "method": "oracle", "accuracy": 95.0, "regret": 0.0, "param_free": 0.0}
+             for s in range(4)]
+    summary = selection_summary(pd.DataFrame(rows)).set_index(["variant", "method", "metric"])
+    d = np.subtract(regret["supernet"], regret["random"])
+    row = summary.loc[("a", "supernet", "regret")]
+    assert row["diff"] == pytest.approx(d.mean()) and row["diff_interval"] == "t"
+    assert row["p_value"] == pytest.approx(stats.ttest_rel(regret["supernet"], regret["random"]).pvalue)
+    assert row["detectable"] == pytest.approx(power.detectable_difference(np.std(d, ddof=1), 4))
+    p = summary.xs("regret", level="metric")["p_value"]
+    assert summary.xs("regret", level="metric")["p_holm"].tolist() == pytest.approx(power.holm(p.to_numpy()).tolist(),
+                                                                                     nan_ok=True)
+    assert p.notna().sum() == 4  # supernet and magnitude in two variants; random and oracle are the baselines
+    assert summary.loc[("a", "oracle", "regret"), ["diff", "p_value", "p_holm"]].isna().all()
+    assert summary.loc[("a", "magnitude", "accuracy"), "diff"] == pytest.approx(-np.mean(
+        np.subtract(regret["magnitude"], regret["random"])))
+
+
 def test_supernet_ties_go_to_lower_loss_then_lower_arch_id():
     truth = truth_frame([5, 7, 9], [90.0, 91.0, 92.0])
     # Same accuracy and loss everywhere: the lowest arch_id, whatever the row order.
