@@ -149,6 +149,7 @@ NO_PARAMS = {"compare", "check-profile", "study", "power"}  # commands that do n
 STAGES = [
     ("prepare", "generate or read the dataset; write train/valid/test splits"),
     ("sample", "sample distinct architectures of the search space"),
+    ("zero-cost", "score every sampled architecture with the training-free rankers (zerocost.rankers)"),
     ("train-supernet", "train the weight-sharing super-net of one variant and seed"),
     ("eval-supernet", "score every sampled architecture with shared weights (one shard of them: eval.shards)"),
     ("merge-scores", "a run's scores joined from its eval-supernet shards (eval.shards > 1)"),

@@ -168,6 +168,17 @@ class StabilityConfig:
     batch_size: int = opt(256, min=2, doc="the step's training batch and the valid probe batch")
 
 
+# The training-free rankers (nas/zerocost.py defines each): here, as the schema's values.
+ZERO_COST_RANKERS = ("params", "flops", "grad_norm", "snip", "synflow", "naswot")
+
+
+@dataclass(frozen=True)
+class ZeroCostConfig:
+    """Training-free rankers scored on the pool and correlated like the super-nets (README, Zero-cost)."""
+    rankers: list[str] = opt(list(ZERO_COST_RANKERS), doc="some of " + ", ".join(ZERO_COST_RANKERS) + " ([]: none)")
+    batch_size: int = opt(64, min=2, doc="the training samples grad_norm, snip and naswot see")
+
+
 @dataclass(frozen=True)
 class Config:
     seed: int = opt(0, min=0, max=SEED_MAX)
@@ -182,6 +193,7 @@ class Config:
     correlate: CorrelateConfig = field(default_factory=CorrelateConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
     stability: StabilityConfig = field(default_factory=StabilityConfig)
+    zerocost: ZeroCostConfig = field(default_factory=ZeroCostConfig)
 
     @property
     def variants(self) -> list[str]:
@@ -467,6 +479,12 @@ def _check(cfg: Config):
         if method not in used:
             raise UserError(f"supernet.{method}: settings of method {method!r}, but no variant uses it "
                             f"(supernet.method is {show(cfg.supernet.method)})")
+    for name in cfg.zerocost.rankers:
+        if name not in ZERO_COST_RANKERS:
+            raise UserError(f"zerocost.rankers: {show(name)} is not a ranker; expected some of "
+                            f"{', '.join(ZERO_COST_RANKERS)}")
+    if len(set(cfg.zerocost.rankers)) != len(cfg.zerocost.rankers):
+        raise UserError(f"zerocost.rankers: {cfg.zerocost.rankers} names a ranker twice")
     sc = cfg.standalone
     if len(set(sc.seeds)) != len(sc.seeds):
         raise UserError(f"standalone.seeds: {sc.seeds} has duplicates")

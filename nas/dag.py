@@ -138,6 +138,13 @@ def _stages(cfg: Config) -> dict:
             "outs": [archs],
         },
     }
+    if cfg.zerocost.rankers:  # the training-free rankers: one stage, no training
+        out["zero-cost"] = {
+            "cmd": "nas zero-cost",
+            "deps": [archs, _p(L.split("train"))],
+            "params": ["seed", "device", "threads", "space", "zerocost"],
+            "outs": [_p(L.ZEROCOST)],
+        }
     # One stage per (variant, seed). Each tracks only its own variant's overrides, so adding a
     # variant (or a seed: it is in the command) trains nothing else.
     # Methods that train on the valid split too (DARTS's alpha steps) depend on it.
@@ -206,9 +213,9 @@ def _stages(cfg: Config) -> dict:
     run_keys = ["supernet.variants", "supernet.seeds"]
     out["correlate"] = {
         "cmd": "nas correlate",
-        "deps": [standalone] + scores,
+        "deps": [standalone] + scores + ([_p(L.ZEROCOST)] if cfg.zerocost.rankers else []),
         # The runs are read here too: removing a variant or seed (a dep DVC would not miss) reruns this.
-        "params": ["seed", "correlate"] + run_keys,
+        "params": ["seed", "correlate", "zerocost.rankers"] + run_keys,
         "outs": [_p(L.CORRELATION), {_p(L.CORRELATION_JSON): {"cache": False}}],
 
     }

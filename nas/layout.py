@@ -46,6 +46,7 @@ BENCHMARK = RESULTS / "benchmark"
 PICKS = RESULTS / "picks.parquet"
 PICKS_STANDALONE = RESULTS / "picks_standalone.parquet"
 CORRELATION = RESULTS / "correlation.parquet"
+ZEROCOST = RESULTS / "zerocost.parquet"  # the pool's training-free scores, one column per ranker
 SELECTION = RESULTS / "selection.parquet"
 SELECTION_SUMMARY = RESULTS / "selection_summary.parquet"  # each method over the runs of a variant
 HEURISTICS = RESULTS / "heuristics.parquet"

@@ -270,8 +270,27 @@ def _scores(cfg: Config) -> dict[L.Run, pd.DataFrame]:
     return out
 
 
+def zero_cost(cfg: Config) -> list[Path]:
+    """Every pool architecture's training-free scores (nas/zerocost.py): no training."""
+    from nas import data, spaces, zerocost
+    from nas.train import resolve_device
+
+    use_threads(cfg)
+    space = spaces.study_space(cfg.space)
+    pool = io.read_parquet(L.ARCHS, L.SCHEMAS["archs"])
+    train = data.load_split(L.split("train"))
+    z = cfg.zerocost
+    if z.batch_size > len(train.y):
+        raise UserError(f"zerocost.batch_size: {z.batch_size} is more than the {len(train.y)} samples of the train "
+                        f"split; expected at most {len(train.y)}")
+    table = zerocost.score_pool(space, pool, z.rankers, cfg.space.channels, cfg.space.cells, train, z.batch_size,
+                                cfg.seed, resolve_device(cfg.device))
+    io.write_parquet(table, L.ZEROCOST)
+    return [L.ZEROCOST]
+
+
 def correlate(cfg: Config) -> list[Path]:
-    from nas import metrics, metrics_files, standalone
+    from nas import metrics, metrics_files, standalone, zerocost
 
     c = cfg.correlate
     truth = _truth(c.truth)
@@ -281,6 +300,15 @@ def correlate(cfg: Config) -> list[Path]:
         t = metrics.correlation_table(both["accuracy_truth"], both["accuracy_score"], c.topk,
                                       c.sparse_threshold, c.bootstrap, cfg.seed)
         tables.append(t.assign(variant=run.variant, seed=run.seed))
+    if cfg.zerocost.rankers:  # the training-free rankers, against the same truth with the same statistics
+        scored = truth.merge(io.read_parquet(L.ZEROCOST), on="arch_id", how="inner", validate="one_to_one")
+        if len(scored) != len(truth):
+            raise UserError(f"{L.ZEROCOST}: scores {len(scored)} of the pool's {len(truth)} architectures (rerun "
+                            "`nas zero-cost`)")
+        for ranker in cfg.zerocost.rankers:
+            t = metrics.correlation_table(scored["accuracy"], zerocost.for_ranking(scored[ranker]), c.topk,
+                                          c.sparse_threshold, c.bootstrap, cfg.seed)
+            tables.append(t.assign(variant=zerocost.PREFIX + ranker, seed=cfg.seed))
     tables.append(metrics.seed_to_seed_row(io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"]), c.truth, c.bootstrap, cfg.seed))
     table = metrics.correlation_long(tables)
     io.write_parquet(table, L.CORRELATION)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from nas.metrics import REFERENCE
+
+ZERO_COST = "zero-cost:"  # the correlation table's variant prefix of a training-free ranker (nas.zerocost.PREFIX)
 from nas.metrics_files import heuristic_rows
 from nas.report.formats import STABILITY_DECIMALS, STABILITY_LABELS, decimals, fmt, fmt_ci, fmt_test
 from nas.report.tables import (SEED_METRIC, has_comparison, heuristics_baseline, selection_summary_cells,
@@ -97,6 +99,11 @@ def summary_text(heuristics: pd.DataFrame, correlation: pd.DataFrame, methods: p
         lines.append(f"Kendall τ differences from the baseline shown at Holm-corrected p < 0.05: {len(shown)} of "
                      f"{len(tested)}{': ' + names if names else ''}; the seeds detect about "
                      f"±{tested['detectable'].median():.3f} (median over variants, 80 % power)")
+    free = correlation[(correlation["metric"] == "kendall_tau") & correlation["variant"].astype(str).str.startswith(
+        ZERO_COST)]
+    if len(free):
+        lines.append("training-free rankers (no training; bootstrap CI over architectures), Kendall τ: " + "; ".join(
+            f"{str(r.variant)[len(ZERO_COST):]} {fmt_ci(r.value, r.ci_low, r.ci_high)}" for r in free.itertuples()))
     compared = (methods[(methods["metric"] == "regret") & methods["p_holm"].notna()] if "p_holm" in methods
                 else methods.iloc[:0])
     if len(compared):

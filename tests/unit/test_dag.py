@@ -20,10 +20,13 @@ def stages(**changes):
 
 def test_stage_order_and_outputs_come_from_the_layout():
     s = stages()
-    assert list(s) == ["prepare", "sample", "train-supernet", "eval-supernet", "train-standalone",
+    assert list(s) == ["prepare", "sample", "zero-cost", "train-supernet", "eval-supernet", "train-standalone",
                        "merge-standalone", "correlate", "stability", "pick", "train-picks", "select", "heuristics",
                        "report"]
     assert dag.paths(s["pick"]["outs"]) == [L.PICKS.as_posix()]
+    assert dag.paths(s["zero-cost"]["outs"]) == [L.ZEROCOST.as_posix()] and L.ZEROCOST.as_posix() in s["correlate"]["deps"]
+    none = stages(zerocost__rankers=[])  # no rankers: no stage, no dep
+    assert "zero-cost" not in none and L.ZEROCOST.as_posix() not in none["correlate"]["deps"]
     assert dag.paths(s["train-picks"]["outs"]) == [L.PICKS_STANDALONE.as_posix()]
     assert L.PICKS_STANDALONE.as_posix() in s["select"]["deps"]
     assert dag.paths(s["eval-supernet"]["outs"]) == [L.DVC_RUN.scores.as_posix(), L.DVC_RUN.epoch_scores.as_posix()]

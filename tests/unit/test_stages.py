@@ -47,6 +47,7 @@ def trained(tmp_path_factory):
         mp.chdir(root)
         stages.prepare(cfg)
         stages.sample(cfg)
+        stages.zero_cost(cfg)
         for seed in cfg.supernet.seeds:
             stages.train_supernet(cfg, seed=seed)
             stages.eval_supernet(cfg, seed=seed)

@@ -8,8 +8,7 @@ rule correlate:
     input:
         code("correlate"),
         stamp("correlate"),
-        str(L.STANDALONE),
-        each_run(lambda r: r.scores),
+        stage_deps("correlate"),
     output:
         str(L.CORRELATION),
         str(L.CORRELATION_JSON),

@@ -1,4 +1,5 @@
-# prepare: the dataset's train/valid/test splits; sample: the architectures under study.
+# prepare: the dataset's train/valid/test splits; sample: the architectures under study; zero-cost: their
+# training-free scores.
 
 
 rule prepare:
@@ -41,3 +42,28 @@ rule sample:
         runtime=10,
     shell:
         "nas sample > {log} 2>&1"
+
+
+# zero-cost: the pool's training-free scores (zerocost.rankers), a stage only when rankers are asked for.
+if CFG.zerocost.rankers:
+
+    rule zero_cost:
+        input:
+            code("zero-cost"),
+            stamp("zero-cost"),
+            stage_deps("zero-cost"),
+        output:
+            str(L.ZEROCOST),
+        params:
+            tracked=tracked("zero-cost"),
+        log:
+            str(L.LOGS / "zero_cost/zero_cost.log"),
+        benchmark:
+            str(L.LOGS / "benchmarks/zero_cost/zero_cost.tsv")
+        threads: THREADS
+        resources:
+            mem_mb=4000,
+            runtime=60,
+            gpu=GPU,
+        shell:
+            "nas zero-cost > {log} 2>&1"

@@ -85,8 +85,9 @@ def dead_edge(accuracy: pd.Series) -> float | None:
 
 def headline_figure(correlation: pd.DataFrame, heuristics: pd.DataFrame | None):
     """The study at a glance: Kendall τ of every super-net run (a dot with its bootstrap interval over
-    architectures), each variant's mean over seeds with its interval over seeds (a bar), against the
-    perfect-ranker reference (band) and the stand-alone seed-to-seed τ (dashed line)."""
+    architectures), each variant's mean over seeds with its interval over seeds (a bar), and of each
+    training-free ranker (a square), against the perfect-ranker reference (band) and the stand-alone
+    seed-to-seed τ (dashed line)."""
     runs = correlation[(correlation["metric"] == "kendall_tau") & (correlation["variant"] != SEED_VARIANT)]
     groups: dict[str, list] = {}
     for row in runs.itertuples(index=False):
@@ -101,12 +102,18 @@ def headline_figure(correlation: pd.DataFrame, heuristics: pd.DataFrame | None):
     if len(seed):
         ax.axvline(seed.iloc[0]["value"], color="grey", ls="--", lw=1, label="stand-alone seed-to-seed τ")
     means = heuristics[heuristics["metric"] == "kendall_tau"].set_index("variant") if heuristics is not None else None
+    labelled: set[bool] = set()
     for y, (variant, rows) in enumerate(groups.items()):
         for n, row in enumerate(rows):
             offset = (n - (len(rows) - 1) / 2) * 0.12
             err = None if is_missing(row.ci_low) else [[row.value - row.ci_low], [row.ci_high - row.value]]
-            ax.errorbar([row.value], [y + offset], xerr=err, fmt="o", ms=4, color="C0", alpha=0.6, capsize=2,
-                        label="one run (bootstrap CI over architectures)" if y == 0 and n == 0 else None)
+            free = str(variant).startswith("zero-cost:")  # a training-free ranker (nas.zerocost): no seeds
+            label = None
+            if free not in labelled:  # one legend entry for the runs, one for the rankers
+                labelled.add(free)
+                label = "training-free ranker (bootstrap CI)" if free else "one run (bootstrap CI over architectures)"
+            ax.errorbar([row.value], [y + offset], xerr=err, fmt="s" if free else "o", ms=4,
+                        color="C1" if free else "C0", alpha=0.6, capsize=2, label=label)
         if means is not None and variant in means.index:
             m = means.loc[variant]
             if not is_missing(m["ci_low"]):
