@@ -102,8 +102,9 @@ def summary_text(heuristics: pd.DataFrame, correlation: pd.DataFrame, methods: p
     free = correlation[(correlation["metric"] == "kendall_tau") & correlation["variant"].astype(str).str.startswith(
         ZERO_COST)]
     if len(free):
-        lines.append("training-free rankers (no training; bootstrap CI over architectures), Kendall τ: " + "; ".join(
-            f"{str(r.variant)[len(ZERO_COST):]} {fmt_ci(r.value, r.ci_low, r.ci_high)}" for r in free.itertuples()))
+        lines.append("training-free rankers, Kendall τ: " + ", ".join(
+            f"{str(r.variant)[len(ZERO_COST):]} {fmt(r.value, 3)}" for r in free.itertuples())
+            + " (intervals: results/correlation.parquet)")
     compared = (methods[(methods["metric"] == "regret") & methods["p_holm"].notna()] if "p_holm" in methods
                 else methods.iloc[:0])
     if len(compared):

@@ -40,6 +40,7 @@ def tiny_paper_study(name: str, tmp_path, benchmark_path) -> dict:
     params["eval"].update(recalibrate_batches=2, batch_size=30)
     params["standalone"]["benchmark"]["path"] = str(benchmark_path)
     params["correlate"].update(topk=[1, 3], bootstrap=20)
+    params["zerocost"]["batch_size"] = 30  # the fake CIFAR split's 60 training images
     if "perturbation" in params["select"]:
         params["select"]["perturbation"].update(tune_epochs=0, valid_batches=1)
     return params
@@ -129,6 +130,7 @@ def test_an_nds_file_is_the_ground_truth_of_a_darts_study_under_dvc_and_snakemak
                   sample={"archs": 5}, correlate={"topk": [1], "bootstrap": 20},
                   supernet={**TINY["supernet"], "seeds": [0], "epochs": 1, "batch_size": 30},
                   eval={"bn": "recalibrate", "recalibrate_batches": 2, "batch_size": 30},  # fake CIFAR: 60 train
+                  zerocost={"batch_size": 30},
                   standalone={"source": "benchmark", "benchmark": {"format": "nds", "path": str(tmp_path / "DARTS.json"),
                                                                    "budget": None}})
     dvc_project, _ = both_engines(params, tmp_path)

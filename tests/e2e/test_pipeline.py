@@ -25,7 +25,7 @@ ARTIFACTS = [
     "results/supernet/baseline/seed-1/scores.parquet",
     "results/supernet/baseline/seed-0/checkpoints/epoch-0001.pt",
     "results/standalone/shard-1.parquet", "results/standalone/shard-2.parquet",
-    "results/standalone.parquet", "results/correlation.parquet", "metrics/correlation.json",
+    "results/standalone.parquet", "results/zerocost.parquet", "results/correlation.parquet", "metrics/correlation.json",
     "results/picks.parquet", "results/picks_standalone.parquet",
     "results/selection.parquet", "metrics/selection.json", "results/heuristics.parquet",
     "metrics/heuristics.json", "results/report/index.html", "results/report/scatter.png",
@@ -48,7 +48,7 @@ def test_repro_writes_every_artifact(study):
     project, out = study
     for a in ARTIFACTS:
         assert (project / a).is_file(), a
-    assert {"prepare", "sample", "train-supernet@baseline-0", "train-supernet@baseline-1",
+    assert {"prepare", "sample", "zero-cost", "train-supernet@baseline-0", "train-supernet@baseline-1",
             "eval-supernet@baseline-0", "eval-supernet@baseline-1", "train-standalone@1", "train-standalone@2",
             "merge-standalone", "correlate", "stability", "pick", "train-picks", "select", "heuristics",
             "report"} == stages_run(out)
@@ -98,6 +98,7 @@ def test_summary_reads_in_a_few_lines(study):
     assert lines[0].startswith("ground truth: perfect-ranker reference Kendall τ")
     assert any(line.split()[:2] == ["baseline", "2"] and "(range" in line for line in lines), out
     assert "regret supernet" in out and "regret random" in out and "regret oracle" not in out
+    assert "training-free rankers, Kendall τ: params " in out and "naswot" in out
     assert lines[-1] == "report: results/report/index.html"
 
 
@@ -167,7 +168,8 @@ def test_new_variant_trains_only_its_branch(study):
     restored = set(re.findall(r"Stage '([^']+)' is cached", out))
     assert stages_run(out) | restored == {"correlate", "stability", "pick", "train-picks", "select", "heuristics",
                                           "report"}, out
-    assert set(pd.read_parquet(project / "results/correlation.parquet").variant) == {"baseline", "standalone"}
+    variants = set(pd.read_parquet(project / "results/correlation.parquet").variant)
+    assert variants == {"baseline", "standalone"} | {f"zero-cost:{r}" for r in params["zerocost"]["rankers"]}
     # DVC keeps the outputs and the dvc.lock entries of a stage that no longer exists; remove them, so the
     # tests that follow find the project as a run of these params leaves it.
     import shutil

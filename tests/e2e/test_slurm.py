@@ -34,7 +34,7 @@ pytestmark = pytest.mark.e2e
 
 PROFILE = "workflow/profiles/slurm"
 # Rules that run as Slurm jobs (`all` is a local rule).
-SLURM_RULES = {"prepare", "sample", "train_supernet", "eval_supernet", "train_standalone", "merge_standalone",
+SLURM_RULES = {"prepare", "sample", "zero_cost", "train_supernet", "eval_supernet", "train_standalone", "merge_standalone",
                "correlate", "stability", "pick", "train_picks", "select", "heuristics", "report"}
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
 # Seconds to the plugin's first status check of a job; each check that finds no job finished adds
@@ -155,7 +155,7 @@ def test_sbatch_job_completes(cluster, tmp_path):
 def test_study_runs_as_slurm_jobs(cluster, studies):
     project, out, seconds, _ = studies
     jobs = submitted(out)
-    # One Slurm job per rule instance: 12 rules; train_standalone twice (2 shards), the super-net
+    # One Slurm job per rule instance: 13 rules; train_standalone twice (2 shards), the super-net
     # rules twice (2 seeds).
     assert sorted(r for r, _ in jobs.values()) == sorted([*SLURM_RULES, "train_standalone", "train_supernet",
                                                           "eval_supernet"]), out
