@@ -261,6 +261,23 @@ def bootstrap_ci(stat: Statistic, truth: ArrayLike, score: ArrayLike, n_boot: in
     return percentile_interval(values, level)
 
 
+def paired_difference(stat: Statistic, truth: ArrayLike, score_a: ArrayLike, score_b: ArrayLike, n_boot: int,
+                      seed: int, level: float = 0.95) -> tuple[float, float, float]:
+    """stat(truth, a) - stat(truth, b) and its percentile bootstrap interval, both rankings evaluated on
+    the same resampled architectures (a paired bootstrap: the draw of the pool is common to both, so
+    the interval is of the difference, not two overlapping intervals)."""
+    t, a = _pair(truth, score_a)
+    _, b = _pair(truth, score_b)
+    _check_bootstrap(n_boot, level)
+    idx = resample_indices(len(t), n_boot, seed)
+    rows = _rowwise(stat)
+    if rows is not None:
+        values = rows(t[idx], a[idx]) - rows(t[idx], b[idx])
+    else:
+        values = np.array([stat(ti, ai) - stat(ti, bi) for ti, ai, bi in zip(t[idx], a[idx], b[idx])], dtype=float)
+    return (stat(t, a) - stat(t, b), *percentile_interval(values, level))
+
+
 def correlation_table(truth: ArrayLike, score: ArrayLike, topk: list[int], threshold: float,
                       n_boot: int, seed: int) -> pd.DataFrame:
     """Every agreement statistic with its 95% bootstrap interval, one row per statistic.
@@ -365,6 +382,7 @@ def perfect_ranker_tau(seed_tau: float | np.ndarray, seeds: int) -> float | np.n
 # --- the correlation table of a study -------------------------------------------------------------
 
 SEED_TO_SEED = "seed_to_seed_kendall_tau"
+MINUS = "kendall_tau_minus_"  # + a training-free ranker: a run's tau minus the ranker's, paired bootstrap
 REFERENCE = "perfect_ranker_kendall_tau"  # perfect_ranker_tau of the study's ground truth
 TABLE_COLUMNS = ["variant", "seed", "metric", "k", "value", "ci_low", "ci_high"]
 

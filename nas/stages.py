@@ -294,21 +294,29 @@ def correlate(cfg: Config) -> list[Path]:
 
     c = cfg.correlate
     truth = _truth(c.truth)
+    scored = None
+    if cfg.zerocost.rankers:  # the training-free rankers' scores of the same pool
+        scored = truth.merge(io.read_parquet(L.ZEROCOST), on="arch_id", how="inner", validate="one_to_one")
+        if len(scored) != len(truth):
+            raise UserError(f"{L.ZEROCOST}: scores {len(scored)} of the pool's {len(truth)} architectures (rerun "
+                            "`nas zero-cost`)")
     tables = []
     for run, scores in _scores(cfg).items():
         both = standalone.aligned(truth, scores, run.variant)
         t = metrics.correlation_table(both["accuracy_truth"], both["accuracy_score"], c.topk,
                                       c.sparse_threshold, c.bootstrap, cfg.seed)
         tables.append(t.assign(variant=run.variant, seed=run.seed))
-    if cfg.zerocost.rankers:  # the training-free rankers, against the same truth with the same statistics
-        scored = truth.merge(io.read_parquet(L.ZEROCOST), on="arch_id", how="inner", validate="one_to_one")
-        if len(scored) != len(truth):
-            raise UserError(f"{L.ZEROCOST}: scores {len(scored)} of the pool's {len(truth)} architectures (rerun "
-                            "`nas zero-cost`)")
-        for ranker in cfg.zerocost.rankers:
-            t = metrics.correlation_table(scored["accuracy"], zerocost.for_ranking(scored[ranker]), c.topk,
-                                          c.sparse_threshold, c.bootstrap, cfg.seed)
-            tables.append(t.assign(variant=zerocost.PREFIX + ranker, seed=cfg.seed))
+        if scored is not None:  # the run against each ranker: the difference of tau, paired over architectures
+            free = both[["arch_id", "accuracy_truth", "accuracy_score"]].merge(scored, on="arch_id")
+            rows = [(metrics.MINUS + r, *metrics.paired_difference(
+                metrics.kendall_tau, free["accuracy_truth"], free["accuracy_score"],
+                zerocost.for_ranking(free[r]), c.bootstrap, cfg.seed)) for r in cfg.zerocost.rankers]
+            tables.append(pd.DataFrame(rows, columns=["metric", "value", "ci_low", "ci_high"]).assign(
+                k=pd.NA, variant=run.variant, seed=run.seed))
+    for ranker in cfg.zerocost.rankers:  # each ranker against the same truth with the same statistics
+        t = metrics.correlation_table(scored["accuracy"], zerocost.for_ranking(scored[ranker]), c.topk,
+                                      c.sparse_threshold, c.bootstrap, cfg.seed)
+        tables.append(t.assign(variant=zerocost.PREFIX + ranker, seed=cfg.seed))
     tables.append(metrics.seed_to_seed_row(io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"]), c.truth, c.bootstrap, cfg.seed))
     table = metrics.correlation_long(tables)
     io.write_parquet(table, L.CORRELATION)

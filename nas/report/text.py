@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from nas.metrics import REFERENCE
+from nas.metrics import MINUS, REFERENCE
 
 ZERO_COST = "zero-cost:"  # the correlation table's variant prefix of a training-free ranker (nas.zerocost.PREFIX)
 from nas.metrics_files import heuristic_rows
@@ -105,6 +105,16 @@ def summary_text(heuristics: pd.DataFrame, correlation: pd.DataFrame, methods: p
         lines.append("training-free rankers, Kendall τ: " + ", ".join(
             f"{str(r.variant)[len(ZERO_COST):]} {fmt(r.value, 3)}" for r in free.itertuples())
             + " (intervals: results/correlation.parquet)")
+        best = str(free.loc[free["value"].idxmax(), "variant"])[len(ZERO_COST):]
+        minus = correlation[correlation["metric"] == MINUS + best]
+        if len(minus):
+            parts = []
+            for variant, runs in minus.groupby("variant", sort=False):
+                above, below = int((runs["ci_low"] > 0).sum()), int((runs["ci_high"] < 0).sum())
+                parts.append(f"{variant} {fmt(runs['value'].mean(), 3, '+')} ({len(runs)} runs: {above} above, "
+                             f"{below} below)")
+            lines.append(f"super-net minus {best} (the best ranker), Kendall τ, runs whose paired 95 % interval "
+                         f"excludes 0: " + "; ".join(parts))
     compared = (methods[(methods["metric"] == "regret") & methods["p_holm"].notna()] if "p_holm" in methods
                 else methods.iloc[:0])
     if len(compared):

@@ -396,3 +396,18 @@ def test_seed_to_seed_row_leaves_out_architectures_missing_a_seed():
     table = metrics.seed_to_seed_row(pd.DataFrame(rows), "test", 50, 0)
     full = pd.DataFrame(rows).pivot(index="arch_id", columns="seed", values="test_accuracy").dropna()
     assert table["value"].iloc[0] == metrics.seed_to_seed_tau(full)
+
+
+def test_paired_difference_bootstraps_both_rankings_on_the_same_resamples():
+    from nas import metrics as M
+
+    rng = np.random.default_rng(3)
+    truth = rng.normal(90, 2, 40)
+    a, b = truth + rng.normal(0, 1, 40), truth + rng.normal(0, 3, 40)
+    value, low, high = M.paired_difference(M.kendall_tau, truth, a, b, 200, 5)
+    assert value == pytest.approx(M.kendall_tau(truth, a) - M.kendall_tau(truth, b))
+    idx = M.resample_indices(40, 200, 5)  # the same draws for both rankings, as a loop would take them
+    loop = np.array([M.kendall_tau(truth[i], a[i]) - M.kendall_tau(truth[i], b[i]) for i in idx])
+    assert (low, high) == pytest.approx(M.percentile_interval(loop, 0.95))
+    assert low <= value <= high and low > 0  # the less noisy ranking is the better one, and shown to be
+    assert M.paired_difference(M.kendall_tau, truth, a, a, 50, 0) == (0.0, 0.0, 0.0)
