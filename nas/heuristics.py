@@ -43,12 +43,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from nas import power
 from nas.io import UserError, require_columns
-from nas.power import interval, paired_p_value
+from nas.power import interval
 
 COLUMNS = ["variant", "metric", "k", "n", "mean", "ci_low", "ci_high", "interval", "diff", "diff_ci_low",
            "diff_ci_high", "diff_interval", "p_value", "p_holm", "detectable"]
@@ -71,9 +70,7 @@ def compare(x: pd.Series, base: pd.Series | None, level: float) -> tuple[float, 
     if base is None:
         return math.nan, math.nan, math.nan, "none", math.nan, math.nan
     seeds = x.index.intersection(base.index).sort_values()
-    a, b = x.loc[seeds].to_numpy(float), base.loc[seeds].to_numpy(float)
-    sd = float(np.std(a - b, ddof=1)) if len(seeds) >= 2 else math.nan
-    return (*interval(a - b, level), paired_p_value(a, b), power.detectable_difference(sd, len(seeds)))
+    return power.paired_comparison(x.loc[seeds].to_numpy(float), base.loc[seeds].to_numpy(float), level)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -182,7 +179,7 @@ def heuristics_table(correlation: pd.DataFrame, selection: pd.DataFrame, costs: 
                          diff, low, high, kind, p, math.nan, detectable])
     table = pd.DataFrame(rows, columns=COLUMNS).astype(DTYPES)
     family = [table["metric"], table["k"].astype("float64").fillna(-1)]  # one family per metric (and k)
-    table["p_holm"] = table.groupby(family, sort=False)["p_value"].transform(lambda p: power.holm(p.to_numpy()))
+    table["p_holm"] = power.holm_within(table, family)
     # for the presentation functions below; DataFrame.equals ignores attrs, write_parquet drops them
     table.attrs.update(baseline=baseline, level=level)
     return table

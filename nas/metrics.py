@@ -382,6 +382,7 @@ def perfect_ranker_tau(seed_tau: float | np.ndarray, seeds: int) -> float | np.n
 # --- the correlation table of a study -------------------------------------------------------------
 
 SEED_TO_SEED = "seed_to_seed_kendall_tau"
+ZERO_COST = "zero-cost:"  # + a training-free ranker (nas.zerocost): the variant of its rows
 MINUS = "kendall_tau_minus_"  # + a training-free ranker: a run's tau minus the ranker's, paired bootstrap
 REFERENCE = "perfect_ranker_kendall_tau"  # perfect_ranker_tau of the study's ground truth
 TABLE_COLUMNS = ["variant", "seed", "metric", "k", "value", "ci_low", "ci_high"]

@@ -316,7 +316,7 @@ def correlate(cfg: Config) -> list[Path]:
     for ranker in cfg.zerocost.rankers:  # each ranker against the same truth with the same statistics
         t = metrics.correlation_table(scored["accuracy"], zerocost.for_ranking(scored[ranker]), c.topk,
                                       c.sparse_threshold, c.bootstrap, cfg.seed)
-        tables.append(t.assign(variant=zerocost.PREFIX + ranker, seed=cfg.seed))
+        tables.append(t.assign(variant=metrics.ZERO_COST + ranker, seed=cfg.seed))
     tables.append(metrics.seed_to_seed_row(io.read_parquet(L.STANDALONE, L.SCHEMAS["standalone"]), c.truth, c.bootstrap, cfg.seed))
     table = metrics.correlation_long(tables)
     io.write_parquet(table, L.CORRELATION)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,6 @@ if TYPE_CHECKING:  # annotations only: torch is imported where it runs, so impor
 
 FROM_POOL = ("params", "flops")  # read from the pool table, not computed here
 COMPUTED = tuple(r for r in RANKERS if r not in FROM_POOL)
-PREFIX = "zero-cost:"  # the correlation table's variant of a ranker
 
 
 def _weighted_layers(net: nn.Module) -> list[nn.Module]:
@@ -113,16 +112,18 @@ def naswot(net: nn.Module, x: torch.Tensor) -> float:
     return float(logdet) if sign > 0 else -math.inf
 
 
-def score(make_net: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor, rankers: list[str]) -> dict[str, float]:
-    """The computed rankers of `rankers` for the network `make_net()` builds (a fresh, identically
-    initialised one for each ranker that changes it)."""
+def score(net: nn.Module, x: torch.Tensor, y: torch.Tensor, rankers: list[str]) -> dict[str, float]:
+    """The computed rankers of `rankers` for one freshly initialised network. synflow goes first: it
+    scores a copy in eval mode on the initial batch-norm statistics, which the train-mode passes of
+    the others update; those leave the weights as they are (gradients are cleared), and a train-mode
+    forward ignores the running statistics, so every ranker sees the network as initialised."""
     out: dict[str, float] = {}
-    if {"grad_norm", "snip"} & set(rankers):
-        out.update({k: v for k, v in gradient_scores(make_net(), x, y).items() if k in rankers})
     if "synflow" in rankers:
-        out["synflow"] = synflow(make_net(), tuple(x.shape[1:]))
+        out["synflow"] = synflow(net, tuple(x.shape[1:]))
+    if {"grad_norm", "snip"} & set(rankers):
+        out.update({k: v for k, v in gradient_scores(net, x, y).items() if k in rankers})
     if "naswot" in rankers:
-        out["naswot"] = naswot(make_net(), x)
+        out["naswot"] = naswot(net, x)
     return out
 
 
@@ -155,8 +156,7 @@ def score_pool(space, pool: pd.DataFrame, rankers: list[str], channels: int, cel
     rows = []
     bar = io.Progress(len(pool), "zero-cost")
     for arch_id, arch in zip(pool["arch_id"], pool["arch"]):
-        parsed = space.parse(arch)
-        row = {"arch_id": int(arch_id), **score(lambda: build(parsed), x, y, rankers)}
+        row = {"arch_id": int(arch_id), **score(build(space.parse(arch)), x, y, rankers)}
         rows.append(row)
         bar.update(arch=int(arch_id))
     bar.close()

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from nas.metrics import MINUS, REFERENCE
-
-ZERO_COST = "zero-cost:"  # the correlation table's variant prefix of a training-free ranker (nas.zerocost.PREFIX)
+from nas.metrics import MINUS, REFERENCE, ZERO_COST
 from nas.metrics_files import heuristic_rows
 from nas.report.formats import STABILITY_DECIMALS, STABILITY_LABELS, decimals, fmt, fmt_ci, fmt_test
 from nas.report.tables import (SEED_METRIC, has_comparison, heuristics_baseline, selection_summary_cells,

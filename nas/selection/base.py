@@ -307,17 +307,13 @@ def selection_summary(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
             if method not in BASELINES and len(reference):
                 paired = (group[["seed", metric]].merge(reference[["seed", metric]], on="seed", suffixes=("", "_ref"))
                           .dropna().sort_values("seed"))
-                a, b = paired[metric].to_numpy(float), paired[f"{metric}_ref"].to_numpy(float)
-                d_mean, d_low, d_high, d_kind = power.interval(a - b, level)
-                sd = float(np.std(a - b, ddof=1)) if len(a) >= 2 else np.nan
-                comparison = {"diff": d_mean, "diff_ci_low": d_low, "diff_ci_high": d_high, "diff_interval": d_kind,
-                              "p_value": power.paired_p_value(a, b), "detectable": power.detectable_difference(sd, len(a))}
+                comparison = dict(zip(comparison, power.paired_comparison(
+                    paired[metric].to_numpy(float), paired[f"{metric}_ref"].to_numpy(float), level)))
             rows.append({"variant": variant, "method": method, "metric": metric, "runs": len(values),
                          "mean": mean, "ci_low": low, "ci_high": high, "interval": kind, **comparison})
     out = pd.DataFrame(rows, columns=[c for c in SUMMARY_COLUMNS if c != "p_holm"]).astype(
         {"variant": "str", "method": "str", "metric": "str", "runs": "int64", "mean": "float64",
          "ci_low": "float64", "ci_high": "float64", "interval": "str", "diff": "float64", "diff_ci_low": "float64",
          "diff_ci_high": "float64", "diff_interval": "str", "p_value": "float64", "detectable": "float64"})
-    out.insert(SUMMARY_COLUMNS.index("p_holm"), "p_holm",
-               out.groupby("metric", sort=False)["p_value"].transform(lambda p: power.holm(p.to_numpy())))
+    out.insert(SUMMARY_COLUMNS.index("p_holm"), "p_holm", power.holm_within(out, "metric"))
     return out

@@ -98,12 +98,12 @@ def conv_by_hand():
 def test_each_ranker_equals_its_value_worked_out_by_hand(make, by_hand, x, y):
     grad_norm, snip, synflow, naswot = by_hand()
     xt, yt = torch.tensor(x), torch.tensor(y)
-    got = zerocost.score(make, xt, yt, ["grad_norm", "snip", "synflow", "naswot"])
+    got = zerocost.score(make(), xt, yt, ["grad_norm", "snip", "synflow", "naswot"])
     assert got["grad_norm"] == pytest.approx(grad_norm, rel=1e-9)
     assert got["snip"] == pytest.approx(snip, rel=1e-9)
     assert got["synflow"] == pytest.approx(synflow, rel=1e-9)
     assert got["naswot"] == pytest.approx(naswot, rel=1e-9)
-    assert set(zerocost.score(make, xt, yt, ["snip"])) == {"snip"}  # only what is asked for
+    assert set(zerocost.score(make(), xt, yt, ["snip"])) == {"snip"}  # only what is asked for
 
 
 def test_synflow_leaves_the_network_as_it_was_and_naswot_of_identical_codes_is_minus_infinity():

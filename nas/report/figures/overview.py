@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from nas.metrics import REFERENCE
+from nas.metrics import REFERENCE, ZERO_COST
 from nas.metrics_files import is_missing
 from nas.report.figures.common import no_data, panels, pyplot
 from nas.report.formats import fmt
@@ -107,7 +107,7 @@ def headline_figure(correlation: pd.DataFrame, heuristics: pd.DataFrame | None):
         for n, row in enumerate(rows):
             offset = (n - (len(rows) - 1) / 2) * 0.12
             err = None if is_missing(row.ci_low) else [[row.value - row.ci_low], [row.ci_high - row.value]]
-            free = str(variant).startswith("zero-cost:")  # a training-free ranker (nas.zerocost): no seeds
+            free = str(variant).startswith(ZERO_COST)  # a training-free ranker (nas.zerocost): no seeds
             label = None
             if free not in labelled:  # one legend entry for the runs, one for the rankers
                 labelled.add(free)
